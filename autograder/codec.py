@@ -1,0 +1,264 @@
+"""The value codec between grader and worker: JSON for structure, .npy for arrays.
+
+Never pickles. The grader decodes everything the worker sends with this module, so it
+is the trust boundary: strict types, a dtype allowlist, and limits on bytes, depth and
+item count, checked before anything large is allocated.
+
+Wire layout of one encoded value (the payload of a frame):
+    4-byte big-endian JSON length | JSON text | buffer 0 | buffer 1 | ...
+The JSON is ``{"v": tree, "b": [len0, len1, ...]}``. In ``tree`` every JSON object is a
+tag: ``{"$t": [...]}`` tuple, ``{"$d": {...}}`` dict, ``{"$a": i}`` array in buffer i,
+``{"$s": i}`` numpy scalar, ``{"$y": i}`` bytes, ``{"$h": [id, type]}`` worker handle.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import struct
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import CodecError
+
+ALLOWED_KINDS = frozenset("biufc")  # bool, int, uint, float, complex
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int = 512 * 1024 * 1024
+    max_depth: int = 32
+    max_items: int = 1_000_000
+    max_array_dims: int = 32
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass(frozen=True)
+class Handle:
+    """Reference to an object that stays in the worker."""
+
+    id: int
+    type_name: str
+
+
+OnOpaque = Callable[[Any], Handle]
+OnHandle = Callable[[Handle], Any]
+
+
+def _refuse_opaque(value: Any) -> Handle:
+    raise CodecError(
+        f"cannot send a {type(value).__qualname__} across the sandbox boundary; "
+        "send plain data (numbers, strings, lists, dicts, numpy arrays) or a handle"
+    )
+
+
+def _torch_to_numpy(value: Any) -> np.ndarray | None:
+    torch = sys.modules.get("torch")  # only if the worker already imported it
+    if torch is None or not isinstance(value, torch.Tensor):
+        return None
+    t = value.detach().cpu()
+    if t.dtype == torch.bfloat16:
+        t = t.float()  # numpy has no bfloat16
+    return np.asarray(t.resolve_conj().resolve_neg().numpy())
+
+
+class _Encoder:
+    def __init__(self, limits: Limits, on_opaque: OnOpaque) -> None:
+        self.limits = limits
+        self.on_opaque = on_opaque
+        self.buffers: list[bytes] = []
+        self.items = 0
+        self.size = 0
+
+    def _buffer(self, data: bytes) -> int:
+        self.size += len(data)
+        if self.size > self.limits.max_bytes:
+            raise CodecError(f"message exceeds {self.limits.max_bytes} bytes")
+        self.buffers.append(data)
+        return len(self.buffers) - 1
+
+    def _array(self, arr: np.ndarray) -> int:
+        if arr.dtype.kind not in ALLOWED_KINDS:
+            raise CodecError(
+                f"array dtype {arr.dtype} cannot be sent; use a numeric or bool dtype"
+            )
+        out = io.BytesIO()
+        np.lib.format.write_array(out, np.ascontiguousarray(arr), allow_pickle=False)
+        return self._buffer(out.getvalue())
+
+    def encode(self, value: Any, depth: int = 0) -> Any:
+        self.items += 1
+        if self.items > self.limits.max_items:
+            raise CodecError(f"message has more than {self.limits.max_items} items")
+        if depth > self.limits.max_depth:
+            raise CodecError(f"message nests deeper than {self.limits.max_depth} levels")
+        t = type(value)  # exact types: subclasses could override comparisons
+        if value is None or t is bool or t is str:
+            return value
+        if t is int:
+            return value
+        if t is float:
+            return value
+        if t is Handle:
+            return {"$h": [value.id, value.type_name]}
+        if t is list:
+            return [self.encode(v, depth + 1) for v in value]
+        if t is tuple:
+            return {"$t": [self.encode(v, depth + 1) for v in value]}
+        if t is dict and all(type(k) is str for k in value):
+            return {"$d": {k: self.encode(v, depth + 1) for k, v in value.items()}}
+        if t is bytes:
+            return {"$y": self._buffer(value)}
+        if isinstance(value, np.ndarray) and value.dtype.kind in ALLOWED_KINDS:
+            return {"$a": self._array(value.view(np.ndarray))}
+        if isinstance(value, np.generic) and value.dtype.kind in ALLOWED_KINDS:
+            return {"$s": self._array(np.asarray(value.view(value.dtype)))}
+        arr = _torch_to_numpy(value)
+        if arr is not None and arr.dtype.kind in ALLOWED_KINDS:
+            return {"$a": self._array(arr)}
+        return self.encode(self.on_opaque(value), depth)
+
+
+def encode(
+    value: Any, *, limits: Limits = DEFAULT_LIMITS, on_opaque: OnOpaque = _refuse_opaque
+) -> bytes:
+    """Encode ``value``; objects that are not plain data go through ``on_opaque``."""
+    enc = _Encoder(limits, on_opaque)
+    tree = enc.encode(value)
+    try:
+        text = json.dumps({"v": tree, "b": [len(b) for b in enc.buffers]}).encode()
+    except (ValueError, RecursionError) as exc:
+        raise CodecError(f"value cannot be encoded: {exc}") from exc
+    total = 4 + len(text) + enc.size
+    if total > limits.max_bytes:
+        raise CodecError(f"message of {total} bytes exceeds {limits.max_bytes} bytes")
+    return b"".join([struct.pack(">I", len(text)), text, *enc.buffers])
+
+
+class _Decoder:
+    def __init__(self, buffers: list[memoryview], limits: Limits, on_handle: OnHandle) -> None:
+        self.buffers = buffers
+        self.limits = limits
+        self.on_handle = on_handle
+        self.items = 0
+
+    def _buf(self, index: Any) -> memoryview:
+        if type(index) is not int or not 0 <= index < len(self.buffers):
+            raise CodecError(f"bad buffer reference {index!r}")
+        return self.buffers[index]
+
+    def _array(self, index: Any) -> np.ndarray:
+        data = self._buf(index)
+        fp = io.BytesIO(data)
+        try:
+            version = np.lib.format.read_magic(fp)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
+            else:
+                raise CodecError(f"unsupported .npy version {version}")
+        except CodecError:
+            raise
+        except Exception as exc:  # numpy raises ValueError/SyntaxError/... on junk headers
+            raise CodecError(f"malformed array header: {exc}") from exc
+        if dtype.kind not in ALLOWED_KINDS or dtype.hasobject or dtype.fields is not None:
+            raise CodecError(f"array dtype {dtype} is not allowed")
+        if len(shape) > self.limits.max_array_dims or any(
+            type(n) is not int or n < 0 for n in shape
+        ):
+            raise CodecError(f"bad array shape {shape!r}")
+        count = math.prod(shape)
+        offset = fp.tell()
+        if count * dtype.itemsize != len(data) - offset:
+            raise CodecError(
+                f"array of shape {shape} and dtype {dtype} does not match its "
+                f"{len(data) - offset} data bytes"
+            )
+        flat = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
+        arr = flat.reshape(shape, order="F" if fortran else "C")
+        return np.array(arr, dtype=dtype.newbyteorder("="), order="C")  # owned, writable
+
+    def decode(self, node: Any, depth: int = 0) -> Any:
+        self.items += 1
+        if self.items > self.limits.max_items:
+            raise CodecError(f"message has more than {self.limits.max_items} items")
+        if depth > self.limits.max_depth:
+            raise CodecError(f"message nests deeper than {self.limits.max_depth} levels")
+        if node is None or type(node) in (bool, int, float, str):
+            return node
+        if type(node) is list:
+            return [self.decode(v, depth + 1) for v in node]
+        if type(node) is not dict or len(node) != 1:
+            raise CodecError(f"malformed node of type {type(node).__name__}")
+        ((tag, body),) = node.items()
+        if tag == "$t" and type(body) is list:
+            return tuple(self.decode(v, depth + 1) for v in body)
+        if tag == "$d" and type(body) is dict:
+            return {k: self.decode(v, depth + 1) for k, v in body.items()}
+        if tag == "$a":
+            return self._array(body)
+        if tag == "$s":
+            arr = self._array(body)
+            if arr.ndim != 0:
+                raise CodecError("numpy scalar must be 0-dimensional")
+            return arr[()]
+        if tag == "$y":
+            return bytes(self._buf(body))
+        if (
+            tag == "$h"
+            and type(body) is list
+            and len(body) == 2
+            and type(body[0]) is int
+            and type(body[1]) is str
+        ):
+            return self.on_handle(Handle(body[0], body[1][:200]))
+        raise CodecError(f"unknown or malformed tag {tag!r}")
+
+
+def _keep_handle(handle: Handle) -> Any:
+    return handle
+
+
+def decode(
+    data: bytes | bytearray | memoryview,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    on_handle: OnHandle = _keep_handle,
+) -> Any:
+    """Decode a payload made by :func:`encode`; raises CodecError on anything else."""
+    view = memoryview(data)
+    if len(view) > limits.max_bytes:
+        raise CodecError(f"message of {len(view)} bytes exceeds {limits.max_bytes} bytes")
+    if len(view) < 4:
+        raise CodecError("message too short")
+    (jlen,) = struct.unpack(">I", view[:4])
+    if 4 + jlen > len(view):
+        raise CodecError("message truncated")
+    try:
+        header = json.loads(bytes(view[4 : 4 + jlen]))
+    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+        raise CodecError(f"malformed message: {type(exc).__name__}") from exc
+    if type(header) is not dict or set(header) != {"v", "b"} or type(header["b"]) is not list:
+        raise CodecError("malformed message envelope")
+    lengths = header["b"]
+    if any(type(n) is not int or n < 0 for n in lengths):
+        raise CodecError("malformed buffer table")
+    if sum(lengths) != len(view) - 4 - jlen:
+        raise CodecError("buffer table does not match the message size")
+    buffers = []
+    pos = 4 + jlen
+    for n in lengths:
+        buffers.append(view[pos : pos + n])
+        pos += n
+    try:
+        return _Decoder(buffers, limits, on_handle).decode(header["v"])
+    except RecursionError as exc:
+        raise CodecError("message nests too deeply") from exc

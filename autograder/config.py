@@ -1,0 +1,107 @@
+"""Assignment configuration (``assignment.toml``) and the repository layout."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+
+
+@dataclass(frozen=True)
+class Limits:
+    call_timeout: float = 10.0
+    memory_mb: int = 2048
+    cpu_seconds: int = 300
+    processes: int = 64
+    open_files: int = 256
+    file_size_mb: int = 64
+    threads: int = 1
+
+
+@dataclass(frozen=True)
+class AssignmentConfig:
+    id: str
+    title: str
+    modules: tuple[str, ...]
+    support: tuple[str, ...] = ()
+    preload: tuple[str, ...] = ("numpy",)
+    limits: Limits = field(default_factory=Limits)
+    default_visibility: str = "visible"
+
+    @classmethod
+    def load(cls, path: Path) -> AssignmentConfig:
+        try:
+            data = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc}") from exc
+        a = data.get("assignment", {})
+        try:
+            lim = Limits(**data.get("limits", {}))
+        except TypeError as exc:
+            raise ConfigError(f"{path}: bad [limits] entry: {exc}") from exc
+        vis = data.get("visibility", {}).get("default", "visible")
+        if vis not in VISIBILITIES:
+            raise ConfigError(f"{path}: visibility.default = {vis!r}; use one of {VISIBILITIES}")
+        for key in ("id", "title", "modules"):
+            if key not in a:
+                raise ConfigError(f"{path}: [assignment] needs '{key}'")
+        return cls(id=str(a["id"]), title=str(a["title"]), modules=_names(a["modules"], path),
+                   support=tuple(a.get("support", ())), preload=tuple(a.get("preload", ("numpy",))),
+                   limits=lim, default_visibility=vis)
+
+
+def _names(value: Any, path: Path) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.isidentifier() for v in value):
+        raise ConfigError(f"{path}: modules must be a list of module names, got {value!r}")
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where an assignment's parts live in a course repository."""
+
+    root: Path
+    name: str
+
+    @property
+    def solution(self) -> Path:
+        return self.root / "solutions" / self.name
+
+    @property
+    def reference(self) -> Path:
+        return self.root / "reference_tests" / self.name
+
+    @property
+    def template(self) -> Path:
+        return self.root / "assignments" / self.name
+
+    def config(self) -> AssignmentConfig:
+        return AssignmentConfig.load(self.reference / "assignment.toml")
+
+
+def find_course_root(start: Path | None = None) -> Path:
+    """The repository root: the nearest parent holding reference_tests/ or assignments/."""
+    here = (start or Path.cwd()).resolve()
+    for p in (here, *here.parents):
+        if (p / "reference_tests").is_dir() or (p / "assignments").is_dir():
+            return p
+    packaged = Path(__file__).resolve().parent.parent
+    if (packaged / "reference_tests").is_dir():
+        return packaged
+    raise ConfigError(f"no course repository (a folder with reference_tests/) above {here}")
+
+
+def resolve_name(root: Path, key: str) -> str:
+    """'a1' or 'a1_numpy_nn' -> 'a1_numpy_nn'."""
+    names = sorted(p.parent.name for p in (root / "reference_tests").glob("*/assignment.toml"))
+    if not names:
+        names = sorted(p.parent.name for p in (root / "assignments").glob("*/assignment.toml"))
+    for n in names:
+        if key == n or n.split("_", 1)[0] == key:
+            return n
+    raise ConfigError(f"unknown assignment {key!r}; known: {', '.join(names) or 'none'}")

@@ -1,0 +1,60 @@
+"""One exception family, rooted in AutograderError, and the CLI's named exit codes."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0  # grading completed (whatever the score) / check and validate passed
+    FAILED = 1  # `check` found failing tests, `validate` found a problem, template drift
+    HARNESS_ERROR = 2  # the harness or a hidden suite broke; results.json still written
+    USAGE = 3  # bad command line or configuration
+
+
+class AutograderError(Exception):
+    """Root of every error the harness raises on purpose."""
+
+
+class ConfigError(AutograderError):
+    """An assignment, its config, its mutants or a command line is wrong."""
+
+
+class SubmissionError(AutograderError):
+    """A submission cannot be used as given (message names the file and the fix)."""
+
+
+class CodecError(AutograderError):
+    """A value or message cannot cross the grader/worker boundary."""
+
+
+class SandboxError(AutograderError):
+    """The sandbox could not be set up."""
+
+
+class StudentError(AutograderError):
+    """The student's code raised, timed out or killed its worker.
+
+    Carries the exception's type name, message and a traceback trimmed to the
+    student's files; never the exception object itself (it lives in the worker).
+    """
+
+    def __init__(self, type_name: str, message: str, student_traceback: str = "") -> None:
+        self.type_name = type_name
+        self.message = message
+        self.student_traceback = student_traceback
+        super().__init__(f"{type_name}: {message}" if message else type_name)
+
+    def __str__(self) -> str:
+        text = f"{self.type_name}: {self.message}" if self.message else self.type_name
+        if self.student_traceback:
+            text += "\n" + self.student_traceback.rstrip()
+        return text
+
+
+class StudentTimeout(StudentError):
+    """A call into student code exceeded its wall-time limit."""
+
+
+class WorkerDied(StudentError):
+    """The worker process ended during a call (crash, exit, resource limit)."""

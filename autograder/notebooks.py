@@ -1,0 +1,302 @@
+"""Notebooks as submissions and as template twins.
+
+A submission may provide ``NAME.ipynb`` instead of ``NAME.py``. Its code cells become
+the module; IPython-only syntax (magics, shell escapes, ``get_ipython()`` statements,
+help syntax) is replaced by a comment and reported, never executed.
+
+Line numbers: the converted source starts each code cell with a marker line
+``# %% [cell N]`` (N counts every cell of the notebook from 1, markdown included, as a
+student sees them top to bottom), and every line of a cell keeps its own line, so
+``ConvertedNotebook.cell_line_of(lineno)`` maps a traceback line of the module back to
+``(cell, line_in_cell)``.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from autograder.errors import SubmissionError
+
+STRIP_PREFIX = "# [autograder] stripped: "
+CELL_MARKER = "# %% [cell {}]"
+
+
+@dataclass(frozen=True)
+class StrippedLine:
+    cell: int  # 1-based, counting all cells
+    line: int  # 1-based within the cell
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ConvertedNotebook:
+    source: str
+    stripped: list[StrippedLine]
+    # origin[i] is the (cell, line) of source line i + 1; None for marker/padding lines
+    origin: tuple[tuple[int, int] | None, ...] = field(default=(), repr=False)
+
+    def cell_line_of(self, source_line: int) -> tuple[int, int] | None:
+        """(cell, line in cell) of a 1-based line of ``source``; None for marker lines."""
+        if 1 <= source_line <= len(self.origin):
+            return self.origin[source_line - 1]
+        return None
+
+
+# ---------------------------------------------------------------- notebook -> source
+
+
+def _lines(text: str) -> list[str]:
+    # Python's own line breaks only: str.splitlines() also splits on form feeds etc.
+    return re.split(r"\r\n|\r|\n", text.removesuffix("\n").removesuffix("\r")) if text else []
+
+
+_HELP = re.compile(r"\?{1,2}[\w.*]+|%{0,2}[\w.*]+\?{1,2}")
+_ASSIGN_MAGIC = re.compile(r"[\w.]+(\s*,\s*[\w.]+)*\s*=\s*([!%])")
+_GET_IPYTHON = re.compile(r"([\w.]+(\s*,\s*[\w.]+)*\s*=\s*)?get_ipython\s*\(")
+
+
+@dataclass
+class _ScanState:
+    """Where a physical line ends, lexically: inside a string, brackets, continuation."""
+
+    quote: str | None = None  # the open string's delimiter
+    depth: int = 0
+    continued: bool = False
+
+    @property
+    def clean(self) -> bool:
+        return self.quote is None and self.depth == 0 and not self.continued
+
+
+def _scan(line: str, st: _ScanState) -> None:
+    """Advance ``st`` over one physical line (without its newline)."""
+    st.continued = False
+    i, n = 0, len(line)
+    while i < n:
+        ch = line[i]
+        if st.quote is not None:
+            if ch == "\\":
+                i += 2
+                continue
+            if line.startswith(st.quote, i):
+                i += len(st.quote)
+                st.quote = None
+                continue
+            i += 1
+            continue
+        if ch == "#":
+            return
+        if ch in "\"'":
+            triple = line[i : i + 3]
+            st.quote = triple if triple in ('"""', "'''") else ch
+            i += len(st.quote)
+            continue
+        if ch in "([{":
+            st.depth += 1
+        elif ch in ")]}":
+            st.depth = max(0, st.depth - 1)
+        elif ch == "\\" and i == n - 1:
+            st.continued = True
+        i += 1
+    if st.quote is not None and len(st.quote) == 1:
+        # a one-quote string only spans lines through a trailing backslash
+        if line.endswith("\\"):
+            st.continued = True
+        else:
+            st.quote = None
+
+
+def _classify(stmt: str, first_in_cell: bool) -> str | None:
+    """Reason to strip a statement that starts a logical line, or None for Python."""
+    if m := _ASSIGN_MAGIC.match(stmt):
+        stmt = stmt[m.end() - 1 :]  # "x = !ls" is judged by its right-hand side
+    word = stmt.split()[0] if stmt.split() else stmt
+    if stmt.startswith("%%") and first_in_cell:
+        return f"cell magic {word} (whole cell dropped)"
+    if stmt.startswith("%"):
+        return f"line magic {word}"
+    if stmt.startswith("!"):
+        command = stmt[1:].split()
+        return f"shell escape !{command[0] if command else ''}".rstrip()
+    if _GET_IPYTHON.match(stmt):
+        return "get_ipython() call"
+    if _HELP.fullmatch(stmt):
+        return f"help syntax {stmt}"
+    return None
+
+
+def _stub(indent: str, reason: str) -> str:
+    # an indented stripped line may be a block's only statement: keep the block valid
+    return f"{indent}pass  {STRIP_PREFIX}{reason}" if indent else f"{STRIP_PREFIX}{reason}"
+
+
+def _drop_cell(lines: list[str], cell: int, first: str) -> tuple[list[str], list[StrippedLine]]:
+    reason = _classify(first, True) or "cell magic"
+    at = next(i for i, ln in enumerate(lines) if ln.strip())
+    out = [f"{STRIP_PREFIX}(continued)" if ln.strip() else "" for ln in lines]
+    out[at] = f"{STRIP_PREFIX}{reason}"
+    return out, [StrippedLine(cell, at + 1, lines[at], reason)]
+
+
+def _statement_end(lines: list[str], i: int, python: bool) -> int:
+    """Index after the last physical line of the stripped statement starting at i."""
+    if python:  # get_ipython(...) may span brackets or strings
+        st = _ScanState()
+        _scan(lines[i], st)
+        i += 1
+        while i < len(lines) and not st.clean:
+            _scan(lines[i], st)
+            i += 1
+        return i
+    while i < len(lines) and lines[i].rstrip().endswith("\\"):  # magics continue with "\\"
+        i += 1
+    return min(i + 1, len(lines))
+
+
+def _convert_cell(text: str, cell: int) -> tuple[list[str], list[StrippedLine]]:
+    lines = _lines(text)
+    first = next((ln.strip() for ln in lines if ln.strip()), "")
+    if first.startswith("%%"):
+        return _drop_cell(lines, cell, first)
+    out: list[str] = []
+    stripped: list[StrippedLine] = []
+    st = _ScanState()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        reason = _classify(line.strip(), False) if st.clean and line.strip() else None
+        if reason is None:
+            _scan(line, st)
+            out.append(line)
+            i += 1
+            continue
+        stripped.append(StrippedLine(cell, i + 1, line, reason))
+        out.append(_stub(line[: len(line) - len(line.lstrip())], reason))
+        end = _statement_end(lines, i, reason == "get_ipython() call")
+        out.extend(f"{STRIP_PREFIX}(continued)" for _ in range(i + 1, end))
+        i = end
+    return out, stripped
+
+
+def _convert(nb: nbformat.NotebookNode) -> ConvertedNotebook:
+    out: list[str] = []
+    origin: list[tuple[int, int] | None] = []
+    stripped: list[StrippedLine] = []
+    for number, cell in enumerate(nb.cells, start=1):
+        if cell.cell_type != "code" or not cell.source.strip():
+            continue
+        lines, found = _convert_cell(cell.source, number)
+        stripped.extend(found)
+        if out:
+            out.append("")
+            origin.append(None)
+        out.append(CELL_MARKER.format(number))
+        origin.append(None)
+        out.extend(lines)
+        origin.extend((number, k) for k in range(1, len(lines) + 1))
+    source = "\n".join(out) + "\n" if out else ""
+    return ConvertedNotebook(source=source, stripped=stripped, origin=tuple(origin))
+
+
+def notebook_to_source(path: Path) -> ConvertedNotebook:
+    """The module source of a notebook submission; nothing in it is executed."""
+    path = Path(path)
+    fix = f"re-save it from Jupyter or submit {path.stem}.py instead"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SubmissionError(f"{path.name} cannot be read as a notebook ({exc}); {fix}") from exc
+    try:
+        with warnings.catch_warnings():
+            # notebooks from older tools lack cell ids; harmless for grading
+            warnings.simplefilter("ignore")
+            nb = nbformat.reads(text, as_version=4)
+            nbformat.validate(nb)
+    except (ValueError, AttributeError, KeyError, TypeError, nbformat.ValidationError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SubmissionError(f"{path.name} is not a valid notebook: {first}; {fix}") from exc
+    return _convert(nb)
+
+
+# ---------------------------------------------------------------- source -> notebook
+
+
+def _chunks(source: str) -> list[tuple[str, int, int]]:
+    """Split a module into (kind, first, last) 1-based line ranges covering every line.
+
+    Kinds: "doc" (module docstring), "import" (consecutive imports), "def" (one
+    function/class with its decorators), "code" (other statements). Comments between
+    two chunks go with the chunk below them.
+    """
+    tree = ast.parse(source)
+    lines = _lines(source)
+    starts: list[tuple[str, int]] = [("code", 1)]
+    prev_kind, prev_end = "code", 0
+    doc = tree.body[0] if ast.get_docstring(tree) is not None else None
+    if doc and len(tree.body) > 1 and tree.body[1].lineno <= (doc.end_lineno or 0):
+        doc = None  # docstring and code share a line ("...; import x"): keep it as code
+    for node in tree.body:
+        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        last = node.end_lineno or node.lineno
+        if node is doc:
+            starts += [("doc", first), ("code", last + 1)]
+            prev_kind, prev_end = "code", last
+            continue
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            kind = "import"
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            kind = "def"
+        else:
+            kind = "code"
+        if first > prev_end and (kind != prev_kind or kind == "def"):
+            # comments between statements introduce what follows (e.g. section banners)
+            starts.append((kind, prev_end + 1))
+        prev_kind, prev_end = kind, last
+    bounds = [s for _, s in starts[1:]] + [len(lines) + 1]
+    return [(kind, first, nxt - 1) for (kind, first), nxt in zip(starts, bounds, strict=True)]
+
+
+def source_to_notebook(source: str, *, title: str | None = None) -> nbformat.NotebookNode:
+    """A notebook twin of a module: docstring as markdown, imports, then one cell per def.
+
+    Every line except the module docstring lands, unchanged, in a code cell (blank lines
+    at cell edges are dropped), so converting the notebook back gives the same code.
+    Cell ids are stable ("cell-0001", ...), so regenerating never drifts.
+    """
+    lines = _lines(source)
+    cells: list[nbformat.NotebookNode] = []
+    markdown: list[str] = [f"# {title}"] if title else []
+    for kind, first, last in _chunks(source):
+        text = "\n".join(lines[first - 1 : last]).strip("\n")
+        if kind == "doc":
+            markdown.append(ast.get_docstring(ast.parse(source)) or "")
+            continue
+        if text.strip():
+            cells.append(nbformat.v4.new_code_cell(text))
+    if markdown:
+        cells.insert(0, nbformat.v4.new_markdown_cell("\n\n".join(markdown)))
+    for number, cell in enumerate(cells, start=1):
+        cell["id"] = f"cell-{number:04d}"
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata = {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"},
+    }
+    return nb
+
+
+def notebook_bytes(nb: nbformat.NotebookNode) -> bytes:
+    """Deterministic JSON of a notebook (sorted keys, indent 1, final newline)."""
+    text = nbformat.writes(nb, version=4)
+    return (text if text.endswith("\n") else text + "\n").encode("utf-8")
+
+
+def write_notebook(nb: nbformat.NotebookNode, path: Path) -> None:
+    Path(path).write_bytes(notebook_bytes(nb))

@@ -1,0 +1,346 @@
+"""The pytest plugin: markers, the ``student`` fixture, per-test records, results.json.
+
+Registered through the ``pytest11`` entry point; inert unless ``--submission`` is given.
+Per-test metadata travels on ``item.user_properties``/reports, never on functions.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from numbers import Real
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import codec, results, sandbox
+from .config import VISIBILITIES, AssignmentConfig
+from .errors import AutograderError, StudentError, StudentTimeout, WorkerDied
+from .pool import LocalWorker, SandboxConfig, Zygote
+from .proxy import StudentProxy
+from .submission import prepare_submission
+
+CATEGORIES = ("gradients", "shapes", "convergence", "parity", "performance")
+GPU_REASON = "needs CUDA, which this machine does not have"
+MARKERS = {
+    "points(n)": "points of the test (default 1)",
+    "visibility(v)": "Gradescope visibility: visible, hidden, after_due_date, after_published",
+    "tags(*names)": "tags; the first of gradients/shapes/convergence/parity/performance is its category",
+    "call_timeout(seconds)": "per-call wall timeout for student code in this test",
+    "gpu": "needs CUDA; reported as unavailable (not counted) where CUDA is missing",
+    "hint(text)": "hint shown by `autograder check` when the test fails",
+}
+SESSION_KEY = pytest.StashKey["GradingSession"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("autograder", "autograding harness")
+    g.addoption("--submission", default=None, help="folder with the student's files")
+    g.addoption("--ag-config", default=None, help="assignment.toml (default: next to the tests)")
+    g.addoption("--ag-support", default=None, help="folder with the official support files")
+    g.addoption("--ag-results", default=None, help="write Gradescope results.json here")
+    g.addoption("--ag-hide", action="append", default=[], help="path the worker must not see")
+    g.addoption("--isolation", choices=("sandbox", "none"), default="sandbox",
+                help="sandbox: student code in sandboxed workers (default); none: in-process, "
+                     "for debugging")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for spec, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{spec}: {text}")
+    if config.getoption("submission"):
+        session = GradingSession(config)
+        config.stash[SESSION_KEY] = session
+        config.pluginmanager.register(session, "autograder-session")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        session.close()
+        config.pluginmanager.unregister(session)
+        del config.stash[SESSION_KEY]
+
+
+def _find_config(config: pytest.Config) -> Path:
+    explicit = config.getoption("ag_config")
+    if explicit:
+        return Path(explicit)
+    for arg in config.args or [str(config.invocation_params.dir)]:
+        start = Path(arg.split("::")[0]).resolve()
+        for p in (start, *start.parents):
+            if (p / "assignment.toml").is_file():
+                return p / "assignment.toml"
+    raise pytest.UsageError("no assignment.toml found next to the tests; pass --ag-config")
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def _marker_arg(item: pytest.Item, name: str, kind: Any, check: Any, default: Any) -> Any:
+    marker = item.get_closest_marker(name)
+    if marker is None:
+        return default
+    if len(marker.args) != 1 or marker.kwargs:
+        raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.{name} takes one argument, "
+                                f"got args={marker.args!r} kwargs={marker.kwargs!r}")
+    value = marker.args[0]
+    if not isinstance(value, kind) or isinstance(value, bool) or not check(value):
+        raise pytest.UsageError(f"{item.nodeid}: bad @pytest.mark.{name}({value!r})")
+    return value
+
+
+def record_for(item: pytest.Item, default_visibility: str) -> results.TestRecord:
+    """Read and check a test's markers; bad arguments fail collection naming the test."""
+    points = _marker_arg(item, "points", Real, lambda v: v >= 0, 1)
+    visibility = _marker_arg(item, "visibility", str, lambda v: v in VISIBILITIES, default_visibility)
+    _marker_arg(item, "call_timeout", Real, lambda v: v > 0, None)
+    hint = _marker_arg(item, "hint", str, lambda v: True, "")
+    tags: list[str] = []
+    for m in item.iter_markers("tags"):
+        if not m.args or not all(isinstance(t, str) and t for t in m.args):
+            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.tags needs non-empty strings, "
+                                    f"got {m.args!r}")
+        tags += [t for t in m.args if t not in tags]
+    doc = getattr(getattr(item, "function", None), "__doc__", None)
+    name = doc.strip().splitlines()[0].strip() if doc and doc.strip() else item.nodeid
+    return results.TestRecord(nodeid=item.nodeid, name=name, max_score=float(points),
+                              visibility=visibility, tags=tags, hint=hint)
+
+
+def category(tags: list[str]) -> str:
+    return next((t for t in tags if t in CATEGORIES), "other")
+
+
+def _failure_text(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+    exc = excinfo.value
+    if isinstance(exc, (StudentTimeout, WorkerDied)):
+        return exc.message
+    if isinstance(exc, StudentError):
+        text = f"Your code raised {exc.type_name}: {exc.message}"
+        if exc.student_traceback:
+            text += "\nWhere (your files):\n" + exc.student_traceback.rstrip()
+        return text
+    return excinfo.exconly()
+
+
+class GradingSession:
+    """Lives for one pytest run with --submission."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.start = time.monotonic()
+        self.isolation = config.getoption("isolation")
+        self.records: dict[str, results.TestRecord] = {}
+        self.leaderboard: list[dict[str, Any]] = []
+        self.errors: list[str] = []
+        self.worker_protections: list[dict[str, Any]] = []
+        self.tmp = Path(tempfile.mkdtemp(prefix="autograder-grade-"))
+        self.zygote: Zygote | None = None
+        cfg_path = _find_config(config)
+        self.assignment = AssignmentConfig.load(cfg_path)
+        support = config.getoption("ag_support")
+        self.support_dir = Path(support) if support else None
+        self.submission = prepare_submission(Path(config.getoption("submission")).resolve(),
+                                             self.assignment, self.support_dir, self.tmp / "pristine")
+        self.codec_limits = codec.DEFAULT_LIMITS
+        self.static_protections: list[dict[str, Any]] = []
+        if self.isolation == "sandbox":
+            self.zygote = Zygote(self._sandbox_config(cfg_path), threads=self.assignment.limits.threads)
+
+    def _sandbox_config(self, cfg_path: Path) -> SandboxConfig:
+        lim = self.assignment.limits
+        blocker = sandbox.privilege_drop_blocker()
+        uid = gid = None
+        if blocker is None:
+            uid, gid = sandbox.unprivileged_ids()
+        else:
+            self.static_protections.append({"name": "unprivileged-user", "active": False,
+                                            "detail": blocker})
+        ref = cfg_path.parent.resolve()
+        hide = {str(ref)} | {str(Path(h).resolve()) for h in self.config.getoption("ag_hide")}
+        sol = ref.parent.parent / "solutions" / ref.name
+        if sol.is_dir():
+            hide.add(str(sol.resolve()))
+        needed = [Path(p).resolve() for p in sandbox.interpreter_paths()] + [self.tmp]
+        safe = []
+        for h in sorted(hide):
+            if any(n == Path(h) or Path(h) in n.parents for n in needed):
+                self.static_protections.append({"name": "hidden-paths", "active": False,
+                                                "detail": f"cannot hide {h}: the worker needs it"})
+            else:
+                safe.append(h)
+        spec = sandbox.SandboxSpec(
+            workdir="", modules=list(self.assignment.modules), hide=safe,
+            memory_mb=lim.memory_mb, cpu_seconds=lim.cpu_seconds, processes=lim.processes,
+            open_files=lim.open_files, file_size_mb=lim.file_size_mb, threads=lim.threads,
+            uid=uid, gid=gid, namespaces=os.getuid() == 0)
+        return SandboxConfig(modules=list(self.assignment.modules), pristine=self.submission.pristine,
+                             preload=list(self.assignment.preload), spec=spec,
+                             limits=self.codec_limits)
+
+    def spawn(self) -> Any:
+        if self.zygote is not None:
+            worker = self.zygote.spawn()
+        else:
+            work = Path(tempfile.mkdtemp(dir=self.tmp, prefix="local-"))
+            shutil.copytree(self.submission.pristine, work, dirs_exist_ok=True)
+            worker = LocalWorker(work, list(self.assignment.modules), self.codec_limits)
+        if not self.worker_protections:
+            self.worker_protections = list(worker.protections)
+        return worker
+
+    def protections(self) -> list[dict[str, Any]]:
+        return self.static_protections + [p for p in self.worker_protections
+                                          if not any(s["name"] == p["name"] for s in self.static_protections)]
+
+    def close(self) -> None:
+        if self.zygote is not None:
+            self.zygote.close()
+            self.zygote = None
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # -- hooks ------------------------------------------------------------------------
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        cuda = None
+        for item in items:
+            rec = record_for(item, self.assignment.default_visibility)
+            if item.get_closest_marker("gpu") is not None:
+                cuda = _cuda_available() if cuda is None else cuda
+                if not cuda:
+                    rec.outcome = "unavailable"
+                    rec.output = f"Not run: {GPU_REASON}; not counted in the maximum."
+                    item.add_marker(pytest.mark.skip(reason=GPU_REASON))
+            self.records[item.nodeid] = rec
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.errors.append(f"collection of {report.nodeid} failed:\n{report.longreprtext}")
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+        report = yield
+        rec = self.records.get(item.nodeid)
+        if rec is None or rec.outcome == "unavailable":
+            return report
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            if report.passed:
+                rec.outcome = "passed"
+            elif report.skipped:
+                rec.outcome = "failed"
+                rec.output = f"Not run: {call.excinfo.value if call.excinfo else 'skipped'}"
+            else:
+                rec.outcome = "failed"
+                if call.excinfo is not None:
+                    rec.output = _failure_text(call.excinfo)
+                rec.staff_output = report.longreprtext
+        elif report.when == "teardown" and report.failed and rec.outcome == "passed":
+            rec.outcome = "failed"
+            rec.output = _failure_text(call.excinfo) if call.excinfo else "teardown failed"
+        return report
+
+    def pytest_internalerror(self, excrepr: Any) -> None:
+        self.errors.append(f"internal error:\n{excrepr}")
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        path = self.config.getoption("ag_results")
+        if not path:
+            return
+        data = self.results(exitstatus)
+        results.write(data, Path(path))
+
+    def results(self, exitstatus: int) -> dict[str, Any]:
+        elapsed = time.monotonic() - self.start
+        records = list(self.records.values())
+        extra = {"assignment": self.assignment.id, "isolation": self.isolation,
+                 "protections": self.protections(),
+                 "submission": {"graded": self.submission.found, "ignored": self.submission.ignored,
+                                "problems": {k: v[1] for k, v in self.submission.problems.items()},
+                                "notebook_lines_stripped": self.submission.stripped}}
+        harness_broken = bool(self.errors) or exitstatus not in (0, 1) or not records
+        if harness_broken:
+            why = "\n\n".join(self.errors) or f"pytest exit status {exitstatus}; {len(records)} tests"
+            return results.fail_closed(records, why, execution_time=elapsed, extra_data=extra)
+        for rec in records:
+            if rec.outcome == "unavailable":
+                continue
+            full = rec.max_score if rec.outcome == "passed" else 0.0
+            rec.score = rec.max_score * rec.partial if rec.partial is not None else full
+        output = self.submission.report()
+        off = [p for p in self.protections() if not p["active"]]
+        if off:
+            output += "\nSandbox protections not active here: " + "; ".join(
+                f"{p['name']} ({p['detail']})" for p in off)
+        return results.build(records, execution_time=elapsed, output=output.strip(),
+                             extra_data=extra, leaderboard=self.leaderboard)
+
+
+def _session(request: pytest.FixtureRequest) -> GradingSession:
+    session = request.config.stash.get(SESSION_KEY, None)
+    if session is None:
+        raise pytest.UsageError("the `student` fixture needs --submission PATH "
+                                "(or run `autograder check` / `autograder grade`)")
+    return session
+
+
+@pytest.fixture
+def student(request: pytest.FixtureRequest) -> Iterator[StudentProxy]:
+    """The submission, reached through a sandboxed worker (fresh for each test)."""
+    session = _session(request)
+    marker = request.node.get_closest_marker("call_timeout")
+    timeout = float(marker.args[0]) if marker else session.assignment.limits.call_timeout
+    proxy = StudentProxy(session.submission, session.spawn, timeout, session.codec_limits)
+    try:
+        yield proxy
+    finally:
+        proxy.close()
+        rec = session.records.get(request.node.nodeid)
+        printed = [(text, size) for text, size in proxy.outputs if size]
+        if rec is not None and printed:
+            text, size = printed[-1]
+            shown = results.truncate(text, results.MAX_STUDENT_STDOUT)
+            more = f"\n[output truncated: {size} bytes in all]" if size > len(text) else ""
+            rec.output = (rec.output + "\n\n" if rec.output else "") + "Your code printed:\n" + shown + more
+
+
+@pytest.fixture
+def partial_credit(request: pytest.FixtureRequest) -> Any:
+    """Call with a fraction in [0, 1]: the test then scores that share of its points."""
+    session = _session(request)
+
+    def give(fraction: float) -> None:
+        if not isinstance(fraction, Real) or not 0 <= fraction <= 1:
+            raise ValueError(f"partial_credit({fraction!r}): give a fraction between 0 and 1")
+        session.records[request.node.nodeid].partial = float(fraction)
+
+    return give
+
+
+@pytest.fixture
+def leaderboard(request: pytest.FixtureRequest) -> Any:
+    """``leaderboard("accuracy", 0.97, order="desc")`` adds a Gradescope leaderboard entry."""
+    session = _session(request)
+
+    def record(name: str, value: float | str, order: str = "desc") -> None:
+        if order not in ("asc", "desc"):
+            raise ValueError(f"leaderboard order={order!r}: use 'asc' or 'desc'")
+        if isinstance(value, Real) and not isinstance(value, bool):
+            value = float(value)
+        session.leaderboard = [e for e in session.leaderboard if e["name"] != name]
+        session.leaderboard.append({"name": name, "value": value, "order": order})
+
+    return record
+
+
+__all__ = ["AutograderError", "GradingSession", "student", "partial_credit", "leaderboard"]

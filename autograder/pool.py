@@ -1,0 +1,232 @@
+"""Grader side of worker management: the zygote, sandboxed workers, in-process workers.
+
+Both worker kinds expose ``request(payload, timeout) -> bytes`` so the proxy and the
+tests behave the same whatever the isolation mode.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import codec, sandbox
+from .errors import SandboxError, StudentTimeout, WorkerDied
+from .framing import PeerClosed, recv_frame, send_frame
+
+_SIGNAL_HINTS = {
+    signal.SIGKILL: "killed (memory, process or time limit)",
+    signal.SIGXCPU: "CPU time limit exceeded",
+    signal.SIGXFSZ: "file size limit exceeded (too much output?)",
+    signal.SIGSEGV: "segmentation fault",
+    signal.SIGABRT: "aborted",
+    signal.SIGBUS: "bus error",
+}
+
+
+def describe_status(status: int | None) -> str:
+    if status is None:
+        return "the worker process ended"
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        return f"the worker process was {_SIGNAL_HINTS.get(sig, 'killed')} ({name})"
+    code = os.WEXITSTATUS(status)
+    if code == 70:
+        return "the sandbox could not be set up (exit 70); this is a harness problem, tell staff"
+    return f"the worker process exited with code {code} (does your code call sys.exit or os._exit?)"
+
+
+class Worker(Protocol):
+    protections: list[dict[str, Any]]
+
+    def request(self, payload: bytes, timeout: float | None, what: str) -> bytearray: ...
+
+    def output(self, limit: int) -> tuple[str, int]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalWorker:
+    """``--isolation none``: student code in this process, same codec round trip."""
+
+    def __init__(self, workdir: Path, modules: list[str], limits: codec.Limits) -> None:
+        from .worker import Runtime
+
+        self.runtime = Runtime(workdir, modules, limits)
+        self.protections = [{"name": "isolation", "active": False,
+                             "detail": "--isolation none: student code runs in the grader process"}]
+
+    def request(self, payload: bytes, timeout: float | None, what: str) -> bytearray:
+        return bytearray(self.runtime.handle(payload))
+
+    def output(self, limit: int) -> tuple[str, int]:
+        return "", 0
+
+    def close(self) -> None:
+        self.runtime.close()
+
+
+class SandboxedWorker:
+    def __init__(self, pid: int, sock: socket.socket, status: socket.socket, out_path: Path,
+                 protections: list[dict[str, Any]], max_bytes: int) -> None:
+        self.pid = pid
+        self.sock = sock
+        self.status_sock = status
+        self.out_path = out_path
+        self.protections = protections
+        self.max_bytes = max_bytes
+        self.dead: WorkerDied | None = None
+
+    def request(self, payload: bytes, timeout: float | None, what: str) -> bytearray:
+        if self.dead is not None:
+            raise self.dead
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            send_frame(self.sock, payload, deadline)
+            return recv_frame(self.sock, self.max_bytes, deadline)
+        except TimeoutError:
+            self.kill()
+            self.dead = StudentTimeout(
+                "Timeout", f"your code exceeded {timeout:g} s in {what}")
+            raise self.dead from None
+        except (PeerClosed, OSError):
+            status = self._exit_status()
+            self.kill()
+            self.dead = WorkerDied("WorkerDied", f"{describe_status(status)} during {what}")
+            raise self.dead from None
+
+    def _exit_status(self) -> int | None:
+        self.status_sock.settimeout(2.0)
+        try:
+            msg = self.status_sock.recv(4096)
+            return int(json.loads(msg)["status"]) if msg else None
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def output(self, limit: int) -> tuple[str, int]:
+        """First ``limit`` bytes of what the worker printed, and the total size."""
+        try:
+            size = self.out_path.stat().st_size
+            with open(self.out_path, "rb") as f:
+                head = f.read(limit)
+        except OSError:
+            return "", 0
+        return head.decode("utf-8", "replace"), size
+
+    def kill(self) -> None:
+        # The worker is init of its pid namespace: SIGKILL to it ends every descendant.
+        for target in (lambda: os.kill(self.pid, signal.SIGKILL),
+                       lambda: os.killpg(self.pid, signal.SIGKILL)):
+            try:
+                target()
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def close(self) -> None:
+        self.kill()
+        for s in (self.sock, self.status_sock):
+            s.close()
+
+
+@dataclass
+class SandboxConfig:
+    modules: list[str]
+    pristine: Path  # prepared submission files (root-owned, readable)
+    preload: list[str] = field(default_factory=lambda: ["numpy"])
+    spec: sandbox.SandboxSpec | None = None
+    limits: codec.Limits = codec.DEFAULT_LIMITS
+
+
+class Zygote:
+    """One zygote per grading run; forks a fresh sandboxed worker per test."""
+
+    def __init__(self, config: SandboxConfig, threads: int = 1) -> None:
+        self.config = config
+        self.tmp = Path(tempfile.mkdtemp(prefix="autograder-"))
+        os.chmod(self.tmp, 0o711)  # workers may enter their own dir, not list others
+        self.control, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = {k: v for k, v in os.environ.items()
+               if k in ("PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+        env.update({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+                    "OPENBLAS_NUM_THREADS": str(threads), "PYTHONDONTWRITEBYTECODE": "1"})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-m", "autograder.zygote", str(child.fileno()), *config.preload],
+            pass_fds=[child.fileno()], env=env, cwd="/", stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        child.close()
+        self._ready = False
+        self._count = 0
+
+    def _wait_ready(self) -> None:
+        if self._ready:
+            return
+        self.control.settimeout(120)
+        try:
+            msg = self.control.recv(4096)
+        except OSError as exc:
+            raise SandboxError(f"the zygote did not start: {exc}") from exc
+        if not msg:
+            raise SandboxError(f"the zygote exited with code {self.proc.wait()} before it was ready "
+                               f"(preloading {self.config.preload})")
+        self._ready = True
+
+    def _workdir(self) -> tuple[Path, Path]:
+        self._count += 1
+        work = self.tmp / f"w{self._count}"
+        shutil.copytree(self.config.pristine, work)
+        spec = self.config.spec
+        if spec is not None and spec.uid is not None and os.getuid() == 0:
+            for p in [work, *work.rglob("*")]:
+                os.chown(p, spec.uid, spec.gid if spec.gid is not None else spec.uid)
+        out = self.tmp / f"w{self._count}.out"
+        out.touch(mode=0o600)
+        return work, out
+
+    def spawn(self) -> SandboxedWorker:
+        self._wait_ready()
+        work, out_path = self._workdir()
+        base = self.config.spec or sandbox.SandboxSpec(workdir="", modules=[])
+        spec = replace(base, workdir=str(work), modules=list(self.config.modules))
+        parent_w, child_w = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        parent_s, child_s = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        out_fd = os.open(out_path, os.O_WRONLY | os.O_APPEND)
+        lim = self.config.limits
+        request = {"spec": spec.to_json(), "limits": {
+            "max_bytes": lim.max_bytes, "max_depth": lim.max_depth,
+            "max_items": lim.max_items, "max_array_dims": lim.max_array_dims}}
+        try:
+            socket.send_fds(self.control, [json.dumps(request).encode()],
+                            [child_w.fileno(), child_s.fileno(), out_fd])
+        except OSError as exc:
+            raise SandboxError(f"the zygote is gone (exit code {self.proc.poll()}): {exc}") from exc
+        finally:
+            child_w.close()
+            child_s.close()
+            os.close(out_fd)
+        parent_s.settimeout(30)
+        try:
+            hello = json.loads(parent_s.recv(65536))
+        except (OSError, ValueError) as exc:
+            raise SandboxError(f"no worker was started: {exc}") from exc
+        return SandboxedWorker(hello["pid"], parent_w, parent_s, out_path, hello["protections"],
+                               lim.max_bytes)
+
+    def close(self) -> None:
+        self.control.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)

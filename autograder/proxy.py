@@ -1,0 +1,160 @@
+"""The grader's view of a submission: the ``student`` fixture and remote handles.
+
+Every call is a request to a worker; results come back through the codec as plain data
+or as :class:`RemoteObject` handles. Nothing the worker built is ever evaluated here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import codec
+from .errors import CodecError, StudentError
+from .submission import Submission
+
+
+class RemoteObject:
+    """An object that lives in the worker. Attribute names starting with ``_ag_`` are ours."""
+
+    __slots__ = ("_ag_student", "_ag_handle", "_ag_generation", "_ag_label")
+
+    def __init__(self, student: StudentProxy, handle: codec.Handle, label: str) -> None:
+        object.__setattr__(self, "_ag_student", student)
+        object.__setattr__(self, "_ag_handle", handle)
+        object.__setattr__(self, "_ag_generation", student._generation)
+        object.__setattr__(self, "_ag_label", label)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)  # keep copy/pickle/introspection from calling out
+        return self._ag_student._request(
+            {"op": "getattr", "target": self, "name": name}, label=f"{self._ag_label}.{name}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._ag_student.setattr(self, name, value)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._ag_student._request(
+            {"op": "call", "target": self, "args": args, "kwargs": kwargs}, label=self._ag_label)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._ag_student.getitem(self, key)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._ag_student.setitem(self, key, value)
+
+    def __repr__(self) -> str:
+        return f"<remote {self._ag_handle.type_name} {self._ag_label}>"
+
+
+class StudentProxy:
+    """The ``student`` fixture. One worker per test, started at the first request."""
+
+    def __init__(self, submission: Submission, spawn: Callable[[], Any], call_timeout: float,
+                 limits: codec.Limits = codec.DEFAULT_LIMITS) -> None:
+        self.submission = submission
+        self._spawn = spawn
+        self.call_timeout = call_timeout
+        self.limits = limits
+        self._worker: Any = None
+        self._generation = 0
+        self.protections: list[dict[str, Any]] = []
+        self.outputs: list[tuple[str, int]] = []
+
+    # -- plumbing --------------------------------------------------------------------
+    def _ensure_worker(self) -> Any:
+        if self._worker is None:
+            self._worker = self._spawn()
+            self._generation += 1
+            self.protections = list(self._worker.protections)
+        return self._worker
+
+    def _to_handle(self, obj: Any) -> codec.Handle:
+        if isinstance(obj, RemoteObject):
+            if obj._ag_student is not self or obj._ag_generation != self._generation:
+                raise StudentError("StaleHandle", f"{obj!r} belongs to a worker that was replaced")
+            return obj._ag_handle
+        raise CodecError(
+            f"cannot send a {type(obj).__qualname__} to the student's code; send plain data "
+            "(numbers, strings, lists, dicts, numpy arrays) or a remote handle")
+
+    def _request(self, request: dict[str, Any], *, label: str, timeout: float | None = None) -> Any:
+        worker = self._ensure_worker()
+        payload = codec.encode(request, limits=self.limits, on_opaque=self._to_handle)
+        reply = worker.request(payload, timeout or self.call_timeout, label)
+        message = codec.decode(
+            reply, limits=self.limits,
+            on_handle=lambda h: RemoteObject(self, h, f"{label}()" if request["op"] == "call" else label))
+        if type(message) is not dict:
+            raise CodecError("malformed reply from the worker")
+        if "ok" in message:
+            return message["ok"]
+        err = message.get("error")
+        if type(err) is not dict:
+            raise CodecError("malformed reply from the worker")
+        raise StudentError(str(err.get("type", "Exception")), str(err.get("message", "")),
+                           str(err.get("traceback", "")))
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self.outputs.append(self._worker.output(64 * 1024))
+            self._worker.close()
+            self._worker = None
+
+    # -- the API hidden tests use ---------------------------------------------------------
+    def module(self, name: str) -> RemoteObject:
+        problem = self.submission.module_problem(name)
+        if problem is not None:
+            raise StudentError(*problem)
+        return self._request({"op": "import", "name": name}, label=name)  # type: ignore[no-any-return]
+
+    def put(self, value: Any) -> RemoteObject:
+        return self._request({"op": "put", "value": value}, label="value")  # type: ignore[no-any-return]
+
+    def getattr(self, obj: RemoteObject, name: str, *, by: str = "value") -> Any:
+        if by not in ("value", "handle"):
+            raise ValueError(f"by={by!r}: use 'value' or 'handle'")
+        return self._request({"op": "getattr", "target": obj, "name": name, "want": by},
+                             label=f"{obj._ag_label}.{name}")
+
+    def setattr(self, obj: RemoteObject, name: str, value: Any) -> None:
+        self._request({"op": "setattr", "target": obj, "name": name, "value": value},
+                      label=f"{obj._ag_label}.{name} = ...")
+
+    def getitem(self, obj: RemoteObject, key: Any, *, by: str = "value") -> Any:
+        return self._request({"op": "getitem", "target": obj, "key": key, "want": by},
+                             label=f"{obj._ag_label}[{key!r}]")
+
+    def setitem(self, obj: RemoteObject, key: Any, value: Any) -> None:
+        self._request({"op": "setitem", "target": obj, "key": key, "value": value},
+                      label=f"{obj._ag_label}[{key!r}] = ...")
+
+    def call(self, fn: RemoteObject, *args: Any, want: str = "value", **kwargs: Any) -> Any:
+        """Call with an explicit result mode: 'value', 'handle' or 'none'."""
+        return self._request({"op": "call", "target": fn, "args": args, "kwargs": kwargs,
+                              "want": want}, label=fn._ag_label)
+
+    def probe(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self._request({"op": "probe", "name": name, "args": args, "kwargs": kwargs},
+                             label=f"probe {name}")
+
+    def probe_ref(self, name: str) -> RemoteObject:
+        return self._request({"op": "probe_ref", "name": name}, label=name)  # type: ignore[no-any-return]
+
+    def time_call(self, fn: RemoteObject, *args: Any, repeat: int = 5, warmup: int = 1,
+                  **kwargs: Any) -> list[float]:
+        """Wall time of each call, measured here around the round trip (result discarded)."""
+        request = {"op": "call", "target": fn, "args": args, "kwargs": kwargs, "want": "none"}
+        times = []
+        for i in range(warmup + repeat):
+            start = time.perf_counter()
+            self._request(request, label=fn._ag_label)
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+        return times
+
+    def fresh(self) -> None:
+        """Replace the worker; handles from the old one become stale."""
+        self.close()

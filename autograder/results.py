@@ -1,0 +1,121 @@
+"""Gradescope ``results.json``: records, assembly, schema validation, fail-closed output."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+MAX_TEST_OUTPUT = 8 * 1024
+MAX_STUDENT_STDOUT = 4 * 1024
+
+
+@dataclass
+class TestRecord:
+    nodeid: str
+    name: str
+    max_score: float
+    visibility: str
+    tags: list[str] = field(default_factory=list)
+    hint: str = ""
+    outcome: str = "not run"  # passed | failed | not run | unavailable
+    score: float = 0.0
+    output: str = ""
+    staff_output: str = ""
+    partial: float | None = None
+
+    @property
+    def counts(self) -> bool:
+        """Tests that cannot run here (no CUDA) are excluded from the maximum."""
+        return self.outcome != "unavailable"
+
+
+def truncate(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n... [truncated: {len(text) - limit} more characters]"
+
+
+@cache
+def schema() -> dict[str, Any]:
+    text = resources.files("autograder").joinpath("schema/results.schema.json").read_text()
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+def validate(data: dict[str, Any]) -> None:
+    jsonschema.validate(data, schema())
+
+
+def build(records: list[TestRecord], *, execution_time: float, output: str,
+          extra_data: dict[str, Any], leaderboard: list[dict[str, Any]],
+          harness_error: str | None = None) -> dict[str, Any]:
+    tests = []
+    for number, rec in enumerate(records, start=1):
+        entry: dict[str, Any] = {
+            "score": round(rec.score, 6) if rec.counts else 0,
+            "max_score": rec.max_score if rec.counts else 0,
+            "status": "passed" if rec.outcome == "passed" else "failed",
+            "name": rec.name,
+            "number": str(number),
+            "tags": rec.tags,
+            "visibility": rec.visibility,
+            "output": truncate(rec.output, MAX_TEST_OUTPUT),
+            "output_format": "text",
+        }
+        if rec.outcome == "unavailable":
+            entry["status"] = "passed"  # not the student's fault; worth 0 of 0
+        tests.append(entry)
+    if harness_error is not None:
+        tests.append({
+            "score": 0, "max_score": 0, "status": "failed", "name": "Harness error (staff only)",
+            "number": str(len(tests) + 1), "tags": ["harness"], "visibility": "hidden",
+            "output": truncate(harness_error, 64 * 1024), "output_format": "text",
+        })
+    data: dict[str, Any] = {
+        "score": round(sum(t["score"] for t in tests), 6),
+        "execution_time": round(max(execution_time, 0.0), 3),
+        "output": truncate(output, 32 * 1024),
+        "output_format": "text",
+        "test_output_format": "text",
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "extra_data": extra_data,
+        "tests": tests,
+    }
+    if leaderboard:
+        data["leaderboard"] = leaderboard
+    return data
+
+
+def write(data: dict[str, Any], path: Path) -> None:
+    """Validate, then write atomically (a half-written results.json is worse than none)."""
+    validate(data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def fail_closed(records: list[TestRecord], error: str, *, execution_time: float,
+                extra_data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every expected test present with 0 points, plus a staff-only traceback."""
+    for rec in records:
+        rec.score = 0.0
+        rec.outcome = "failed" if rec.outcome != "unavailable" else rec.outcome
+        rec.output = "Not graded: the grader had an internal problem. Staff have been told; " \
+                     "your submission will be regraded."
+    return build(records, execution_time=execution_time,
+                 output="Grading did not complete because of a problem in the grader, not in "
+                        "your submission. Staff can see the details.",
+                 extra_data=dict(extra_data or {}, harness_error=True), leaderboard=[],
+                 harness_error=error)

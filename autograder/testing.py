@@ -1,0 +1,121 @@
+"""Grader-side numerical helpers for hidden tests.
+
+These run in the trusted grader process and never touch student objects directly: the
+function ``f`` given to :func:`numerical_gradient` is usually a remote function of the
+``student`` fixture, which sends the perturbed input to the worker and brings the result
+back by value.
+
+Typical gradient check (CS231n style)::
+
+    coords = sample_coords(x.shape, 20, rng)
+    num = numerical_gradient(lambda x_: layers.affine_forward(x_, w, b)[0], x, dout,
+                             coords=coords)
+    assert rel_error(num[coords], dx[coords]) < 1e-7
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+__all__ = ["Coords", "numerical_gradient", "rel_error", "sample_coords"]
+
+Coords = tuple[np.ndarray, ...]
+"""Coordinates of some entries of an array, in numpy's advanced-indexing form
+(one integer array per axis, all of the same length), so ``a[coords]`` selects them."""
+
+
+def rel_error(a: ArrayLike, b: ArrayLike) -> float:
+    """Largest relative error between two arrays, as in the CS231n notes.
+
+    ``max(|a - b| / max(1e-8, |a| + |b|))`` over all entries, in float64. 0.0 for empty
+    arrays. Raises ``ValueError`` when the shapes differ (broadcasting would hide a wrong
+    shape) and returns ``inf`` when either side holds NaN or infinity.
+    """
+    a64 = np.asarray(a, dtype=np.float64)
+    b64 = np.asarray(b, dtype=np.float64)
+    if a64.shape != b64.shape:
+        raise ValueError(f"rel_error: shapes differ: {a64.shape} vs {b64.shape}")
+    if a64.size == 0:
+        return 0.0
+    if not (np.all(np.isfinite(a64)) and np.all(np.isfinite(b64))):
+        return float("inf")
+    err = np.abs(a64 - b64) / np.maximum(1e-8, np.abs(a64) + np.abs(b64))
+    return float(np.max(err))
+
+
+def sample_coords(shape: tuple[int, ...], n: int, rng: np.random.Generator) -> Coords:
+    """``n`` distinct random coordinates of an array of ``shape`` (all of them if fewer).
+
+    The result indexes an array directly: ``a[sample_coords(a.shape, 10, rng)]`` is a 1-D
+    array of 10 entries. Coordinates come in increasing flat (row-major) order.
+    """
+    if n < 0:
+        raise ValueError(f"sample_coords: n must be >= 0, got {n}")
+    size = int(np.prod(shape, dtype=np.int64))
+    k = min(n, size)
+    flat = np.sort(rng.choice(size, size=k, replace=False)) if k else np.zeros(0, np.int64)
+    return tuple(np.asarray(ix, dtype=np.intp) for ix in np.unravel_index(flat, shape))
+
+
+def _all_coords(shape: tuple[int, ...]) -> Coords:
+    return tuple(
+        np.asarray(ix, dtype=np.intp)
+        for ix in np.unravel_index(np.arange(int(np.prod(shape, dtype=np.int64))), shape)
+    )
+
+
+def numerical_gradient(
+    f: Callable[[np.ndarray], Any],
+    x: ArrayLike,
+    df: ArrayLike | None = None,
+    h: float = 1e-5,
+    coords: Coords | None = None,
+) -> np.ndarray:
+    """Central-difference gradient of ``sum(f(x) * df)`` with respect to ``x``, in float64.
+
+    f: any callable taking an array shaped like ``x`` and returning an array or a scalar
+        (often a remote student function wrapped in a lambda). It receives a fresh float64
+        copy of ``x`` with one entry moved by ``+h`` or ``-h`` on every call, so it may
+        keep or modify its argument.
+    df: upstream gradient with the shape of ``f(x)``; ``None`` means ``f`` returns a
+        scalar (a loss) and ``df = 1``.
+    coords: entries of ``x`` to differentiate (see :func:`sample_coords`); ``None`` means
+        every entry (``2 * x.size`` calls of ``f``).
+
+    Returns a float64 array of the shape of ``x``: the estimates at ``coords`` and NaN
+    elsewhere, so ``numerical_gradient(...)[coords]`` compares directly with an analytic
+    ``dx[coords]``.
+    """
+    x64 = np.array(x, dtype=np.float64, copy=True)
+    df64 = None if df is None else np.asarray(df, dtype=np.float64)
+    where = _all_coords(x64.shape) if coords is None else coords
+    grad = np.full(x64.shape, np.nan, dtype=np.float64)
+
+    def objective(value: Any) -> float:
+        out = np.asarray(value, dtype=np.float64)
+        if df64 is None:
+            if out.size != 1:
+                raise ValueError(
+                    f"numerical_gradient: f returned shape {out.shape} but df is None; "
+                    "pass df with the shape of f(x) for non-scalar outputs"
+                )
+            return float(out.reshape(()))
+        if out.shape != df64.shape:
+            raise ValueError(
+                f"numerical_gradient: f returned shape {out.shape}, df has shape {df64.shape}"
+            )
+        return float(np.sum(out * df64))
+
+    for idx in zip(*where, strict=True):
+        plus = x64.copy()
+        plus[idx] += h
+        f_plus = objective(f(plus))
+        minus = x64.copy()
+        minus[idx] -= h
+        f_minus = objective(f(minus))
+        grad[idx] = (f_plus - f_minus) / (2.0 * h)
+    return grad

@@ -1,0 +1,185 @@
+"""Worker side of the proxy: imports student modules and executes the grader's requests.
+
+Runs inside the sandboxed worker process (or in the grader process with
+``--isolation none``). Everything it returns goes through the codec; objects that are not
+plain data stay in ``self.objects`` and travel as handles.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import socket
+import sys
+import traceback
+import types
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import codec, probes
+from .errors import CodecError
+from .framing import PeerClosed, recv_frame, send_frame
+
+MAX_MESSAGE_CHARS = 4000
+MAX_TRACEBACK_FRAMES = 12
+
+
+class SubmissionFinder(importlib.abc.MetaPathFinder):
+    """Resolves exactly the assignment's module names to files in the work directory.
+
+    The work directory is never put on sys.path, so stray files in a submission
+    (numpy.py, sitecustomize.py, helpers) can never be imported.
+    """
+
+    def __init__(self, workdir: Path, names: Sequence[str]) -> None:
+        self.workdir = workdir
+        self.names = frozenset(names)
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None = None, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in self.names:
+            return None
+        file = self.workdir / f"{fullname}.py"
+        if not file.is_file():
+            return None
+        return importlib.util.spec_from_file_location(fullname, file)
+
+
+class Runtime:
+    def __init__(self, workdir: Path, modules: Sequence[str], limits: codec.Limits) -> None:
+        self.workdir = workdir
+        self.modules = tuple(modules)
+        self.limits = limits
+        self.objects: dict[int, Any] = {}
+        self.finder = SubmissionFinder(workdir, modules)
+        sys.meta_path.insert(0, self.finder)
+
+    def close(self) -> None:
+        """Forget the student's modules (matters only when running in-process)."""
+        if self.finder in sys.meta_path:
+            sys.meta_path.remove(self.finder)
+        for name in self.finder.names:
+            sys.modules.pop(name, None)
+        self.objects.clear()
+
+    # -- object table -------------------------------------------------------------
+    def _register(self, obj: Any) -> codec.Handle:
+        key = len(self.objects) + 1
+        self.objects[key] = obj
+        return codec.Handle(key, type(obj).__qualname__ if isinstance(type(obj).__qualname__, str) else "?")
+
+    def _resolve(self, handle: codec.Handle) -> Any:
+        try:
+            return self.objects[handle.id]
+        except KeyError:
+            raise CodecError(f"unknown handle {handle.id}") from None
+
+    # -- requests -----------------------------------------------------------------
+    def handle(self, payload: bytes | bytearray) -> bytes:
+        try:
+            request = codec.decode(payload, limits=self.limits, on_handle=self._resolve)
+            result = self._dispatch(request)
+        except BaseException as exc:  # noqa: BLE001 - SystemExit from student code included
+            return self._error(exc)
+        try:
+            return codec.encode({"ok": result}, limits=self.limits, on_opaque=self._register)
+        except BaseException as exc:  # noqa: BLE001
+            return self._error(exc)
+
+    def _dispatch(self, req: Any) -> Any:
+        if type(req) is not dict or type(req.get("op")) is not str:
+            raise CodecError("malformed request")
+        op = req["op"]
+        want = req.get("want", "value")
+        if op == "ping":
+            return "pong"
+        if op == "import":
+            name = req["name"]
+            if name not in self.modules:
+                raise ModuleNotFoundError(f"{name!r} is not a module of this assignment")
+            return self._register(importlib.import_module(name))
+        if op == "put":
+            return self._register(req["value"])
+        if op == "getattr":
+            value = getattr(req["target"], req["name"])
+        elif op == "setattr":
+            setattr(req["target"], req["name"], req["value"])
+            return None
+        elif op == "getitem":
+            value = req["target"][req["key"]]
+        elif op == "setitem":
+            req["target"][req["key"]] = req["value"]
+            return None
+        elif op == "call":
+            value = req["target"](*req.get("args", ()), **req.get("kwargs", {}))
+        elif op == "probe":
+            value = probes.PROBES[req["name"]](*req.get("args", ()), **req.get("kwargs", {}))
+        elif op == "probe_ref":
+            value = probes.PROBES[req["name"]]
+            want = "handle"
+        else:
+            raise CodecError(f"unknown operation {op!r}")
+        if want == "handle":
+            return self._register(value)
+        if want == "none":
+            return None
+        return value
+
+    def _error(self, exc: BaseException) -> bytes:
+        info = {
+            "type": _safe(lambda: type(exc).__qualname__, "Exception"),
+            "message": self._clean(_safe(lambda: str(exc), "<unprintable exception>")),
+            "traceback": self._student_traceback(exc),
+        }
+        try:
+            return codec.encode({"error": info}, limits=self.limits)
+        except BaseException:  # noqa: BLE001
+            return codec.encode({"error": {"type": "Exception", "message": "<error>", "traceback": ""}})
+
+    def _clean(self, text: str) -> str:
+        text = text.replace(str(self.workdir) + "/", "")
+        if len(text) > MAX_MESSAGE_CHARS:
+            text = text[:MAX_MESSAGE_CHARS] + f"... [{len(text) - MAX_MESSAGE_CHARS} more characters]"
+        return text
+
+    def _student_traceback(self, exc: BaseException) -> str:
+        """Only frames in the student's files: the harness's own frames are noise to them."""
+        try:
+            root = str(self.workdir) + "/"
+            frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(root)]
+            frames = frames[-MAX_TRACEBACK_FRAMES:]
+            lines = [
+                f'  File "{f.filename[len(root):]}", line {f.lineno}, in {f.name}\n'
+                + (f"    {f.line}\n" if f.line else "")
+                for f in frames
+            ]
+            return self._clean("".join(lines))
+        except BaseException:  # noqa: BLE001
+            return ""
+
+
+def _safe(fn: Any, default: str) -> str:
+    try:
+        value = fn()
+        return value if type(value) is str else default
+    except BaseException:  # noqa: BLE001
+        return default
+
+
+def serve(sock: socket.socket, runtime: Runtime) -> None:
+    """Answer requests until the grader closes the socket."""
+    while True:
+        try:
+            payload = recv_frame(sock, runtime.limits.max_bytes)
+        except (PeerClosed, OSError, CodecError):
+            return
+        reply = runtime.handle(payload)
+        for stream in (sys.stdout, sys.stderr):  # student prints reach the grader's capture file
+            try:
+                stream.flush()
+            except BaseException:  # noqa: BLE001 - student code may have replaced the streams
+                pass
+        send_frame(sock, reply)

@@ -1,0 +1,99 @@
+"""The zygote: imports numpy/torch once, then forks one sandboxed worker per request.
+
+Started by the grader as ``python -I -m autograder.zygote FD MODULE...`` with one end of
+a control socket. Per request it receives the worker's socket, a status socket and the
+output file as file descriptors, and forks a monitor which enters fresh namespaces and
+forks the worker (pid 1 of its own pid namespace, so all its descendants die with it).
+The monitor, which never runs student code, tells the grader the worker's pid, the
+protections in force and finally the worker's exit status.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+from . import codec, sandbox
+
+
+def _send_json(sock: socket.socket, obj: object) -> None:
+    """One JSON document per message (the sockets are SOCK_SEQPACKET)."""
+    try:
+        sock.send(json.dumps(obj).encode())
+    except OSError:
+        pass
+
+
+def _worker(spec: sandbox.SandboxSpec, wsock: socket.socket, out_fd: int, limits: codec.Limits) -> None:
+    from .worker import Runtime, serve
+
+    try:
+        sandbox.enter_worker(spec, out_fd)
+        keep = {0, 1, 2, wsock.fileno()}
+        for fd in os.listdir("/proc/self/fd"):
+            if int(fd) not in keep:
+                try:
+                    os.close(int(fd))
+                except OSError:
+                    pass
+        runtime = Runtime(Path(spec.workdir), spec.modules, limits)
+    except BaseException as exc:  # noqa: BLE001 - report and die, never run student code
+        os.write(2, f"[autograder] sandbox setup failed: {exc!r}\n".encode())
+        os._exit(70)
+    serve(wsock, runtime)
+    os._exit(0)
+
+
+def _monitor(spec: sandbox.SandboxSpec, wsock: socket.socket, ssock: socket.socket, out_fd: int,
+             limits: codec.Limits) -> None:
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.setsid()
+    protections = sandbox.enter_namespaces(spec)
+    pid = os.fork()
+    if pid == 0:
+        ssock.close()
+        _worker(spec, wsock, out_fd, limits)
+    wsock.close()
+    os.close(out_fd)
+    planned = [sandbox.Protection("rlimits", True), sandbox.Protection("scrubbed-env", True),
+               sandbox.Protection("unprivileged-user", spec.uid is not None and os.getuid() == 0)]
+    _send_json(ssock, {"pid": pid, "protections": sandbox.protections_to_json(protections + planned)})
+    _, status = os.waitpid(pid, 0)
+    _send_json(ssock, {"status": status})
+    os._exit(0)
+
+
+def main(argv: list[str]) -> None:
+    control = socket.socket(fileno=int(argv[0]))
+    for name in argv[1:]:
+        importlib.import_module(name)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    # Import what the worker needs now, so a worker that cannot read the harness still works.
+    from . import probes, worker  # noqa: F401
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # monitors are reaped automatically
+    _send_json(control, {"ready": True})
+    while True:
+        msg, fds, _flags, _addr = socket.recv_fds(control, 1 << 20, 3)
+        if not msg:
+            return
+        request = json.loads(msg)
+        spec = sandbox.SandboxSpec(**request["spec"])
+        limits = codec.Limits(**request["limits"])
+        wsock = socket.socket(fileno=fds[0])
+        ssock = socket.socket(fileno=fds[1])
+        if os.fork() == 0:
+            control.close()
+            _monitor(spec, wsock, ssock, fds[2], limits)
+        wsock.close()
+        ssock.close()
+        os.close(fds[2])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
