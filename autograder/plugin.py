@@ -53,6 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for spec, text in MARKERS.items():
         config.addinivalue_line("markers", f"{spec}: {text}")
     if config.getoption("submission"):
+        _hypothesis_profile()
         session = GradingSession(config)
         config.stash[SESSION_KEY] = session
         config.pluginmanager.register(session, "autograder-session")
@@ -64,6 +65,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         session.close()
         config.pluginmanager.unregister(session)
         del config.stash[SESSION_KEY]
+
+
+def _hypothesis_profile() -> None:
+    """Graded Hypothesis runs are reproducible: derandomized, no database, no deadline."""
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile("autograder", derandomize=True, database=None, deadline=None,
+                              print_blob=False,
+                              suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                     HealthCheck.too_slow])
+    settings.load_profile("autograder")
 
 
 def _find_config(config: pytest.Config) -> Path:

@@ -1,0 +1,178 @@
+"""Command line: a thin layer over the keyword-only functions of the package."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from .config import Layout, find_course_root, resolve_name
+from .errors import AutograderError, ConfigError, ExitCode
+
+console = Console()
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="autograder", description=__doc__)
+    p.add_argument("--debug", action="store_true", help="show tracebacks of harness errors")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("grade", help="grade one submission and write results.json")
+    g.add_argument("assignment", help="assignment id or folder name, e.g. a1")
+    g.add_argument("submission", type=Path, help="folder with the student's files")
+    g.add_argument("-o", "--output", type=Path, default=Path("results.json"))
+    g.add_argument("--isolation", choices=("sandbox", "none"), default="sandbox")
+
+    c = sub.add_parser("check", help="run the public tests on your work (students)")
+    c.add_argument("assignment", help="assignment id, e.g. a1")
+    c.add_argument("path", type=Path, nargs="?", default=Path("."),
+                   help="your assignment folder (default: the current folder)")
+    c.add_argument("--isolation", choices=("sandbox", "none"), default="sandbox",
+                   help="none runs your code in-process (breakpoints and prints work)")
+
+    v = sub.add_parser("validate", help="prove hidden suites: solution full, template zero, "
+                                        "mutants caught, runs equal")
+    v.add_argument("assignments", nargs="*", help="default: all")
+    v.add_argument("-j", "--jobs", type=int, default=0, help="parallel gradings (default: CPUs)")
+    v.add_argument("--isolation", choices=("sandbox", "none"), default="sandbox")
+
+    t = sub.add_parser("template", help="generate assignments/ from solutions/")
+    t.add_argument("assignments", nargs="*", help="default: all")
+    t.add_argument("--check", action="store_true", help="fail if the committed templates drifted")
+    return p
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from .grading import fail_closed_on_error, grade
+
+    try:
+        outcome = grade(assignment=args.assignment, submission=args.submission,
+                        output=args.output, isolation=args.isolation)
+    except AutograderError as exc:
+        fail_closed_on_error(args.output, exc)
+        console.print(f"[red]error:[/red] {exc}\n(results.json written with a harness error)")
+        return int(ExitCode.HARNESS_ERROR)
+    data = outcome.data
+    total = sum(t["max_score"] for t in data["tests"])
+    console.print(f"{args.assignment}: {data['score']:g} / {total:g} points "
+                  f"({len(data['tests'])} tests, {data['execution_time']:.1f} s) -> {args.output}")
+    if outcome.exit_code != ExitCode.OK:
+        console.print("[red]the harness failed; see the staff-only entry in results.json[/red]")
+    return int(outcome.exit_code)
+
+
+def _student_folder(root_hint: Path, assignment: str) -> tuple[Path, Path | None]:
+    """(submission, template folder) for `check`: a generated assignment folder, or the
+    course repository's reference_tests/<name>/public."""
+    path = root_hint.resolve()
+    if (path / "assignment.toml").is_file() and (path / "tests").is_dir():
+        return path, path
+    return path, None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .grading import hidden_suite, public_suite, run_suite
+
+    submission, folder = _student_folder(args.path, args.assignment)
+    if folder is not None:
+        suite = public_suite(folder)
+    else:
+        root = find_course_root(submission)
+        layout = Layout(root, resolve_name(root, args.assignment))
+        full = hidden_suite(layout)
+        suite = type(full)(tests=[layout.reference / "public"], config=full.config,
+                           support=full.support, rootdir=layout.reference, hide=full.hide)
+    with tempfile.TemporaryDirectory() as tmp:
+        outcome = run_suite(suite=suite, submission=submission, output=Path(tmp) / "results.json",
+                            isolation=args.isolation)
+    return render_check(outcome.data, outcome.exit_code)
+
+
+def render_check(data: dict, exit_code: ExitCode) -> int:
+    from .plugin import CATEGORIES
+
+    table = Table(title="Public tests", show_lines=False)
+    for col in ("category", "test", "result", "points", "details"):
+        table.add_column(col, overflow="fold")
+    order = {c: i for i, c in enumerate(CATEGORIES)}
+    tests = sorted(data["tests"], key=lambda t: order.get(_category(t), len(order)))
+    failed = 0
+    for t in tests:
+        ok = t["status"] == "passed"
+        failed += not ok
+        detail = "" if ok else t["output"].strip().splitlines()[0][:200] if t["output"].strip() else ""
+        table.add_row(_category(t), t["name"], "[green]pass[/green]" if ok else "[red]FAIL[/red]",
+                      f"{t['score']:g}/{t['max_score']:g}", detail)
+    console.print(table)
+    if data.get("output"):
+        console.print(data["output"])
+    for t in tests:
+        if t["status"] != "passed" and t["output"].strip():
+            console.rule(f"[red]{t['name']}")
+            console.print(t["output"], markup=False, highlight=False)
+    total = sum(t["max_score"] for t in tests)
+    console.print(f"\nscore on public tests: {data['score']:g} / {total:g}")
+    if exit_code != ExitCode.OK:
+        return int(exit_code)
+    return int(ExitCode.FAILED if failed else ExitCode.OK)
+
+
+def _category(test: dict) -> str:
+    from .plugin import category
+
+    return category(test.get("tags", []))
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .validation import render, validate
+
+    report = validate(assignments=args.assignments, jobs=args.jobs, isolation=args.isolation)
+    render(report, console)
+    return int(ExitCode.OK if report.ok else ExitCode.FAILED)
+
+
+def cmd_template(args: argparse.Namespace) -> int:
+    from .authoring import assignment_names, check_template, write_template
+
+    root = find_course_root()
+    names = [resolve_name(root, a) for a in args.assignments] or assignment_names(root)
+    drift = []
+    for name in names:
+        if args.check:
+            drift += [f"{name}: {d}" for d in check_template(root, name)]
+        else:
+            written = write_template(root, name)
+            console.print(f"{name}: {len(written)} files written to assignments/{name}/")
+    if drift:
+        console.print("[red]templates drifted from solutions/ (run `autograder template`):[/red]")
+        for d in drift:
+            console.print(f"  {d}", markup=False)
+        return int(ExitCode.FAILED)
+    if args.check:
+        console.print(f"templates in sync: {', '.join(names)}")
+    return int(ExitCode.OK)
+
+
+COMMANDS = {"grade": cmd_grade, "check": cmd_check, "validate": cmd_validate,
+            "template": cmd_template}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        return int(ExitCode.USAGE)
+    except AutograderError as exc:
+        if args.debug:
+            traceback.print_exc()
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        return int(ExitCode.HARNESS_ERROR)
+
+

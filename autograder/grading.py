@@ -1,0 +1,117 @@
+"""Grade one submission: run the hidden suite under the plugin, always leave results.json.
+
+Keyword-only functions shared by the CLI and the Python API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import results
+from .config import AssignmentConfig, Layout, find_course_root, resolve_name
+from .errors import AutograderError, ExitCode
+
+GRADING_INI = Path(__file__).with_name("grading.ini")
+
+
+@dataclass(frozen=True)
+class Suite:
+    """What to run and against which configuration."""
+
+    tests: list[Path]
+    config: Path
+    support: Path | None
+    rootdir: Path
+    hide: list[Path]
+
+
+def hidden_suite(layout: Layout) -> Suite:
+    support = layout.solution if layout.solution.is_dir() else layout.template
+    return Suite(tests=[layout.reference], config=layout.reference / "assignment.toml",
+                 support=support, rootdir=layout.reference, hide=[layout.solution])
+
+
+def public_suite(folder: Path) -> Suite:
+    """A student's assignment folder: tests/ and assignment.toml as generated."""
+    return Suite(tests=[folder / "tests"], config=folder / "assignment.toml", support=folder,
+                 rootdir=folder, hide=[])
+
+
+@dataclass(frozen=True)
+class Outcome:
+    exit_code: ExitCode
+    data: dict[str, Any]
+
+
+def run_suite(*, suite: Suite, submission: Path, output: Path, isolation: str = "sandbox",
+              quiet: bool = True, extra_args: list[str] | None = None) -> Outcome:
+    """Run ``suite`` against ``submission``; write ``output`` whatever happens."""
+    start = time.monotonic()
+    output = output.resolve()
+    if output.exists():
+        output.unlink()
+    args = [*map(str, suite.tests), "-c", str(GRADING_INI), "--rootdir", str(suite.rootdir),
+            "--submission", str(submission), "--ag-config", str(suite.config),
+            "--ag-results", str(output), "--isolation", isolation,
+            *[f"--ag-hide={h}" for h in suite.hide if h.exists()], *(extra_args or [])]
+    if suite.support is not None:
+        args.append(f"--ag-support={suite.support}")
+    if quiet:
+        args += ["-q", "--no-header", "-p", "no:terminal"]
+    sink = io.StringIO()
+    error = None
+    try:
+        with contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext():
+            code = pytest.main(args)
+    except BaseException:  # noqa: BLE001 - fail closed, whatever broke
+        code = -1
+        error = traceback.format_exc()
+    if output.exists() and error is None:
+        data = json.loads(output.read_text())
+        broken = data.get("extra_data", {}).get("harness_error", False)
+        return Outcome(ExitCode.HARNESS_ERROR if broken else ExitCode.OK, data)
+    why = error or f"pytest exited with {code} before results were written\n{sink.getvalue()[-20000:]}"
+    data = results.fail_closed(_expected_records(suite), why,
+                               execution_time=time.monotonic() - start)
+    results.write(data, output)
+    return Outcome(ExitCode.HARNESS_ERROR, data)
+
+
+def _expected_records(suite: Suite) -> list[results.TestRecord]:
+    """Best effort list of tests for a fail-closed file when pytest itself could not run."""
+    records = []
+    for folder in suite.tests:
+        for path in sorted(folder.rglob("test_*.py")):
+            text = path.read_text(errors="replace")
+            for line in text.splitlines():
+                if line.startswith("def test_"):
+                    name = line[4:].split("(")[0]
+                    records.append(results.TestRecord(
+                        nodeid=f"{path.name}::{name}", name=name, max_score=0.0,
+                        visibility="visible"))
+    return records
+
+
+def grade(*, assignment: str, submission: Path, output: Path, isolation: str = "sandbox",
+          root: Path | None = None) -> Outcome:
+    root = root or find_course_root()
+    layout = Layout(root, resolve_name(root, assignment))
+    AssignmentConfig.load(layout.reference / "assignment.toml")  # fail early on bad config
+    return run_suite(suite=hidden_suite(layout), submission=submission, output=output,
+                     isolation=isolation)
+
+
+def fail_closed_on_error(output: Path, exc: AutograderError) -> dict[str, Any]:
+    """Used by the CLI when grading cannot even start (bad assignment name, bad config)."""
+    data = results.fail_closed([], f"{type(exc).__name__}: {exc}", execution_time=0.0)
+    results.write(data, output)
+    return data

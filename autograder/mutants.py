@@ -1,0 +1,139 @@
+"""Mutants: realistic bugs applied to a copy of the reference solution.
+
+``solutions/NAME/mutants.toml`` lists ``[[mutant]]`` tables; ``autograder validate``
+grades each mutated copy and requires that it loses points.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from autograder.errors import ConfigError
+
+MUTANTS_FILE = "mutants.toml"
+_FIELDS = ("name", "description", "file", "find", "replace")
+_SLUG = re.compile(r"[a-z0-9]+(?:[_-][a-z0-9]+)*")
+_NOT_COPIED = {MUTANTS_FILE, "__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    description: str
+    file: str  # relative to the solution folder, "/"-separated
+    find: str  # occurs exactly once in ``file``
+    replace: str
+
+
+def _occurrences(solution_dir: Path, mutant: Mutant) -> int:
+    target = solution_dir / mutant.file
+    if not target.is_file():
+        raise ConfigError(
+            f"mutant {mutant.name!r}: file {mutant.file!r} does not exist in {solution_dir}; "
+            "give a path relative to the solution folder"
+        )
+    try:
+        return target.read_bytes().decode("utf-8").count(mutant.find)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"mutant {mutant.name!r}: {mutant.file} is not UTF-8 text") from exc
+
+
+def _check_unique(solution_dir: Path, mutant: Mutant) -> None:
+    count = _occurrences(solution_dir, mutant)
+    if count == 0:
+        raise ConfigError(
+            f"mutant {mutant.name!r}: find text {mutant.find!r} does not occur in "
+            f"{mutant.file}; update it to match the solution"
+        )
+    if count > 1:
+        raise ConfigError(
+            f"mutant {mutant.name!r}: find text {mutant.find!r} occurs {count} times in "
+            f"{mutant.file}; it must occur exactly once, so include more of the line"
+        )
+
+
+def _parse(entry: object, index: int, shown: str) -> Mutant:
+    where = f"{shown}: [[mutant]] #{index}"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} is not a table; write it as [[mutant]] with key = value lines")
+    label = f"{where} ({entry['name']!r})" if isinstance(entry.get("name"), str) else where
+    unknown = sorted(set(entry) - set(_FIELDS))
+    if unknown:
+        raise ConfigError(f"{label}: unknown keys {unknown}; allowed keys are {list(_FIELDS)}")
+    for key in _FIELDS:
+        if not isinstance(entry.get(key), str):
+            raise ConfigError(f"{label}: {key} = {entry.get(key)!r}; it must be a string")
+    mutant = Mutant(**{key: entry[key] for key in _FIELDS})
+    if not _SLUG.fullmatch(mutant.name):
+        raise ConfigError(
+            f"{where}: name {mutant.name!r} is not a slug; use lowercase letters, digits, "
+            "'_' or '-' (e.g. 'relu_backward_passes_negative')"
+        )
+    if not mutant.description.strip():
+        raise ConfigError(f"{label}: description is empty; say which bug it simulates")
+    path = PurePosixPath(mutant.file)
+    if not mutant.file or "\\" in mutant.file or path.is_absolute() or ".." in path.parts:
+        raise ConfigError(
+            f"{label}: file = {mutant.file!r}; give a path inside the solution folder "
+            "with '/' separators, e.g. 'layers.py'"
+        )
+    if path.name == MUTANTS_FILE or _NOT_COPIED & set(path.parts):
+        raise ConfigError(f"{label}: file = {mutant.file!r} is not part of the solution copy")
+    if not mutant.find:
+        raise ConfigError(f"{label}: find is empty; give the exact solution text to change")
+    if mutant.find == mutant.replace:
+        raise ConfigError(f"{label}: replace equals find, so nothing changes; fix replace")
+    return mutant
+
+
+def load_mutants(solution_dir: Path) -> list[Mutant]:
+    """The mutants of a solution, validated against its files."""
+    solution_dir = Path(solution_dir)
+    path = solution_dir / MUTANTS_FILE
+    shown = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"{path} is missing; every assignment ships mutants (see docs/authoring.md)"
+        ) from exc
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{shown} cannot be read: {exc}") from exc
+    extra = sorted(set(data) - {"mutant"})
+    if extra:
+        raise ConfigError(f"{shown}: unknown top-level keys {extra}; write each as [[mutant]]")
+    entries = data.get("mutant", [])
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{shown} defines no [[mutant]] tables; add at least one")
+    mutants = [_parse(entry, i, shown) for i, entry in enumerate(entries, start=1)]
+    seen: set[str] = set()
+    for mutant in mutants:
+        if mutant.name in seen:
+            raise ConfigError(f"{shown}: mutant name {mutant.name!r} is used twice; rename one")
+        seen.add(mutant.name)
+        _check_unique(solution_dir, mutant)
+    return mutants
+
+
+def _ignore(directory: str, names: list[str]) -> set[str]:
+    return {n for n in names if n in _NOT_COPIED or n.endswith(".pyc")}
+
+
+def apply_mutant(solution_dir: Path, mutant: Mutant, dest_dir: Path) -> Path:
+    """Copy the solution's files into ``dest_dir`` with the mutant applied; returns dest_dir.
+
+    ``dest_dir`` may exist but must be empty, so stale files cannot leak into a run.
+    """
+    solution_dir, dest_dir = Path(solution_dir), Path(dest_dir)
+    if dest_dir.exists() and any(dest_dir.iterdir()):
+        raise ConfigError(f"{dest_dir} is not empty; apply mutant {mutant.name!r} to a new folder")
+    _check_unique(solution_dir, mutant)  # the solution may have changed since loading
+    shutil.copytree(solution_dir, dest_dir, ignore=_ignore, dirs_exist_ok=True)
+    target = dest_dir / mutant.file
+    text = target.read_bytes().decode("utf-8")
+    target.write_bytes(text.replace(mutant.find, mutant.replace, 1).encode("utf-8"))
+    return dest_dir

@@ -1,0 +1,115 @@
+"""`autograder validate`: prove that a hidden suite separates right from wrong.
+
+For each assignment: the reference solution gets full marks, the template gets zero,
+every shipped mutant loses points, and two runs of the solution give equal scores.
+Each grading is a separate `autograder grade` process (clean state, runs in parallel).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from .config import Layout, find_course_root, resolve_name
+from .mutants import apply_mutant, load_mutants
+
+
+@dataclass
+class Row:
+    assignment: str
+    subject: str  # solution, solution (2nd run), template, mutant:<name>
+    expect: str  # full | zero | less | equal
+    score: float = 0.0
+    max_score: float = 0.0
+    ok: bool = False
+    note: str = ""
+    broken: bool = False  # the harness failed: never counts as "caught" or "zero"
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.rows) and all(r.ok for r in self.rows)
+
+
+def _grade(name: str, submission: Path, out: Path, isolation: str) -> tuple[float, float, str, bool]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", name, str(submission), "-o", str(out),
+         "--isolation", isolation], capture_output=True, text=True, check=False)
+    if not out.exists():
+        return 0.0, 0.0, f"no results.json (exit {proc.returncode}): {proc.stderr[-500:]}", True
+    data = json.loads(out.read_text())
+    total = sum(t["max_score"] for t in data["tests"])
+    note = "" if proc.returncode == 0 else f"harness error (exit {proc.returncode})"
+    failed = [t["name"] for t in data["tests"] if t["status"] != "passed"]
+    if failed and not note:
+        note = f"failed: {', '.join(failed[:4])}" + (" ..." if len(failed) > 4 else "")
+    return float(data["score"]), float(total), note, proc.returncode != 0
+
+
+def validate(*, assignments: list[str], jobs: int = 0, isolation: str = "sandbox",
+             root: Path | None = None) -> Report:
+    root = root or find_course_root()
+    names = [resolve_name(root, a) for a in assignments] or sorted(
+        p.parent.name for p in (root / "reference_tests").glob("*/assignment.toml"))
+    tmp = Path(tempfile.mkdtemp(prefix="autograder-validate-"))
+    jobs_spec: list[tuple[Row, Path]] = []
+    for name in names:
+        layout = Layout(root, name)
+        jobs_spec.append((Row(name, "solution", "full"), layout.solution))
+        jobs_spec.append((Row(name, "solution (2nd run)", "equal"), layout.solution))
+        jobs_spec.append((Row(name, "template", "zero"), layout.template))
+        for mutant in load_mutants(layout.solution):
+            dest = apply_mutant(layout.solution, mutant, tmp / name / mutant.name)
+            jobs_spec.append((Row(name, f"mutant {mutant.name}", "less", note=mutant.description), dest))
+
+    def run(item: tuple[int, tuple[Row, Path]]) -> None:
+        i, (row, sub) = item
+        row.score, row.max_score, note, row.broken = _grade(
+            row.assignment, sub, tmp / f"r{i}.json", isolation)
+        if row.expect != "less" or not row.note or row.broken:
+            row.note = note
+
+    with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
+        list(pool.map(run, enumerate(jobs_spec)))
+    first: dict[str, Row] = {}
+    for row, _ in jobs_spec:
+        if row.broken:
+            row.ok = False
+        elif row.expect == "full":
+            row.ok = row.max_score > 0 and row.score == row.max_score and not row.note
+            first[row.assignment] = row
+        elif row.expect == "zero":
+            row.ok = row.score == 0 and row.max_score > 0
+        elif row.expect == "less":
+            row.ok = row.score < row.max_score
+        elif row.expect == "equal":
+            ref = first[row.assignment]
+            row.ok = row.score == ref.score and row.max_score == ref.max_score
+            row.note = row.note or f"first run {ref.score:g}"
+    return Report([r for r, _ in jobs_spec])
+
+
+def render(report: Report, console: Console) -> None:
+    table = Table(title="autograder validate")
+    for col in ("assignment", "subject", "expected", "score", "ok", "note"):
+        table.add_column(col, overflow="fold")
+    for r in report.rows:
+        table.add_row(r.assignment, r.subject, r.expect, f"{r.score:g}/{r.max_score:g}",
+                      "[green]yes[/green]" if r.ok else "[red]NO[/red]", r.note[:120])
+    console.print(table)
+    bad = [r for r in report.rows if not r.ok]
+    console.print("[green]all checks hold[/green]" if not bad else
+                  f"[red]{len(bad)} check(s) failed[/red]")
