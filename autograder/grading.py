@@ -18,7 +18,7 @@ import pytest
 
 from . import results
 from .config import AssignmentConfig, Layout, find_course_root, resolve_name
-from .errors import AutograderError, ExitCode
+from .errors import AutograderError, ExitCode, SubmissionError
 
 GRADING_INI = Path(__file__).with_name("grading.ini")
 
@@ -66,7 +66,7 @@ def run_suite(*, suite: Suite, submission: Path, output: Path, isolation: str = 
     if suite.support is not None:
         args.append(f"--ag-support={suite.support}")
     if quiet:
-        args += ["-q", "--no-header", "-p", "no:terminal"]
+        args += ["-q", "--no-header"]
     sink = io.StringIO()
     error = None
     try:
@@ -105,6 +105,9 @@ def grade(*, assignment: str, submission: Path, output: Path, isolation: str = "
           root: Path | None = None) -> Outcome:
     root = root or find_course_root()
     layout = Layout(root, resolve_name(root, assignment))
+    if not submission.is_dir():
+        raise SubmissionError(f"submission folder {submission} does not exist or is not a folder; "
+                              "pass the folder that holds the student's files")
     AssignmentConfig.load(layout.reference / "assignment.toml")  # fail early on bad config
     return run_suite(suite=hidden_suite(layout), submission=submission, output=output,
                      isolation=isolation)
