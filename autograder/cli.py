@@ -28,6 +28,15 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("-o", "--output", type=Path, default=Path("results.json"))
     g.add_argument("--isolation", choices=("sandbox", "none"), default="sandbox")
 
+    b = sub.add_parser("grade-all", help="grade many submissions in parallel, print a score table")
+    b.add_argument("assignment", help="assignment id, e.g. a1")
+    b.add_argument("submissions", nargs="+",
+                   help="submission folders (NAME=PATH to name one), or a folder of them")
+    b.add_argument("-o", "--output", type=Path, default=Path("graded"),
+                   help="folder for NAME/results.json (default: graded/)")
+    b.add_argument("-j", "--jobs", type=int, default=0, help="parallel gradings (default: CPUs)")
+    b.add_argument("--isolation", choices=("sandbox", "none"), default="sandbox")
+
     c = sub.add_parser("check", help="run the public tests on your work (students)")
     c.add_argument("assignment", help="assignment id, e.g. a1")
     c.add_argument("path", type=Path, nargs="?", default=Path("."),
@@ -64,6 +73,25 @@ def cmd_grade(args: argparse.Namespace) -> int:
     if outcome.exit_code != ExitCode.OK:
         console.print("[red]the harness failed; see the staff-only entry in results.json[/red]")
     return int(outcome.exit_code)
+
+
+def cmd_grade_all(args: argparse.Namespace) -> int:
+    from .bulk import grade_all, parse_targets
+
+    root = find_course_root()
+    resolve_name(root, args.assignment)
+    graded = grade_all(assignment=args.assignment, targets=parse_targets(args.submissions),
+                       out_dir=args.output, jobs=args.jobs, isolation=args.isolation)
+    table = Table(title=f"{args.assignment}: {len(graded)} submissions")
+    for col in ("submission", "score", "seconds", "failed tests", "results.json"):
+        table.add_column(col, overflow="fold")
+    for g in graded:
+        failed = g.error or (f"{len(g.failed)}: " + ", ".join(g.failed[:3]) +
+                             (" ..." if len(g.failed) > 3 else "") if g.failed else "")
+        table.add_row(g.name, f"{g.score:g}/{g.max_score:g}", f"{g.seconds:.1f}", failed,
+                      str(g.results))
+    console.print(table)
+    return int(ExitCode.HARNESS_ERROR if any(g.broken for g in graded) else ExitCode.OK)
 
 
 def _student_folder(root_hint: Path, assignment: str) -> tuple[Path, Path | None]:
@@ -158,7 +186,7 @@ def cmd_template(args: argparse.Namespace) -> int:
     return int(ExitCode.OK)
 
 
-COMMANDS = {"grade": cmd_grade, "check": cmd_check, "validate": cmd_validate,
+COMMANDS = {"grade": cmd_grade, "grade-all": cmd_grade_all, "check": cmd_check, "validate": cmd_validate,
             "template": cmd_template}
 
 

@@ -7,10 +7,7 @@ Each grading is a separate `autograder grade` process (clean state, runs in para
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from .bulk import grade_in_subprocess
 from .config import Layout, find_course_root, resolve_name
 from .mutants import apply_mutant, load_mutants
 
@@ -44,21 +42,6 @@ class Report:
         return bool(self.rows) and all(r.ok for r in self.rows)
 
 
-def _grade(name: str, submission: Path, out: Path, isolation: str) -> tuple[float, float, str, bool]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "autograder", "grade", name, str(submission), "-o", str(out),
-         "--isolation", isolation], capture_output=True, text=True, check=False)
-    if not out.exists():
-        return 0.0, 0.0, f"no results.json (exit {proc.returncode}): {proc.stderr[-500:]}", True
-    data = json.loads(out.read_text())
-    total = sum(t["max_score"] for t in data["tests"])
-    note = "" if proc.returncode == 0 else f"harness error (exit {proc.returncode})"
-    failed = [t["name"] for t in data["tests"] if t["status"] != "passed"]
-    if failed and not note:
-        note = f"failed: {', '.join(failed[:4])}" + (" ..." if len(failed) > 4 else "")
-    return float(data["score"]), float(total), note, proc.returncode != 0
-
-
 def validate(*, assignments: list[str], jobs: int = 0, isolation: str = "sandbox",
              root: Path | None = None) -> Report:
     root = root or find_course_root()
@@ -77,8 +60,10 @@ def validate(*, assignments: list[str], jobs: int = 0, isolation: str = "sandbox
 
     def run(item: tuple[int, tuple[Row, Path]]) -> None:
         i, (row, sub) = item
-        row.score, row.max_score, note, row.broken = _grade(
-            row.assignment, sub, tmp / f"r{i}.json", isolation)
+        g = grade_in_subprocess(row.assignment, sub, tmp / f"r{i}.json", isolation=isolation)
+        row.score, row.max_score, row.broken = g.score, g.max_score, g.broken
+        note = g.error or (f"failed: {', '.join(g.failed[:4])}" + (" ..." if len(g.failed) > 4 else "")
+                           if g.failed else "")
         if row.expect != "less" or not row.note or row.broken:
             row.note = note
 

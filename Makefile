@@ -1,0 +1,43 @@
+# Thin aliases; everything real lives in the `autograder` package and its CLI.
+# A system Python (readable by every user) lets the sandbox drop privileges.
+PYTHON ?= $(shell test -x /usr/bin/python3.11 && echo /usr/bin/python3.11 || echo python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+AG := $(PY) -m autograder
+
+.PHONY: install demo test lint type validate bench templates clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+demo: install
+	$(AG) grade-all a1 reference=solutions/a1_numpy_nn template=assignments/a1_numpy_nn \
+	    buggy=examples/a1_numpy_nn/buggy malicious=examples/a1_numpy_nn/malicious \
+	    notebook=examples/a1_numpy_nn/notebook -o demo-results
+	@echo "results.json files are in demo-results/<name>/"
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check autograder tests bench
+
+type: install
+	$(VENV)/bin/mypy
+
+validate: install
+	$(AG) validate
+
+templates: install
+	$(AG) template
+
+bench: install
+	$(PY) bench/bench_grading.py
+
+clean:
+	rm -rf $(VENV) demo-results .pytest_cache .mypy_cache .ruff_cache
