@@ -222,10 +222,10 @@ class GradingSession:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     # -- hooks ------------------------------------------------------------------------
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Records for exactly the tests that will run (after -k / deselection)."""
         cuda = None
-        for item in items:
+        for item in session.items:
             rec = record_for(item, self.assignment.default_visibility)
             if item.get_closest_marker("gpu") is not None:
                 cuda = _cuda_available() if cuda is None else cuda

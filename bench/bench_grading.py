@@ -1,0 +1,135 @@
+"""Grading cost of the sandbox, measured against in-process grading in the same run.
+
+Prints, for Assignment 1's reference solution and for a one-test suite:
+wall time sandboxed vs in-process (min of N runs, all pinned to one core), their ratio,
+the fixed overhead of the sandbox, and the peak RSS of grader + zygote + worker (sum of
+the process tree, sampled every 10 ms). Writes the figures to bench/results/grading.json.
+
+    .venv/bin/python bench/bench_grading.py [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNNER = """
+import sys
+from pathlib import Path
+from autograder.grading import Suite, run_suite
+tests, config, support, sub, out, iso = sys.argv[1:7]
+suite = Suite(tests=[Path(tests)], config=Path(config), support=Path(support) if support else None,
+              rootdir=Path(config).parent, hide=[])
+o = run_suite(suite=suite, submission=Path(sub), output=Path(out), isolation=iso,
+              extra_args=sys.argv[7:])
+print(o.data["score"], sum(t["max_score"] for t in o.data["tests"]))
+"""
+
+
+def _tree_rss(root_pid: int) -> int:
+    """Sum of VmRSS (bytes) over root_pid and all its descendants."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/statm") as f:
+                pages = int(f.read().split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        parents[int(entry)] = ppid
+        rss[int(entry)] = pages * os.sysconf("SC_PAGE_SIZE")
+    tree = {root_pid}
+    changed = True
+    while changed:
+        changed = False
+        for pid, ppid in parents.items():
+            if ppid in tree and pid not in tree:
+                tree.add(pid)
+                changed = True
+    return sum(rss.get(p, 0) for p in tree)
+
+
+def run_once(args: list[str], core: int) -> tuple[float, int, str]:
+    cmd = [sys.executable, "-c", RUNNER, *args]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: os.sched_setaffinity(0, {core}))
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss(proc.pid))
+            time.sleep(0.01)
+
+    t = threading.Thread(target=sample)
+    t.start()
+    out, err = proc.communicate()
+    elapsed = time.perf_counter() - start
+    done.set()
+    t.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"grading failed ({proc.returncode}): {err[-2000:]}")
+    return elapsed, peak, out.strip()
+
+
+def measure(label: str, args_for: dict[str, list[str]], runs: int, core: int) -> dict[str, float]:
+    times: dict[str, list[float]] = {"none": [], "sandbox": []}
+    peaks: dict[str, int] = {"none": 0, "sandbox": 0}
+    score = ""
+    for _ in range(runs):
+        for mode in ("none", "sandbox"):  # alternate so drift hits both modes alike
+            elapsed, peak, score = run_once(args_for[mode], core)
+            times[mode].append(elapsed)
+            peaks[mode] = max(peaks[mode], peak)
+    best = {m: min(v) for m, v in times.items()}
+    row = {"in_process_s": best["none"], "sandbox_s": best["sandbox"],
+           "ratio": best["sandbox"] / best["none"],
+           "overhead_s": best["sandbox"] - best["none"],
+           "peak_rss_in_process_mb": peaks["none"] / 2**20,
+           "peak_rss_sandbox_mb": peaks["sandbox"] / 2**20, "score": score}
+    print(f"{label:28s} in-process {best['none']:7.2f} s  sandbox {best['sandbox']:7.2f} s  "
+          f"ratio {row['ratio']:5.2f}  overhead {row['overhead_s']:+6.2f} s  "
+          f"peak RSS {row['peak_rss_sandbox_mb']:6.0f} MB (in-process {row['peak_rss_in_process_mb']:.0f} MB)"
+          f"  score {score}")
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--core", type=int, default=0, help="CPU core to pin every run to")
+    opts = parser.parse_args()
+    tmp = Path("/tmp") / f"bench-{os.getpid()}.json"
+    a1_ref = ROOT / "reference_tests" / "a1_numpy_nn"
+    a1 = {m: [str(a1_ref), str(a1_ref / "assignment.toml"), str(ROOT / "solutions" / "a1_numpy_nn"),
+              str(ROOT / "solutions" / "a1_numpy_nn"), str(tmp), m] for m in ("none", "sandbox")}
+    mini = ROOT / "tests" / "fixtures" / "mini"
+    one = {m: [str(mini / "ref"), str(mini / "ref" / "assignment.toml"), "", str(mini / "good"),
+               str(tmp), m, "-k", "test_double"] for m in ("none", "sandbox")}
+    print(f"runs={opts.runs}, pinned to core {opts.core}, min of runs; python {sys.version.split()[0]}")
+    rows = {"one_test_suite": measure("one-test suite", one, opts.runs, opts.core),
+            "a1_reference": measure("A1 reference, full suite", a1, opts.runs, opts.core)}
+    tmp.unlink(missing_ok=True)
+    out = ROOT / "bench" / "results" / "grading.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(rows, indent=2) + "\n")
+    print(f"targets: ratio <= 1.5, one-test overhead < 0.5 s, A1 sandboxed < 60 s on one core, "
+          f"peak RSS < 768 MB -> written to {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
