@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from autograder.config import match_name
 from autograder.errors import ConfigError
 from autograder.notebooks import notebook_bytes, source_to_notebook
 
@@ -368,16 +369,6 @@ def assignment_names(root: Path) -> list[str]:
 
 def resolve_assignment(root: Path, key: str) -> str:
     """Map "a1", "a1_numpy_nn" (or a path ending in it) to the assignment's folder name."""
-    names = assignment_names(root)
-    wanted = PurePosixPath(key.replace("\\", "/").rstrip("/")).name
-    if wanted in names:
-        return wanted
-    matches = [n for n in names if n.split("_", 1)[0] == wanted]
-    if len(matches) == 1:
-        return matches[0]
-    known = ", ".join(names) or "none (no solutions/NAME with a reference_tests/NAME twin)"
-    if matches:
-        raise ConfigError(
-            f"assignment {key!r} is ambiguous ({', '.join(matches)}); use the full name"
-        )
-    raise ConfigError(f"unknown assignment {key!r}; known assignments: {known}")
+    return match_name(
+        assignment_names(root), key,
+        none_known="none (no solutions/NAME with a reference_tests/NAME twin)")

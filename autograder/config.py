@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .errors import ConfigError
@@ -96,12 +96,22 @@ def find_course_root(start: Path | None = None) -> Path:
     raise ConfigError(f"no course repository (a folder with reference_tests/) above {here}")
 
 
+def match_name(names: list[str], key: str, *, none_known: str = "none") -> str:
+    """'a1', 'a1_numpy_nn' or a path ending in the name -> the name; ambiguity is an error."""
+    wanted = PurePosixPath(key.replace("\\", "/").rstrip("/")).name
+    if wanted in names:
+        return wanted
+    matches = [n for n in names if n.split("_", 1)[0] == wanted]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise ConfigError(f"assignment {key!r} is ambiguous ({', '.join(matches)}); use the full name")
+    raise ConfigError(f"unknown assignment {key!r}; known assignments: {', '.join(names) or none_known}")
+
+
 def resolve_name(root: Path, key: str) -> str:
-    """'a1' or 'a1_numpy_nn' -> 'a1_numpy_nn'."""
+    """The graded assignment folder (reference_tests/NAME, or assignments/NAME) for ``key``."""
     names = sorted(p.parent.name for p in (root / "reference_tests").glob("*/assignment.toml"))
     if not names:
         names = sorted(p.parent.name for p in (root / "assignments").glob("*/assignment.toml"))
-    for n in names:
-        if key == n or n.split("_", 1)[0] == key:
-            return n
-    raise ConfigError(f"unknown assignment {key!r}; known: {', '.join(names) or 'none'}")
+    return match_name(names, key)

@@ -10,7 +10,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from numbers import Real
 from pathlib import Path
 from typing import Any
@@ -201,6 +201,7 @@ class GradingSession:
                              limits=self.codec_limits)
 
     def spawn(self) -> Any:
+        worker: Any
         if self.zygote is not None:
             worker = self.zygote.spawn()
         else:
@@ -226,7 +227,11 @@ class GradingSession:
         """Records for exactly the tests that will run (after -k / deselection)."""
         cuda = None
         for item in session.items:
-            rec = record_for(item, self.assignment.default_visibility)
+            try:
+                rec = record_for(item, self.assignment.default_visibility)
+            except pytest.UsageError as exc:
+                self.errors.append(f"hidden suite is broken: {exc}")
+                raise
             if item.get_closest_marker("gpu") is not None:
                 cuda = _cuda_available() if cuda is None else cuda
                 if not cuda:
@@ -240,7 +245,9 @@ class GradingSession:
             self.errors.append(f"collection of {report.nodeid} failed:\n{report.longreprtext}")
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
         rec = self.records.get(item.nodeid)
         if rec is None or rec.outcome == "unavailable":

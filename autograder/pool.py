@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import codec, sandbox
-from .errors import SandboxError, StudentTimeout, WorkerDied
+from .errors import SandboxError, StudentError, StudentTimeout, WorkerDied
 from .framing import PeerClosed, recv_frame, send_frame
 
 _SIGNAL_HINTS = {
@@ -39,7 +39,8 @@ def describe_status(status: int | None) -> str:
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
-        return f"the worker process was {_SIGNAL_HINTS.get(sig, 'killed')} ({name})"
+        hint = _SIGNAL_HINTS.get(signal.Signals(sig), "killed") if name != str(sig) else "killed"
+        return f"the worker process was {hint} ({name})"
     code = os.WEXITSTATUS(status)
     if code == 70:
         return "the sandbox could not be set up (exit 70); this is a harness problem, tell staff"
@@ -85,7 +86,7 @@ class SandboxedWorker:
         self.out_path = out_path
         self.protections = protections
         self.max_bytes = max_bytes
-        self.dead: WorkerDied | None = None
+        self.dead: StudentError | None = None
 
     def request(self, payload: bytes, timeout: float | None, what: str) -> bytearray:
         if self.dead is not None:

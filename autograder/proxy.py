@@ -108,10 +108,10 @@ class StudentProxy:
         problem = self.submission.module_problem(name)
         if problem is not None:
             raise StudentError(*problem)
-        return self._request({"op": "import", "name": name}, label=name)  # type: ignore[no-any-return]
+        return self._request({"op": "import", "name": name}, label=name)
 
     def put(self, value: Any) -> RemoteObject:
-        return self._request({"op": "put", "value": value}, label="value")  # type: ignore[no-any-return]
+        return self._request({"op": "put", "value": value}, label="value")
 
     def getattr(self, obj: RemoteObject, name: str, *, by: str = "value") -> Any:
         if by not in ("value", "handle"):
@@ -141,7 +141,7 @@ class StudentProxy:
                              label=f"probe {name}")
 
     def probe_ref(self, name: str) -> RemoteObject:
-        return self._request({"op": "probe_ref", "name": name}, label=name)  # type: ignore[no-any-return]
+        return self._request({"op": "probe_ref", "name": name}, label=name)
 
     def time_call(self, fn: RemoteObject, *args: Any, repeat: int = 5, warmup: int = 1,
                   **kwargs: Any) -> list[float]:

@@ -37,7 +37,7 @@ class Submission:
         lines = []
         if self.found:
             lines.append("Files graded: " + ", ".join(self.found[m] for m in self.modules if m in self.found))
-        for module, (kind, msg) in self.problems.items():
+        for module, (_kind, msg) in self.problems.items():
             lines.append(f"Problem with module {module}: {msg}")
         if self.stripped:
             lines.append("Notebook lines not executed (magics / shell escapes):")
