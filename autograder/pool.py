@@ -79,8 +79,9 @@ class LocalWorker:
 
 class SandboxedWorker:
     def __init__(self, pid: int, sock: socket.socket, status: socket.socket, out_path: Path,
-                 protections: list[dict[str, Any]], max_bytes: int) -> None:
+                 protections: list[dict[str, Any]], max_bytes: int, workdir: Path) -> None:
         self.pid = pid
+        self.workdir = workdir
         self.sock = sock
         self.status_sock = status
         self.out_path = out_path
@@ -137,6 +138,8 @@ class SandboxedWorker:
         self.kill()
         for s in (self.sock, self.status_sock):
             s.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        self.out_path.unlink(missing_ok=True)
 
 
 @dataclass
@@ -221,7 +224,7 @@ class Zygote:
         except (OSError, ValueError) as exc:
             raise SandboxError(f"no worker was started: {exc}") from exc
         return SandboxedWorker(hello["pid"], parent_w, parent_s, out_path, hello["protections"],
-                               lim.max_bytes)
+                               lim.max_bytes, work)
 
     def close(self) -> None:
         self.control.close()

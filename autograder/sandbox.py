@@ -76,7 +76,8 @@ def enter_namespaces(spec: SandboxSpec) -> list[Protection]:
     """In the monitor process, before forking the worker: new pid, net and mount namespaces."""
     out: list[Protection] = []
     if not spec.namespaces:
-        return [Protection(n, False, "disabled by configuration") for n in ("network", "pid-namespace", "hidden-paths")]
+        why = f"needs root (running as uid {os.getuid()})"
+        return [Protection(n, False, why) for n in ("network", "pid-namespace", "hidden-paths")]
     err = _unshare(CLONE_NEWNET)
     out.append(Protection("network", err is None, err or "fresh network namespace, no interfaces up"))
     err = _unshare(CLONE_NEWPID)
