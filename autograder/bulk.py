@@ -23,6 +23,7 @@ class Graded:
     exit_code: int = 0
     seconds: float = 0.0
     failed: tuple[str, ...] = ()
+    per_test: tuple[tuple[str, float, str], ...] = ()  # (name, score, status) in order
     error: str = ""
 
     @property
@@ -44,6 +45,7 @@ def grade_in_subprocess(assignment: str, submission: Path, out: Path, *, isolati
     g.max_score = float(sum(t["max_score"] for t in data["tests"]))
     g.seconds = float(data["execution_time"])
     g.failed = tuple(t["name"] for t in data["tests"] if t["status"] != "passed")
+    g.per_test = tuple((t["name"], float(t["score"]), t["status"]) for t in data["tests"])
     if proc.returncode != 0:
         g.error = f"harness error (exit {proc.returncode})"
     return g

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import traceback
 from collections.abc import Sequence
@@ -14,7 +15,8 @@ from rich.table import Table
 from .config import Layout, find_course_root, resolve_name
 from .errors import AutograderError, ConfigError, ExitCode
 
-console = Console()
+# Logs and CI are not terminals: rich would wrap tables at 80 columns there.
+console = Console() if sys.stdout.isatty() else Console(width=160)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,8 +66,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
                         output=args.output, isolation=args.isolation)
     except AutograderError as exc:
         fail_closed_on_error(args.output, exc)
-        console.print(f"[red]error:[/red] {exc}\n(results.json written with a harness error)")
-        return int(ExitCode.HARNESS_ERROR)
+        console.print(f"[red]error:[/red] {exc}\n(results.json written with a harness error)",
+                      highlight=False)
+        return int(ExitCode.USAGE if isinstance(exc, ConfigError) else ExitCode.HARNESS_ERROR)
     data = outcome.data
     total = sum(t["max_score"] for t in data["tests"])
     console.print(f"{args.assignment}: {data['score']:g} / {total:g} points "

@@ -59,7 +59,9 @@ def run_suite(*, suite: Suite, submission: Path, output: Path, isolation: str = 
     output = output.resolve()
     if output.exists():
         output.unlink()
+    # -c and --confcutdir: no ini file or conftest.py outside the suite's own folder applies.
     args = [*map(str, suite.tests), "-c", str(GRADING_INI), "--rootdir", str(suite.rootdir),
+            "--confcutdir", str(suite.rootdir),
             "--submission", str(submission), "--ag-config", str(suite.config),
             "--ag-results", str(output), "--isolation", isolation,
             *[f"--ag-hide={h}" for h in suite.hide if h.exists()], *(extra_args or [])]

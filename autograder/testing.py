@@ -51,10 +51,15 @@ def sample_coords(shape: tuple[int, ...], n: int, rng: np.random.Generator) -> C
     """``n`` distinct random coordinates of an array of ``shape`` (all of them if fewer).
 
     The result indexes an array directly: ``a[sample_coords(a.shape, 10, rng)]`` is a 1-D
-    array of 10 entries. Coordinates come in increasing flat (row-major) order.
+    array of 10 entries. Coordinates come in increasing flat (row-major) order. A 0-d
+    array has one coordinate, the empty tuple ``()``, returned for any ``n >= 1``.
     """
     if n < 0:
         raise ValueError(f"sample_coords: n must be >= 0, got {n}")
+    if len(shape) == 0:
+        if n == 0:
+            raise ValueError("sample_coords: a 0-d array has one coordinate; ask for n >= 1")
+        return ()
     size = int(np.prod(shape, dtype=np.int64))
     k = min(n, size)
     flat = np.sort(rng.choice(size, size=k, replace=False)) if k else np.zeros(0, np.int64)
@@ -62,6 +67,8 @@ def sample_coords(shape: tuple[int, ...], n: int, rng: np.random.Generator) -> C
 
 
 def _all_coords(shape: tuple[int, ...]) -> Coords:
+    if len(shape) == 0:
+        return ()
     return tuple(
         np.asarray(ix, dtype=np.intp)
         for ix in np.unravel_index(np.arange(int(np.prod(shape, dtype=np.int64))), shape)
@@ -110,7 +117,13 @@ def numerical_gradient(
             )
         return float(np.sum(out * df64))
 
-    for idx in zip(*where, strict=True):
+    if len(where) != x64.ndim:
+        raise ValueError(
+            f"numerical_gradient: coords index {len(where)} axes but x has {x64.ndim}; "
+            "build them with sample_coords(x.shape, n, rng)"
+        )
+    points: Any = [()] if x64.ndim == 0 else zip(*where, strict=True)
+    for idx in points:
         plus = x64.copy()
         plus[idx] += h
         f_plus = objective(f(plus))

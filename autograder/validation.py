@@ -31,6 +31,7 @@ class Row:
     ok: bool = False
     note: str = ""
     broken: bool = False  # the harness failed: never counts as "caught" or "zero"
+    per_test: tuple[tuple[str, float, str], ...] = ()
 
 
 @dataclass
@@ -62,6 +63,7 @@ def validate(*, assignments: list[str], jobs: int = 0, isolation: str = "sandbox
         i, (row, sub) = item
         g = grade_in_subprocess(row.assignment, sub, tmp / f"r{i}.json", isolation=isolation)
         row.score, row.max_score, row.broken = g.score, g.max_score, g.broken
+        row.per_test = g.per_test
         note = g.error or (f"failed: {', '.join(g.failed[:4])}" + (" ..." if len(g.failed) > 4 else "")
                            if g.failed else "")
         if row.expect != "less" or not row.note or row.broken:
@@ -69,21 +71,23 @@ def validate(*, assignments: list[str], jobs: int = 0, isolation: str = "sandbox
 
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
         list(pool.map(run, enumerate(jobs_spec)))
-    first: dict[str, Row] = {}
+    first = {row.assignment: row for row, _ in jobs_spec if row.expect == "full"}
     for row, _ in jobs_spec:
         if row.broken:
             row.ok = False
         elif row.expect == "full":
             row.ok = row.max_score > 0 and row.score == row.max_score and not row.note
-            first[row.assignment] = row
         elif row.expect == "zero":
             row.ok = row.score == 0 and row.max_score > 0
         elif row.expect == "less":
             row.ok = row.score < row.max_score
         elif row.expect == "equal":
+            # Equal test by test, not only in total: flaky tests could cancel out.
             ref = first[row.assignment]
-            row.ok = row.score == ref.score and row.max_score == ref.max_score
-            row.note = row.note or f"first run {ref.score:g}"
+            row.ok = not ref.broken and row.per_test == ref.per_test
+            diff = [a[0] for a, b in zip(row.per_test, ref.per_test, strict=False) if a != b]
+            row.note = (f"differs from the first run: {', '.join(diff[:3])}" if diff else
+                        row.note or f"first run {ref.score:g}")
     return Report([r for r, _ in jobs_spec])
 
 
