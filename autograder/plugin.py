@@ -297,10 +297,12 @@ class GradingSession:
             full = rec.max_score if rec.outcome == "passed" else 0.0
             rec.score = rec.max_score * rec.partial if rec.partial is not None else full
         output = self.submission.report()
-        off = [p for p in self.protections() if not p["active"]]
-        if off:
-            output += "\nSandbox protections not active here: " + "; ".join(
-                f"{p['name']} ({p['detail']})" for p in off)
+        off: dict[str, list[str]] = {}
+        for p in self.protections():
+            if not p["active"]:
+                off.setdefault(p["detail"], []).append(p["name"])
+        for why, names in off.items():
+            output += f"\nSandbox protections off ({why}): {', '.join(names)}"
         return results.build(records, execution_time=elapsed, output=output.strip(),
                              extra_data=extra, leaderboard=self.leaderboard)
 

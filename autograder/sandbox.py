@@ -76,7 +76,7 @@ def enter_namespaces(spec: SandboxSpec) -> list[Protection]:
     """In the monitor process, before forking the worker: new pid, net and mount namespaces."""
     out: list[Protection] = []
     if not spec.namespaces:
-        why = f"needs root (running as uid {os.getuid()})"
+        why = "needs root"
         return [Protection(n, False, why) for n in ("network", "pid-namespace", "hidden-paths")]
     err = _unshare(CLONE_NEWNET)
     out.append(Protection("network", err is None, err or "fresh network namespace, no interfaces up"))
@@ -155,7 +155,7 @@ def enter_worker(spec: SandboxSpec, out_fd: int) -> list[Protection]:
         out.append(Protection("unprivileged-user", True, f"uid {spec.uid}, process limit {spec.processes}"))
     else:
         # RLIMIT_NPROC counts every process of the user: only safe for a dedicated uid.
-        out.append(Protection("unprivileged-user", False, "not started as root: worker runs as the current user"))
+        out.append(Protection("unprivileged-user", False, "needs root"))
     _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     return out
 
@@ -186,7 +186,7 @@ def interpreter_paths() -> list[Path]:
 def privilege_drop_blocker() -> str | None:
     """Why the worker cannot run as an unprivileged user, or None if it can."""
     if os.getuid() != 0:
-        return "not running as root"
+        return "needs root"
     for p in interpreter_paths():
         if not readable_by_others(p):
             return (f"{p} is not readable by other users, so an unprivileged worker could not "

@@ -13,6 +13,8 @@ from .config import AssignmentConfig
 from .errors import SubmissionError
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
+# Files of the generated assignment folder: students often submit the whole folder.
+TEMPLATE_FILES = ("README.md", "assignment.toml")
 MAX_LISTED = 50
 
 
@@ -109,8 +111,16 @@ def prepare_submission(root: Path, config: AssignmentConfig, support_dir: Path |
             shutil.copyfile(support_dir / fname, dest / fname)
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root).as_posix()
-        if rel in used or path.is_dir() or "__pycache__" in path.parts or ".ipynb_checkpoints" in path.parts:
+        if (rel in used or path.is_dir() or rel in TEMPLATE_FILES
+                or (rel.startswith("tests/test_") and rel.count("/") == 1)
+                or "__pycache__" in path.parts or ".ipynb_checkpoints" in path.parts):
             continue
-        reason = "the official copy is used" if rel in config.support else "not part of the assignment"
+        if rel in config.support:
+            official = dest / rel
+            if official.is_file() and _regular_file(path) and path.read_bytes() == official.read_bytes():
+                continue
+            reason = "the official copy is used"
+        else:
+            reason = "not part of the assignment"
         sub.ignored.append(f"{rel} ({reason})")
     return sub
