@@ -136,7 +136,10 @@ def render_check(data: dict, exit_code: ExitCode) -> int:
     for t in tests:
         ok = t["status"] == "passed"
         failed += not ok
-        detail = "" if ok else t["output"].strip().splitlines()[0][:200] if t["output"].strip() else ""
+        lines = [ln.strip() for ln in t["output"].splitlines() if ln.strip()]
+        detail = "" if ok or not lines else lines[0][:200]
+        if not ok and lines and lines[0].endswith(":") and len(lines) > 1:
+            detail = f"{lines[0]} {lines[1]}"[:200]  # np.testing puts the reason on line 2
         table.add_row(_category(t), t["name"], "[green]pass[/green]" if ok else "[red]FAIL[/red]",
                       f"{t['score']:g}/{t['max_score']:g}", detail)
     console.print(table)

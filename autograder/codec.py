@@ -14,6 +14,7 @@ tag: ``{"$t": [...]}`` tuple, ``{"$d": {...}}`` dict, ``{"$a": i}`` array in buf
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
 import struct
@@ -63,10 +64,13 @@ def _torch_to_numpy(value: Any) -> np.ndarray | None:
     torch = sys.modules.get("torch")  # only if the worker already imported it
     if torch is None or not isinstance(value, torch.Tensor):
         return None
-    t = value.detach().cpu()
-    if t.dtype == torch.bfloat16:
-        t = t.float()  # numpy has no bfloat16
-    return np.asarray(t.resolve_conj().resolve_neg().numpy())
+    try:
+        t = value.detach().cpu()
+        if t.dtype == torch.bfloat16:
+            t = t.float()  # numpy has no bfloat16
+        return np.asarray(t.resolve_conj().resolve_neg().numpy())
+    except Exception:  # sparse, meta, quantized, float8...: no numpy twin, stays a handle
+        return None
 
 
 class _Encoder:
@@ -89,8 +93,11 @@ class _Encoder:
             raise CodecError(
                 f"array dtype {arr.dtype} cannot be sent; use a numeric or bool dtype"
             )
+        if arr.ndim > self.limits.max_array_dims:
+            raise CodecError(f"array with {arr.ndim} dimensions exceeds {self.limits.max_array_dims}")
         out = io.BytesIO()
-        np.lib.format.write_array(out, np.ascontiguousarray(arr), allow_pickle=False)
+        # write_array handles non-contiguous input; ascontiguousarray would turn 0-d into 1-d.
+        np.lib.format.write_array(out, arr, allow_pickle=False)
         return self._buffer(out.getvalue())
 
     def encode(self, value: Any, depth: int = 0) -> Any:
@@ -143,16 +150,17 @@ def encode(
 
 
 class _Decoder:
-    def __init__(self, buffers: list[memoryview], limits: Limits, on_handle: OnHandle) -> None:
-        self.buffers = buffers
+    def __init__(self, view: memoryview, starts: list[int], limits: Limits, on_handle: OnHandle) -> None:
+        self.view = view
+        self.starts = starts  # buffer i is view[starts[i]:starts[i + 1]]
         self.limits = limits
         self.on_handle = on_handle
         self.items = 0
 
     def _buf(self, index: Any) -> memoryview:
-        if type(index) is not int or not 0 <= index < len(self.buffers):
+        if type(index) is not int or not 0 <= index < len(self.starts) - 1:
             raise CodecError(f"bad buffer reference {index!r}")
-        return self.buffers[index]
+        return self.view[self.starts[index] : self.starts[index + 1]]
 
     def _array(self, index: Any) -> np.ndarray:
         data = self._buf(index)
@@ -182,9 +190,12 @@ class _Decoder:
                 f"array of shape {shape} and dtype {dtype} does not match its "
                 f"{len(data) - offset} data bytes"
             )
-        flat = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
-        arr = flat.reshape(shape, order="F" if fortran else "C")
-        return np.array(arr, dtype=dtype.newbyteorder("="), order="C")  # owned, writable
+        try:
+            flat = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
+            arr = flat.reshape(shape, order="F" if fortran else "C")
+            return np.array(arr, dtype=dtype.newbyteorder("="), order="C")  # owned, writable
+        except ValueError as exc:  # e.g. shape (0, 10**22): zero bytes, impossible dimensions
+            raise CodecError(f"bad array shape {shape!r}: {exc}") from exc
 
     def decode(self, node: Any, depth: int = 0) -> Any:
         self.items += 1
@@ -249,16 +260,14 @@ def decode(
     if type(header) is not dict or set(header) != {"v", "b"} or type(header["b"]) is not list:
         raise CodecError("malformed message envelope")
     lengths = header["b"]
+    if len(lengths) > limits.max_items:
+        raise CodecError(f"message has more than {limits.max_items} buffers")
     if any(type(n) is not int or n < 0 for n in lengths):
         raise CodecError("malformed buffer table")
     if sum(lengths) != len(view) - 4 - jlen:
         raise CodecError("buffer table does not match the message size")
-    buffers = []
-    pos = 4 + jlen
-    for n in lengths:
-        buffers.append(view[pos : pos + n])
-        pos += n
+    starts = list(itertools.accumulate(lengths, initial=4 + jlen))
     try:
-        return _Decoder(buffers, limits, on_handle).decode(header["v"])
+        return _Decoder(view, starts, limits, on_handle).decode(header["v"])
     except RecursionError as exc:
         raise CodecError("message nests too deeply") from exc

@@ -39,10 +39,12 @@ class StudentError(AutograderError):
     student's files; never the exception object itself (it lives in the worker).
     """
 
-    def __init__(self, type_name: str, message: str, student_traceback: str = "") -> None:
+    def __init__(self, type_name: str, message: str, student_traceback: str = "",
+                 where: str = "") -> None:
         self.type_name = type_name
         self.message = message
         self.student_traceback = student_traceback
+        self.where = where  # the call that failed, e.g. "layers.affine_forward"
         super().__init__(f"{type_name}: {message}" if message else type_name)
 
     def __str__(self) -> str:

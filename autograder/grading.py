@@ -72,7 +72,10 @@ def run_suite(*, suite: Suite, submission: Path, output: Path, isolation: str = 
     sink = io.StringIO()
     error = None
     try:
-        with contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext():
+        with contextlib.ExitStack() as stack:
+            if quiet:
+                stack.enter_context(contextlib.redirect_stdout(sink))
+                stack.enter_context(contextlib.redirect_stderr(sink))
             code = pytest.main(args)
     except BaseException:  # noqa: BLE001 - fail closed, whatever broke
         code = -1

@@ -6,6 +6,7 @@ Per-test metadata travels on ``item.user_properties``/reports, never on function
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -19,7 +20,7 @@ import pytest
 
 from . import codec, results, sandbox
 from .config import VISIBILITIES, AssignmentConfig
-from .errors import AutograderError, StudentError, StudentTimeout, WorkerDied
+from .errors import AutograderError, SandboxError, StudentError, StudentTimeout, WorkerDied
 from .pool import LocalWorker, SandboxConfig, Zygote
 from .proxy import StudentProxy
 from .submission import prepare_submission
@@ -125,6 +126,9 @@ def record_for(item: pytest.Item, default_visibility: str) -> results.TestRecord
         tags += [t for t in m.args if t not in tags]
     doc = getattr(getattr(item, "function", None), "__doc__", None)
     name = doc.strip().splitlines()[0].strip() if doc and doc.strip() else item.nodeid
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and doc and doc.strip():
+        name = f"{name} [{callspec.id}]"  # parametrized cases would otherwise share a name
     return results.TestRecord(nodeid=item.nodeid, name=name, max_score=float(points),
                               visibility=visibility, tags=tags, hint=hint)
 
@@ -138,7 +142,8 @@ def _failure_text(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
     if isinstance(exc, (StudentTimeout, WorkerDied)):
         return exc.message
     if isinstance(exc, StudentError):
-        text = f"Your code raised {exc.type_name}: {exc.message}"
+        where = f" in {exc.where}" if exc.where else ""
+        text = f"Your code raised {exc.type_name}{where}: {exc.message}"
         if exc.student_traceback:
             text += "\nWhere (your files):\n" + exc.student_traceback.rstrip()
         return text
@@ -156,18 +161,24 @@ class GradingSession:
         self.leaderboard: list[dict[str, Any]] = []
         self.errors: list[str] = []
         self.worker_protections: list[dict[str, Any]] = []
-        self.tmp = Path(tempfile.mkdtemp(prefix="autograder-grade-"))
+        self.static_protections: list[dict[str, Any]] = []
+        self.codec_limits = codec.DEFAULT_LIMITS
         self.zygote: Zygote | None = None
         cfg_path = _find_config(config)
         self.assignment = AssignmentConfig.load(cfg_path)
         support = config.getoption("ag_support")
         self.support_dir = Path(support) if support else None
-        self.submission = prepare_submission(Path(config.getoption("submission")).resolve(),
-                                             self.assignment, self.support_dir, self.tmp / "pristine")
-        self.codec_limits = codec.DEFAULT_LIMITS
-        self.static_protections: list[dict[str, Any]] = []
-        if self.isolation == "sandbox":
-            self.zygote = Zygote(self._sandbox_config(cfg_path), threads=self.assignment.limits.threads)
+        self.tmp = Path(tempfile.mkdtemp(prefix="autograder-grade-"))
+        try:
+            self.submission = prepare_submission(
+                Path(config.getoption("submission")).resolve(), self.assignment,
+                self.support_dir, self.tmp / "pristine")
+            if self.isolation == "sandbox":
+                self.zygote = Zygote(self._sandbox_config(cfg_path),
+                                     threads=self.assignment.limits.threads)
+        except BaseException:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
 
     def _sandbox_config(self, cfg_path: Path) -> SandboxConfig:
         lim = self.assignment.limits
@@ -192,22 +203,31 @@ class GradingSession:
             else:
                 safe.append(h)
         spec = sandbox.SandboxSpec(
-            workdir="", modules=list(self.assignment.modules), hide=safe,
+            workdir="", modules=self.importable(), hide=safe,
             memory_mb=lim.memory_mb, cpu_seconds=lim.cpu_seconds, processes=lim.processes,
             open_files=lim.open_files, file_size_mb=lim.file_size_mb, threads=lim.threads,
             uid=uid, gid=gid, namespaces=os.getuid() == 0)
-        return SandboxConfig(modules=list(self.assignment.modules), pristine=self.submission.pristine,
+        return SandboxConfig(modules=self.importable(), pristine=self.submission.pristine,
                              preload=list(self.assignment.preload), spec=spec,
                              limits=self.codec_limits)
+
+    def importable(self) -> list[str]:
+        """Student modules plus the official support modules (data.py -> data)."""
+        support = [Path(s).stem for s in self.assignment.support if s.endswith(".py") and "/" not in s]
+        return list(self.assignment.modules) + [s for s in support if s not in self.assignment.modules]
 
     def spawn(self) -> Any:
         worker: Any
         if self.zygote is not None:
-            worker = self.zygote.spawn()
+            try:
+                worker = self.zygote.spawn()
+            except SandboxError as exc:  # the grader's fault, never the student's
+                self.errors.append(f"sandbox failure: {exc}")
+                raise
         else:
             work = Path(tempfile.mkdtemp(dir=self.tmp, prefix="local-"))
             shutil.copytree(self.submission.pristine, work, dirs_exist_ok=True)
-            worker = LocalWorker(work, list(self.assignment.modules), self.codec_limits)
+            worker = LocalWorker(work, self.importable(), self.codec_limits)
         if not self.worker_protections:
             self.worker_protections = list(worker.protections)
         return worker
@@ -296,6 +316,8 @@ class GradingSession:
                 continue
             full = rec.max_score if rec.outcome == "passed" else 0.0
             rec.score = rec.max_score * rec.partial if rec.partial is not None else full
+            if rec.outcome != "passed" and rec.hint:
+                rec.output = f"{rec.output}\nHint: {rec.hint}".lstrip()
         output = self.submission.report()
         off: dict[str, list[str]] = {}
         for p in self.protections():
@@ -358,6 +380,8 @@ def leaderboard(request: pytest.FixtureRequest) -> Any:
             raise ValueError(f"leaderboard order={order!r}: use 'asc' or 'desc'")
         if isinstance(value, Real) and not isinstance(value, bool):
             value = float(value)
+            if not math.isfinite(value):
+                raise ValueError(f"leaderboard({name!r}, {value!r}): the value must be finite")
         session.leaderboard = [e for e in session.leaderboard if e["name"] != name]
         session.leaderboard.append({"name": name, "value": value, "order": order})
 

@@ -95,7 +95,7 @@ class StudentProxy:
         if type(err) is not dict:
             raise CodecError("malformed reply from the worker")
         raise StudentError(str(err.get("type", "Exception")), str(err.get("message", "")),
-                           str(err.get("traceback", "")))
+                           str(err.get("traceback", "")), where=label)
 
     def close(self) -> None:
         if self._worker is not None:

@@ -98,12 +98,16 @@ def write(data: dict[str, Any], path: Path) -> None:
     """Validate, then write atomically (a half-written results.json is worse than none)."""
     validate(data)
     path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(data, indent=2, allow_nan=False) + "\n"  # NaN is not JSON: refuse it
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results-", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def fail_closed(records: list[TestRecord], error: str, *, execution_time: float,

@@ -11,6 +11,7 @@ protections in force and finally the worker's exit status.
 from __future__ import annotations
 
 import importlib
+import importlib.abc
 import json
 import os
 import signal
@@ -29,6 +30,22 @@ def _send_json(sock: socket.socket, obj: object) -> None:
         pass
 
 
+class _HarnessBlocker(importlib.abc.MetaPathFinder):
+    """Submissions may not import the harness (its probes, its socket helpers)."""
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
+        if fullname == "autograder" or fullname.startswith("autograder."):
+            raise ImportError(f"{fullname} is the grading harness; submissions cannot import it")
+        return None
+
+
+def _hide_harness() -> None:
+    # Everything the worker needs is imported by now and referenced directly.
+    for name in [n for n in sys.modules if n == "autograder" or n.startswith("autograder.")]:
+        del sys.modules[name]
+    sys.meta_path.insert(0, _HarnessBlocker())
+
+
 def _worker(spec: sandbox.SandboxSpec, wsock: socket.socket, out_fd: int, limits: codec.Limits) -> None:
     from .worker import Runtime, serve
 
@@ -42,6 +59,7 @@ def _worker(spec: sandbox.SandboxSpec, wsock: socket.socket, out_fd: int, limits
                 except OSError:
                     pass
         runtime = Runtime(Path(spec.workdir), spec.modules, limits)
+        _hide_harness()
     except BaseException as exc:  # noqa: BLE001 - report and die, never run student code
         os.write(2, f"[autograder] sandbox setup failed: {exc!r}\n".encode())
         os._exit(70)

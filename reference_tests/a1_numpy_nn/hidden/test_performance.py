@@ -1,0 +1,68 @@
+"""Hidden: speed relative to a vectorized yardstick measured in the same worker.
+
+Times are measured by the grader around each call; the verdict is the ratio of the
+minima over several repeats after a warm-up, so machine speed cancels out. The bands are
+generous: any vectorized implementation (im2col, one matrix product per kernel offset,
+einsum over a strided view) lands within a few times the yardstick.
+
+Measured on one core (ratio of minima): reference conv 1.7-2.1x, im2col 1.7-2.2x, a loop
+over output pixels vectorized over batch and channels 4-8x, Python loops over images,
+filters and output pixels 300-700x (limit 20x). Reference max pool 1.0x, loops over
+images and channels only 1.6-3x, loops over every output element about 32x (limit 10x).
+"""
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.visibility("after_published")]
+
+
+def _ratio(student, fn, yardstick, args, repeat=5):
+    handles = [student.put(a) if isinstance(a, np.ndarray) else a for a in args]
+    t_yard = min(student.time_call(yardstick, *handles, repeat=repeat, warmup=1))
+    t_fn = min(student.time_call(fn, *handles, repeat=repeat, warmup=1))
+    # measure the yardstick again: a slow phase of the machine then hurts neither side
+    t_yard = min(t_yard, *student.time_call(yardstick, *handles, repeat=repeat, warmup=0))
+    return t_fn / t_yard, t_fn, t_yard
+
+
+@pytest.mark.points(3)
+@pytest.mark.tags("performance", "conv")
+@pytest.mark.call_timeout(30)
+@pytest.mark.hint(
+    "Loop over the kernel offsets only; do the batch, channels and output "
+    "pixels with array operations (one matrix product per offset)."
+)
+def test_conv2d_forward_speed(student, rng):
+    """conv2d_forward is vectorized: at most 20x the time of an im2col/einsum yardstick"""
+    layers = student.module("layers")
+    x = rng.standard_normal((32, 3, 16, 16))
+    w = rng.standard_normal((8, 3, 3, 3))
+    b = rng.standard_normal(8)
+    ratio, t_fn, t_yard = _ratio(
+        student, layers.conv2d_forward, student.probe_ref("conv2d_yardstick"), [x, w, b, 1, 1]
+    )
+    assert ratio < 20, (
+        f"conv2d_forward took {t_fn * 1e3:.1f} ms, {ratio:.0f}x the vectorized yardstick "
+        f"({t_yard * 1e3:.2f} ms) on x of shape {x.shape}; the limit is 20x"
+    )
+
+
+@pytest.mark.points(1)
+@pytest.mark.tags("performance", "pool")
+@pytest.mark.call_timeout(30)
+@pytest.mark.hint(
+    "Use a strided view or reshape over the pooling windows instead of loops "
+    "over the output pixels."
+)
+def test_maxpool_forward_speed(student, rng):
+    """maxpool_forward is vectorized: at most 10x the time of a strided-view yardstick"""
+    layers = student.module("layers")
+    x = rng.standard_normal((32, 8, 16, 16))
+    ratio, t_fn, t_yard = _ratio(
+        student, layers.maxpool_forward, student.probe_ref("maxpool_yardstick"), [x, 2, 2]
+    )
+    assert ratio < 10, (
+        f"maxpool_forward took {t_fn * 1e3:.1f} ms, {ratio:.0f}x the vectorized yardstick "
+        f"({t_yard * 1e3:.2f} ms) on x of shape {x.shape}; the limit is 10x"
+    )

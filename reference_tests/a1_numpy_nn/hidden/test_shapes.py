@@ -1,0 +1,204 @@
+"""Hidden: shape and dtype contracts on Hypothesis-generated shapes (derandomized)."""
+
+from itertools import pairwise
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+pytestmark = [pytest.mark.visibility("after_published")]
+
+SHAPES = settings(
+    derandomize=True,
+    deadline=None,
+    max_examples=25,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+DTYPES = st.sampled_from([np.float32, np.float64])
+
+
+def _arrays(seed, dtype, *shapes):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s).astype(dtype) for s in shapes]
+
+
+def _expect(name, arr, shape, dtype):
+    arr = np.asarray(arr)
+    assert arr.shape == tuple(shape), f"{name} has shape {arr.shape}, expected {tuple(shape)}"
+    assert arr.dtype == dtype, (
+        f"{name} has dtype {arr.dtype} for {np.dtype(dtype).name} inputs; keep the input dtype"
+    )
+
+
+@pytest.mark.points(1)
+@pytest.mark.tags("shapes", "affine")
+@SHAPES
+@given(
+    n=st.integers(1, 5),
+    dims=st.lists(st.integers(1, 4), min_size=1, max_size=3),
+    m=st.integers(1, 6),
+    dtype=DTYPES,
+)
+def test_affine_shapes(student, n, dims, m, dtype):
+    """affine forward/backward: shapes and dtypes for inputs of any rank"""
+    layers = student.module("layers")
+    d = int(np.prod(dims))
+    x, w, b = _arrays(n + d + m, dtype, (n, *dims), (d, m), (m,))
+    out, cache = layers.affine_forward(x, w, b)
+    _expect("out", out, (n, m), dtype)
+    dx, dw, db = layers.affine_backward(np.ones((n, m), dtype), cache)
+    _expect("dx", dx, x.shape, dtype)
+    _expect("dw", dw, w.shape, dtype)
+    _expect("db", db, b.shape, dtype)
+
+
+@pytest.mark.points(1)
+@pytest.mark.tags("shapes", "activations")
+@SHAPES
+@given(
+    shape=st.lists(st.integers(1, 5), min_size=1, max_size=4),
+    dtype=DTYPES,
+    n_classes=st.integers(2, 7),
+)
+def test_activation_and_loss_shapes(student, shape, dtype, n_classes):
+    """relu, sigmoid and softmax_cross_entropy keep shapes and dtypes"""
+    layers = student.module("layers")
+    (x,) = _arrays(len(shape), dtype, shape)
+    for name in ("relu", "sigmoid"):
+        out, cache = getattr(layers, f"{name}_forward")(x)
+        _expect(f"{name} out", out, x.shape, dtype)
+        dx = getattr(layers, f"{name}_backward")(np.ones_like(x), cache)
+        _expect(f"{name} dx", dx, x.shape, dtype)
+    n = shape[0]
+    (scores,) = _arrays(n, dtype, (n, n_classes))
+    y = np.arange(n) % n_classes
+    loss, dscores = layers.softmax_cross_entropy(scores, y)
+    assert np.ndim(loss) == 0 and np.isfinite(loss), f"loss must be a finite scalar, got {loss!r}"
+    _expect("dscores", dscores, scores.shape, dtype)
+
+
+@st.composite
+def conv_cases(draw):
+    n, c, f = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 4))
+    pad, stride = draw(st.integers(0, 2)), draw(st.integers(1, 3))
+    hh, ww = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    h = draw(st.integers(max(1, hh - 2 * pad), 9))
+    w = draw(st.integers(max(1, ww - 2 * pad), 9))
+    return n, c, h, w, f, hh, ww, stride, pad
+
+
+@pytest.mark.points(2)
+@pytest.mark.tags("shapes", "conv")
+@SHAPES
+@given(case=conv_cases(), dtype=DTYPES)
+def test_conv2d_shapes(student, case, dtype):
+    """conv2d forward/backward: output (N, F, H_out, W_out) and gradient shapes, any stride/pad"""
+    layers = student.module("layers")
+    n, c, h, w, f, hh, ww, stride, pad = case
+    x, wt, b = _arrays(sum(case), dtype, (n, c, h, w), (f, c, hh, ww), (f,))
+    h_out = (h + 2 * pad - hh) // stride + 1
+    w_out = (w + 2 * pad - ww) // stride + 1
+    out, cache = layers.conv2d_forward(x, wt, b, stride, pad)
+    _expect(f"out (stride={stride}, pad={pad})", out, (n, f, h_out, w_out), dtype)
+    dx, dw, db = layers.conv2d_backward(np.ones((n, f, h_out, w_out), dtype), cache)
+    _expect("dx", dx, x.shape, dtype)
+    _expect("dw", dw, wt.shape, dtype)
+    _expect("db", db, b.shape, dtype)
+
+
+@st.composite
+def pool_cases(draw):
+    pool, stride = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    h, w = draw(st.integers(pool, 9)), draw(st.integers(pool, 9))
+    return draw(st.integers(1, 3)), draw(st.integers(1, 3)), h, w, pool, stride
+
+
+@pytest.mark.points(1)
+@pytest.mark.tags("shapes", "pool")
+@SHAPES
+@given(case=pool_cases(), dtype=DTYPES)
+def test_maxpool_shapes(student, case, dtype):
+    """maxpool forward/backward: output (N, C, H_out, W_out) and dx shapes, any pool/stride"""
+    layers = student.module("layers")
+    n, c, h, w, pool, stride = case
+    (x,) = _arrays(sum(case), dtype, (n, c, h, w))
+    h_out, w_out = (h - pool) // stride + 1, (w - pool) // stride + 1
+    out, cache = layers.maxpool_forward(x, pool, stride)
+    _expect(f"out (pool={pool}, stride={stride})", out, (n, c, h_out, w_out), dtype)
+    dx = layers.maxpool_backward(np.ones((n, c, h_out, w_out), dtype), cache)
+    _expect("dx", dx, x.shape, dtype)
+
+
+@pytest.mark.points(2)
+@pytest.mark.tags("shapes", "mlp")
+@SHAPES
+@given(
+    sizes=st.lists(st.integers(1, 12), min_size=2, max_size=5),
+    n=st.integers(1, 8),
+    activation=st.sampled_from(["sigmoid", "relu"]),
+)
+def test_mlp_shapes(student, sizes, n, activation):
+    """MLP of any depth: params, scores, loss, grads and predict have the documented shapes"""
+    mlp = student.module("mlp")
+    model = mlp.MLP(sizes, activation=activation, reg=0.1, seed=n)
+    params = model.params
+    expected = {}
+    for i, (a, b) in enumerate(pairwise(sizes), start=1):
+        expected[f"W{i}"], expected[f"b{i}"] = (a, b), (b,)
+    assert sorted(params) == sorted(expected), f"params keys {sorted(params)} for sizes {sizes}"
+    for name, shape in expected.items():
+        _expect(f"params[{name!r}]", params[name], shape, np.float64)
+    rng = np.random.default_rng(n)
+    X, y = rng.random((n, sizes[0])), rng.integers(0, sizes[-1], n)
+    _expect("scores", model.loss(X), (n, sizes[-1]), np.float64)
+    loss, grads = model.loss(X, y)
+    assert np.ndim(loss) == 0 and np.isfinite(loss), f"loss must be a finite scalar, got {loss!r}"
+    assert sorted(grads) == sorted(expected), f"grads keys {sorted(grads)}"
+    for name, shape in expected.items():
+        _expect(f"grads[{name!r}]", grads[name], shape, np.float64)
+    pred = np.asarray(model.predict(X))
+    assert pred.shape == (n,), f"predict returned shape {pred.shape}, expected ({n},)"
+    assert np.issubdtype(pred.dtype, np.integer), (
+        f"predict returned dtype {pred.dtype}, expected integers"
+    )
+    assert np.all((pred >= 0) & (pred < sizes[-1]))
+
+
+@pytest.mark.points(1)
+@pytest.mark.tags("shapes", "cnn")
+@SHAPES
+@given(
+    c=st.integers(1, 3),
+    half=st.integers(1, 5),
+    f=st.integers(1, 5),
+    k=st.sampled_from([1, 3, 5]),
+    classes=st.integers(2, 10),
+    n=st.integers(1, 4),
+)
+def test_convnet_shapes(student, c, half, f, k, classes, n):
+    """ConvNet: params, scores, grads and predict shapes for any even image size"""
+    cnn = student.module("cnn")
+    size = 2 * half
+    model = cnn.ConvNet(
+        input_shape=(c, size, size),
+        num_filters=f,
+        filter_size=k,
+        num_classes=classes,
+        reg=0.1,
+        seed=n,
+    )
+    expected = {"W1": (f, c, k, k), "b1": (f,), "W2": (f * half * half, classes), "b2": (classes,)}
+    params = model.params
+    assert sorted(params) == sorted(expected), f"params keys {sorted(params)}"
+    for name, shape in expected.items():
+        _expect(f"params[{name!r}]", params[name], shape, np.float64)
+    rng = np.random.default_rng(n)
+    X, y = rng.random((n, c, size, size)), rng.integers(0, classes, n)
+    _expect("scores", model.loss(X), (n, classes), np.float64)
+    loss, grads = model.loss(X, y)
+    for name, shape in expected.items():
+        _expect(f"grads[{name!r}]", grads[name], shape, np.float64)
+    pred = np.asarray(model.predict(X))
+    assert pred.shape == (n,) and np.issubdtype(pred.dtype, np.integer)
