@@ -202,6 +202,13 @@ class GradingSession:
                                                 "detail": f"cannot hide {h}: the worker needs it"})
             else:
                 safe.append(h)
+        # The results file is root-owned and replaced atomically; hiding its folder too is
+        # extra, done where that folder holds nothing the worker needs (e.g. Gradescope's).
+        out = self.config.getoption("ag_results")
+        if out:
+            folder = Path(out).resolve().parent
+            if not any(n == folder or folder in n.parents for n in needed) and str(folder) not in safe:
+                safe.append(str(folder))
         spec = sandbox.SandboxSpec(
             workdir="", modules=self.importable(), hide=safe,
             memory_mb=lim.memory_mb, cpu_seconds=lim.cpu_seconds, processes=lim.processes,

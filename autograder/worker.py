@@ -114,7 +114,14 @@ class Runtime:
             req["target"][req["key"]] = req["value"]
             return None
         elif op == "call":
-            value = req["target"](*req.get("args", ()), **req.get("kwargs", {}))
+            target = req["target"]
+            try:
+                value = target(*req.get("args", ()), **req.get("kwargs", {}))
+            except TypeError as exc:
+                if exc.__traceback__ is not None and exc.__traceback__.tb_next is None:
+                    # Raised by the call itself (wrong signature): point at the definition.
+                    exc.add_note(self._definition(target))
+                raise
         elif op == "probe":
             value = probes.PROBES[req["name"]](*req.get("args", ()), **req.get("kwargs", {}))
         elif op == "probe_ref":
@@ -128,10 +135,19 @@ class Runtime:
             return None
         return value
 
+    def _definition(self, target: Any) -> str:
+        fn = target.__init__ if isinstance(target, type) else target
+        code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+        if code is None or not str(code.co_filename).startswith(str(self.workdir)):
+            return "check the function's signature against the assignment's README"
+        name = str(code.co_filename)[len(str(self.workdir)) + 1:]
+        return f"defined in {name}, line {code.co_firstlineno}; check its signature against the README"
+
     def _error(self, exc: BaseException) -> bytes:
+        notes = [n for n in getattr(exc, "__notes__", ()) if type(n) is str]
         info = {
             "type": _safe(lambda: type(exc).__qualname__, "Exception"),
-            "message": self._clean(_safe(lambda: str(exc), "<unprintable exception>")),
+            "message": self._clean(_safe(lambda: "\n".join([str(exc), *notes]), "<unprintable exception>")),
             "traceback": self._student_traceback(exc),
         }
         try:
