@@ -136,7 +136,9 @@ class Runtime:
         return value
 
     def _definition(self, target: Any) -> str:
-        fn = target.__init__ if isinstance(target, type) else target
+        fn: Any = target
+        if isinstance(target, type):
+            fn = fn.__init__
         code = getattr(getattr(fn, "__func__", fn), "__code__", None)
         if code is None or not str(code.co_filename).startswith(str(self.workdir)):
             return "check the function's signature against the assignment's README"
