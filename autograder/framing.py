@@ -1,4 +1,9 @@
-"""Length-prefixed frames over a stream socket, with a deadline and a size cap."""
+"""Length-prefixed frames over a stream socket, with a deadline and a size cap.
+
+Every proxy call is two frames, so the syscall count matters: one sendmsg for header and
+payload, one recv that usually brings a whole small frame, and socket timeouts changed
+only when the deadline needs it.
+"""
 
 from __future__ import annotations
 
@@ -15,44 +20,60 @@ class PeerClosed(EOFError):
     """The other side closed the connection (for the grader: the worker died)."""
 
 
+def _set_deadline(sock: socket.socket, deadline: float | None) -> None:
+    if deadline is None:
+        if sock.gettimeout() is not None:
+            sock.settimeout(None)
+        return
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError
+    sock.settimeout(remaining)
+
+
 def send_frame(sock: socket.socket, payload: bytes, deadline: float | None = None) -> None:
     """Send one frame; TimeoutError if the peer does not drain it before ``deadline``."""
-    remaining = None if deadline is None else max(deadline - time.monotonic(), 1e-3)
-    sock.settimeout(remaining)
+    _set_deadline(sock, deadline)
+    header = _HEADER.pack(len(payload))
     try:
-        sock.sendall(_HEADER.pack(len(payload)))
-        sock.sendall(payload)
-    except TimeoutError:
-        raise
+        sent = sock.sendmsg([header, payload])
+        total = len(header) + len(payload)
+        if sent < total:  # large frames: finish with sendall on what is left
+            rest = memoryview(header + payload if sent < len(header) else payload)
+            offset = sent if sent < len(header) else sent - len(header)
+            while offset < len(rest):
+                _set_deadline(sock, deadline)
+                offset += sock.send(rest[offset:])
     except (BrokenPipeError, ConnectionResetError) as exc:
         raise PeerClosed from exc
 
 
-def _recv_exact(sock: socket.socket, n: int, deadline: float | None) -> bytearray:
-    buf = bytearray(n)
-    view = memoryview(buf)
-    got = 0
-    while got < n:
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError
-            sock.settimeout(remaining)
-        else:
-            sock.settimeout(None)
-        try:
-            k = sock.recv_into(view[got:], n - got)
-        except ConnectionResetError as exc:
-            raise PeerClosed from exc
-        if k == 0:
-            raise PeerClosed
-        got += k
-    return buf
+def _recv_into(sock: socket.socket, view: memoryview, deadline: float | None) -> int:
+    _set_deadline(sock, deadline)
+    try:
+        k = sock.recv_into(view)
+    except ConnectionResetError as exc:
+        raise PeerClosed from exc
+    if k == 0:
+        raise PeerClosed
+    return k
 
 
 def recv_frame(sock: socket.socket, max_bytes: int, deadline: float | None = None) -> bytearray:
-    """Read one frame; TimeoutError past ``deadline`` (a time.monotonic() value)."""
-    (size,) = _HEADER.unpack(_recv_exact(sock, _HEADER.size, deadline))
+    """Read one frame; TimeoutError past ``deadline`` (a time.monotonic() value).
+
+    Reads at most the frame's own bytes, so a following frame is never consumed.
+    """
+    head = bytearray(_HEADER.size)
+    got = 0
+    while got < _HEADER.size:
+        got += _recv_into(sock, memoryview(head)[got:], deadline)
+    (size,) = _HEADER.unpack(head)
     if size > max_bytes:
         raise CodecError(f"incoming message of {size} bytes exceeds the {max_bytes}-byte limit")
-    return _recv_exact(sock, size, deadline)
+    buf = bytearray(size)
+    view = memoryview(buf)
+    got = 0
+    while got < size:
+        got += _recv_into(sock, view[got:], deadline)
+    return buf

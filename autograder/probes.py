@@ -46,6 +46,14 @@ def count_parameters(obj: Any) -> int:
     raise TypeError(f"count_parameters: cannot count parameters of {type(obj).__qualname__}")
 
 
+@probe("setitem_call")
+def setitem_call(container: Any, key: Any, value: Any, fn: Callable[..., Any], *args: Any) -> Any:
+    """``container[key] = value; return fn(*args)``: one step of a parameter perturbation
+    (used with ``student.map`` for finite differences of a whole model)."""
+    container[key] = value
+    return fn(*args)
+
+
 @probe("conv2d_yardstick")
 def conv2d_yardstick(
     x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1, pad: int = 0

@@ -136,6 +136,21 @@ class StudentProxy:
         return self._request({"op": "call", "target": fn, "args": args, "kwargs": kwargs,
                               "want": want}, label=fn._ag_label)
 
+    def map(self, fn: RemoteObject, args_list: list[tuple[Any, ...]], *,
+            kwargs: dict[str, Any] | None = None, timeout: float | None = None) -> list[Any]:
+        """``[fn(*args, **kwargs) for args in args_list]`` in one round trip.
+
+        For many small calls (finite differences): the whole batch shares one timeout
+        (the call timeout unless given), and the first exception stops it.
+        """
+        if not args_list:
+            return []
+        request = {"op": "map", "target": fn, "args_list": [tuple(a) for a in args_list],
+                   "kwargs": kwargs or {}}
+        result = self._request(request, label=f"{fn._ag_label} (x{len(args_list)})",
+                               timeout=timeout)
+        return list(result)
+
     def probe(self, name: str, *args: Any, **kwargs: Any) -> Any:
         return self._request({"op": "probe", "name": name, "args": args, "kwargs": kwargs},
                              label=f"probe {name}")

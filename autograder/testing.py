@@ -76,11 +76,14 @@ def _all_coords(shape: tuple[int, ...]) -> Coords:
 
 
 def numerical_gradient(
-    f: Callable[[np.ndarray], Any],
+    f: Callable[[np.ndarray], Any] | None,
     x: ArrayLike,
     df: ArrayLike | None = None,
     h: float = 1e-5,
     coords: Coords | None = None,
+    *,
+    f_batch: Callable[[list[np.ndarray]], list[Any]] | None = None,
+    batch_size: int = 128,
 ) -> np.ndarray:
     """Central-difference gradient of ``sum(f(x) * df)`` with respect to ``x``, in float64.
 
@@ -92,6 +95,9 @@ def numerical_gradient(
         scalar (a loss) and ``df = 1``.
     coords: entries of ``x`` to differentiate (see :func:`sample_coords`); ``None`` means
         every entry (``2 * x.size`` calls of ``f``).
+    f_batch: instead of ``f``, a callable taking a list of perturbed inputs and returning
+        the list of outputs (e.g. built on ``student.map``): one round trip to the worker
+        per ``batch_size`` inputs instead of one per input.
 
     Returns a float64 array of the shape of ``x``: the estimates at ``coords`` and NaN
     elsewhere, so ``numerical_gradient(...)[coords]`` compares directly with an analytic
@@ -122,13 +128,23 @@ def numerical_gradient(
             f"numerical_gradient: coords index {len(where)} axes but x has {x64.ndim}; "
             "build them with sample_coords(x.shape, n, rng)"
         )
-    points: Any = [()] if x64.ndim == 0 else zip(*where, strict=True)
-    for idx in points:
-        plus = x64.copy()
-        plus[idx] += h
-        f_plus = objective(f(plus))
-        minus = x64.copy()
-        minus[idx] -= h
-        f_minus = objective(f(minus))
-        grad[idx] = (f_plus - f_minus) / (2.0 * h)
+    if (f is None) == (f_batch is None):
+        raise ValueError("numerical_gradient: give exactly one of f and f_batch")
+    points: list[Any] = [()] if x64.ndim == 0 else list(zip(*where, strict=True))
+
+    def perturbed(idx: Any, step: float) -> np.ndarray:
+        moved = x64.copy()
+        moved[idx] += step
+        return moved
+
+    for start in range(0, len(points), batch_size):
+        chunk = points[start : start + batch_size]
+        inputs = [perturbed(idx, s) for idx in chunk for s in (h, -h)]
+        outputs = f_batch(inputs) if f_batch is not None else [f(v) for v in inputs]  # type: ignore[misc]
+        if len(outputs) != len(inputs):
+            raise ValueError(f"numerical_gradient: f_batch returned {len(outputs)} outputs "
+                             f"for {len(inputs)} inputs")
+        for i, idx in enumerate(chunk):
+            f_plus, f_minus = objective(outputs[2 * i]), objective(outputs[2 * i + 1])
+            grad[idx] = (f_plus - f_minus) / (2.0 * h)
     return grad

@@ -122,6 +122,9 @@ class Runtime:
                     # Raised by the call itself (wrong signature): point at the definition.
                     exc.add_note(self._definition(target))
                 raise
+        elif op == "map":
+            target, kwargs = req["target"], req.get("kwargs", {})
+            value = [target(*args, **kwargs) for args in req["args_list"]]
         elif op == "probe":
             value = probes.PROBES[req["name"]](*req.get("args", ()), **req.get("kwargs", {}))
         elif op == "probe_ref":

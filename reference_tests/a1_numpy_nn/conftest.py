@@ -56,7 +56,7 @@ def rng(request: pytest.FixtureRequest) -> np.random.Generator:
 
 
 @pytest.fixture
-def layer_grad_check() -> Callable[..., None]:
+def layer_grad_check(student: Any) -> Callable[..., None]:
     """Check the analytic gradients of a layer against central differences.
 
     ``check(forward, backward, inputs, argnums, names, rng, n_coords=None, tol=1e-6,
@@ -92,13 +92,17 @@ def layer_grad_check() -> Callable[..., None]:
                 f"d{name} has shape {analytic.shape}, expected {inputs[k].shape}"
             )
 
-            def f(value: np.ndarray, k: int = k) -> Any:
-                args = list(inputs)
-                args[k] = value
-                return forward(*args, *forward_args)[0]
+            def f_batch(values: list[np.ndarray], k: int = k) -> list[Any]:
+                # One round trip per batch: the worker runs forward on every perturbation.
+                calls = []
+                for value in values:
+                    args = list(inputs)
+                    args[k] = value
+                    calls.append((*args, *forward_args))
+                return [out for out, _cache in student.map(forward, calls)]
 
             coords = None if n_coords is None else sample_coords(inputs[k].shape, n_coords, rng)
-            numeric = numerical_gradient(f, inputs[k], dout, coords=coords)
+            numeric = numerical_gradient(None, inputs[k], dout, coords=coords, f_batch=f_batch)
             sel = (slice(None),) if coords is None else coords
             err = rel_error(numeric[sel], analytic[sel])
             assert err < tol, (
@@ -130,6 +134,8 @@ def model_grad_check(student: Any) -> Callable[..., dict[str, float]]:
         for name, value in params.items():
             student.setitem(handle, name, value)
         Xh, yh = student.put(X), student.put(y)
+        loss_fn = student.getattr(model, "loss", by="handle")
+        setitem_call = student.probe_ref("setitem_call")
         _, grads = model.loss(Xh, yh)
         assert isinstance(grads, dict), (
             f"loss(X, y) must return (loss, grads dict), got {type(grads)}"
@@ -144,12 +150,13 @@ def model_grad_check(student: Any) -> Callable[..., dict[str, float]]:
                 f"grads[{name!r}] has shape {analytic.shape}, expected {value.shape}"
             )
 
-            def f(perturbed: np.ndarray, name: str = name) -> Any:
-                student.setitem(handle, name, perturbed)
-                return model.loss(Xh, yh)[0]
+            def f_batch(values: list[np.ndarray], name: str = name) -> list[Any]:
+                # Each call sets params[name] to one perturbation, then evaluates the loss.
+                calls = [(handle, name, v, loss_fn, Xh, yh) for v in values]
+                return [loss for loss, _grads in student.map(setitem_call, calls)]
 
             coords = sample_coords(value.shape, n_coords, rng)
-            numeric = numerical_gradient(f, value, None, coords=coords)
+            numeric = numerical_gradient(None, value, None, coords=coords, f_batch=f_batch)
             student.setitem(handle, name, value)
             errors[name] = rel_error(numeric[coords], analytic[coords])
         return errors
