@@ -1,0 +1,843 @@
+"""Adversarial submissions against the sandboxed grader (DESIGN.md: "the one rule").
+
+Each malicious submission in ``tests/fixtures/adversarial/subs/<case>/`` is graded in a
+subprocess, the way Gradescope would run it: ``autograder.grading.grade`` (which calls
+``run_suite``) with the default ``isolation="sandbox"``, on a throw-away course tree made
+for the case under /tmp (world-readable, like a checkout: only the sandbox may keep the
+worker out of the hidden tests). The grading process is started with cwd = the
+submission folder, with TMPDIR a folder like /tmp (mode 1777) and its results file in it,
+as in ``autograder grade a1 SUB -o /tmp/results.json``.
+
+For every case the test asserts that
+  (a) the score is no more than the template's (which is graded once per session: 0),
+  (b) results.json exists, validates against the shipped schema and lists every test,
+  (c) nothing is left running: no descendant of the grading process survives it (the
+      grading process is a child subreaper, so orphans cannot slip away), and no new
+      process of the case (working directory or command line in the case's tree, or the
+      case's tag as name or argv[0]) is alive afterwards,
+  (d) no forged results.json was kept and no secret (hidden tests, solutions) leaked into it,
+  (e) the grading process exited normally with exit code 0 (grading completed),
+plus what the student is told where it is the student's fault (timeouts name the
+function, memory and output floods say so).
+
+Every attack that can earn points only earns them when it succeeds (the network case
+answers correctly only if it reached the network, the hidden-tests reader only if it read
+them...). ``test_attack_works_without_sandbox`` runs the safe ones with
+``isolation="none"`` and checks that they do earn points there, so the sandboxed
+assertions are not vacuous. A case that exposes a real harness weakness is an
+``xfail(strict=True, raises=HarnessBug)``: the suite stays green while the bug is visible,
+any other failure of the case still fails, and fixing the bug turns it into an XPASS
+(a failure) so that the mark gets removed.
+
+Sanity tests keep the rest honest: the reference solution scores full marks (so the
+suite can award points at all), an honest but slow pool loses the performance points, and
+the harness reports every protection active where the kernel supports it.
+
+What each submission does is told in its calc.py docstring. The malicious code is
+written to be safe for the host even if the sandbox is broken: every bomb is bounded,
+everything it writes or starts carries an "agadv" mark, and it only touches paths of the
+case's throw-away tree (named "agadv-<case>-*").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autograder import results as results_mod
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURE = REPO / "tests" / "fixtures" / "adversarial"
+SUBS = FIXTURE / "subs"
+FORGED_MARK = "FORGED-BY-AGADV"
+PROC_MARK = "agadv"
+NOBODY = 65534
+GRADE_TIMEOUT = 120
+# Split so that this file never contains a secret's prefix (submissions grep for them).
+SECRET_PREFIX = "AGADV" + "SECRET"
+OTHER_PREFIX = "AGADV" + "OTHER"
+LEFTOVER_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+
+T_DOUBLE = "double returns 2*x"
+T_LOOSE = "double, compared loosely"
+T_MEAN = "mean of a list"
+T_COUNTER = "Counter keeps"
+T_POOL = "pool (2x2 max pooling)"
+
+
+class HarnessBug(AssertionError):
+    """Raised by the check that pins down a known harness weakness (see xfail marks)."""
+
+
+def _kernel_can_sandbox() -> str | None:
+    """None if this kernel lets root make the namespaces the sandbox needs, else why not."""
+    if sys.platform != "linux":
+        return "the sandbox needs Linux"
+    if os.getuid() != 0:
+        return ("the sandbox drops to uid nobody and enters namespaces only when the grader "
+                "runs as root (CI runs as root)")
+    import ctypes
+
+    pid = os.fork()
+    if pid == 0:
+        libc = ctypes.CDLL(None, use_errno=True)
+        os._exit(0 if libc.unshare(0x40000000 | 0x20000000 | 0x00020000) == 0 else 1)
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        return "this kernel/container refuses unshare(NEWNET|NEWPID|NEWNS) even to root"
+    return None
+
+
+SANDBOX_UNAVAILABLE = _kernel_can_sandbox()
+needs_sandbox = pytest.mark.skipif(SANDBOX_UNAVAILABLE is not None,
+                                   reason=f"sandbox tests skipped: {SANDBOX_UNAVAILABLE}")
+
+# The grading process: run `grade` (-> run_suite) as a child subreaper, then report every
+# descendant still alive (waiting up to 5 s for the kernel to tear namespaces down), kill
+# them, and print one JSON line. Its own exit code is grading's exit code.
+GRADE_SCRIPT = r"""
+import ctypes, json, os, resource, signal, sys, time
+from pathlib import Path
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+args = json.loads(sys.argv[1])
+from autograder.grading import grade
+outcome = grade(assignment=args["assignment"], submission=Path(args["submission"]),
+                output=Path(args["output"]), isolation=args["isolation"], root=Path(args["root"]))
+
+def descendants():
+    parent = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    s = f.read()
+            except OSError:
+                continue
+            fields = s[s.rfind(")") + 2:].split()
+            parent[int(d)] = (int(fields[1]), fields[0])
+    out, todo = [], [os.getpid()]
+    while todo:
+        p = todo.pop()
+        for c, (pp, state) in parent.items():
+            if pp == p:
+                out.append((c, state))
+                todo.append(c)
+    return out
+
+def reap():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+deadline = time.monotonic() + 5
+while True:
+    reap()
+    live = [p for p, state in descendants() if state != "Z"]
+    if not live or time.monotonic() > deadline:
+        break
+    time.sleep(0.1)
+leftovers = []
+for p in live:
+    info = {"pid": p}
+    for key, path in (("cmdline", f"/proc/{p}/cmdline"), ("comm", f"/proc/{p}/comm"),
+                      ("status", f"/proc/{p}/status")):
+        try:
+            with open(path, "rb") as f:
+                info[key] = f.read().decode("utf-8", "replace").replace("\0", " ").strip()
+        except OSError:
+            info[key] = "?"
+    uid = [l.split()[1] for l in info.pop("status").splitlines() if l.startswith("Uid:")]
+    info["uid"] = int(uid[0]) if uid else -1
+    leftovers.append(info)
+for _ in range(50):  # kill until nothing is left (a fork bomb may fork meanwhile)
+    for p in live:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except OSError:
+            pass
+    time.sleep(0.1)
+    reap()
+    live = [p for p, state in descendants() if state != "Z"]
+    if not live:
+        break
+print("AGADV-REPORT " + json.dumps({
+    "exit_code": int(outcome.exit_code), "leftovers": leftovers,
+    "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
+sys.exit(int(outcome.exit_code))
+"""
+
+
+# -- one grading ---------------------------------------------------------------------------
+
+@dataclass
+class Graded:
+    case: str
+    base: Path
+    submission: Path
+    output: Path
+    secrets: dict[str, str]
+    rc: int | None
+    stdout: str
+    stderr: str
+    elapsed: float
+    report: dict[str, Any] | None
+    text: str | None  # results.json as written
+    data: dict[str, Any] | None
+    marked: list[dict[str, Any]] = field(default_factory=list)
+    listener_hits: int = 0
+    leftover_files: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        return (f"case {self.case}: rc={self.rc} elapsed={self.elapsed:.1f}s report={self.report}\n"
+                f"stderr tail:\n{self.stderr[-3000:]}\nstdout tail:\n{self.stdout[-2000:]}")
+
+    def test(self, fragment: str) -> dict[str, Any]:
+        assert self.data is not None, self.describe()
+        hits = [t for t in self.data["tests"] if t["name"].startswith(fragment)]
+        assert len(hits) == 1, f"no single test named {fragment!r} in {self.data['tests']}"
+        return hits[0]
+
+    def output_of(self, fragment: str) -> str:
+        return str(self.test(fragment)["output"])
+
+
+def _copy_tree(src: Path, dst: Path, replace: dict[str, str]) -> None:
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+    for p in [dst, *dst.rglob("*")]:
+        if p.is_dir():
+            p.chmod(0o755)
+            continue
+        p.chmod(0o644)
+        try:
+            text = p.read_text()
+        except UnicodeDecodeError:
+            continue
+        new = text
+        for k, v in replace.items():
+            new = new.replace(k, v)
+        if new != text:
+            p.write_text(new)
+
+
+def _proc_snapshot() -> set[int]:
+    return {int(d) for d in os.listdir("/proc") if d.isdigit()}
+
+
+def _proc_info(pid: int) -> dict[str, Any] | None:
+    info: dict[str, Any] = {"pid": pid}
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            info["cmdline"] = f.read().decode("utf-8", "replace").replace("\0", " ")
+        with open(f"/proc/{pid}/comm") as f:
+            info["comm"] = f.read().strip()
+        with open(f"/proc/{pid}/status") as f:
+            status = f.read()
+        info["state"] = re.search(r"^State:\s+(\S)", status, re.M).group(1)  # type: ignore[union-attr]
+        info["uid"] = int(re.search(r"^Uid:\s+(\d+)", status, re.M).group(1))  # type: ignore[union-attr]
+    except (OSError, AttributeError):
+        return None
+    try:
+        info["cwd"] = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        info["cwd"] = ""
+    return info
+
+
+def case_tag(base: Path) -> str:
+    """The mark the malicious processes of the case under ``base`` give themselves (comm or
+    argv[0]): "agadv" + 8 hex digits of the case's tree (see the subs' ``_tag``)."""
+    return PROC_MARK + hashlib.sha1(str(base).encode()).hexdigest()[:8]
+
+
+def _marked_processes(before: set[int], base: Path) -> list[dict[str, Any]]:
+    """New live processes that belong to this case: their command line or working
+    directory is in the case's tree, or they carry the case's tag.
+
+    Only marks specific to this case are used: other gradings (other cases under
+    pytest-xdist, other test sessions on the host) run workers of uid nobody at the
+    same time, so "any new process of uid nobody" would be flaky and would kill theirs.
+    The exact check is the grading process's own list of surviving descendants.
+    """
+    tag = case_tag(base)
+    found = []
+    for pid in sorted(_proc_snapshot() - before - {os.getpid()}):
+        info = _proc_info(pid)
+        if info is None or info["state"] == "Z":
+            continue
+        if str(base) in info["cmdline"] or str(base) in info["cwd"] \
+                or tag in info["comm"] or tag in info["cmdline"]:
+            found.append(info)
+    return found
+
+
+def _kill_tree(root: int) -> None:
+    """Kill ``root`` and every descendant (only used when a grading overran its time)."""
+    parent = {}
+    for pid in _proc_snapshot():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                s = f.read()
+            parent[pid] = int(s[s.rfind(")") + 2:].split()[1])
+        except (OSError, ValueError, IndexError):
+            pass
+    tree, todo = [root], [root]
+    while todo:
+        p = todo.pop()
+        kids = [c for c, pp in parent.items() if pp == p]
+        tree += kids
+        todo += kids
+    for p in tree:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _leftover_files(case_marks: list[str]) -> list[str]:
+    out = []
+    for d in LEFTOVER_DIRS:
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        out += [os.path.join(d, n) for n in names if any(n.startswith(m) for m in case_marks)]
+    return out
+
+
+def _forged_files() -> list[Path]:
+    """Forged results files a case left outside its tree (it may only write to agadv paths
+    and /autograder/results); those inside the tree go with it."""
+    out = []
+    for p in (Path("/autograder/results/results.json"),):
+        try:
+            if FORGED_MARK in p.read_text(errors="replace"):
+                out.append(p)
+        except OSError:
+            pass
+    return out
+
+
+def _escape_files() -> list[Path]:
+    """Files the escape case may have managed to create (only if the sandbox is broken)."""
+    import sysconfig
+
+    import autograder
+
+    harness = Path(autograder.__file__).resolve().parent
+    folders = {harness, harness.parent, Path(sysconfig.get_paths()["purelib"]),
+               Path(sys.executable).parent, Path(sysconfig.get_paths()["stdlib"]),
+               Path("/etc"), Path("/root"), Path("/usr/local/bin")}
+    return [p for d in folders if d.is_dir() for p in d.glob("agadv-escape-*")]
+
+
+def grade_submission(case: str, submission_src: Path, *, isolation: str = "sandbox",
+                     timeout: float = GRADE_TIMEOUT, tmpdir: Path | None = None,
+                     replace: dict[str, str] | None = None) -> Graded:
+    """Grade ``submission_src`` as a fresh copy in a throw-away course tree; the caller
+    must ``cleanup`` the result. ``tmpdir``: the grader's TMPDIR (default: one of its own);
+    ``replace``: text substitutions in the submission's copy."""
+    base = Path(tempfile.mkdtemp(prefix=f"{PROC_MARK}-{case}-", dir="/tmp"))
+    try:
+        return _grade_in(base, case, submission_src, isolation, timeout, tmpdir, replace or {})
+    except BaseException:
+        shutil.rmtree(base, ignore_errors=True)
+        raise
+
+
+def _grade_in(base: Path, case: str, submission_src: Path, isolation: str,
+              timeout: float, shared_tmp: Path | None, replace: dict[str, str]) -> Graded:
+    base.chmod(0o755)
+    secrets = {"hidden": SECRET_PREFIX + uuid.uuid4().hex, "other": OTHER_PREFIX + uuid.uuid4().hex}
+    course = base / "course"
+    _copy_tree(FIXTURE / "ref", course / "reference_tests" / "x1_calc", {"@@SENTINEL@@": secrets["hidden"]})
+    _copy_tree(FIXTURE / "good", course / "solutions" / "x1_calc", {"@@SENTINEL@@": secrets["hidden"]})
+    other = course / "reference_tests" / "x2_other"
+    _copy_tree(FIXTURE / "other", other, {"@@SENTINEL@@": secrets["other"]})
+    (course / "solutions" / "x2_other").mkdir(parents=True)
+    (other / "other.py").rename(course / "solutions" / "x2_other" / "other.py")
+    listener = socket.create_server(("127.0.0.1", 0), backlog=16)
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
+    submission = base / "submission" / case
+    _copy_tree(submission_src, submission, {"@@HOST_PORT@@": str(port), **replace})
+    # The grader's TMPDIR is a folder like /tmp (mode 1777) and results.json goes into it:
+    # `autograder grade a1 SUB -o /tmp/results.json` with the default TMPDIR.
+    tmpdir = shared_tmp or base / "tmp"
+    if shared_tmp is None:
+        tmpdir.mkdir()
+        tmpdir.chmod(0o1777)
+    output = tmpdir / ("results.json" if shared_tmp is None else f"{case}-results.json")
+    args = {"assignment": "x1", "submission": str(submission), "output": str(output),
+            "isolation": isolation, "root": str(course)}
+    env = dict(os.environ, TMPDIR=str(tmpdir))
+    leftover_marks = [f"{case_tag(base)}-leftover-"]
+    before = _proc_snapshot()
+    start = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-I", "-c", GRADE_SCRIPT, json.dumps(args)],
+                            cwd=submission, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            errors="replace", start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+        rc: int | None = proc.returncode
+    except subprocess.TimeoutExpired:
+        _kill_tree(proc.pid)
+        stdout, stderr = proc.communicate()
+        rc = None
+    elapsed = time.monotonic() - start
+    report = None
+    for line in stdout.splitlines():
+        if line.startswith("AGADV-REPORT "):
+            report = json.loads(line[len("AGADV-REPORT "):])
+    text = data = None
+    if output.is_file():
+        text = output.read_text(errors="replace")
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+    hits = 0
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except (BlockingIOError, OSError):
+            break
+        conn.close()
+        hits += 1
+    listener.close()
+    marked: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 5
+    while True:  # namespaces are torn down asynchronously: give them a moment
+        marked = _marked_processes(before, base)
+        if not marked or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    for info in marked:  # report them, then do not leave them to the next test
+        try:
+            os.kill(info["pid"], signal.SIGKILL)
+        except OSError:
+            pass
+    graded = Graded(case=case, base=base, submission=submission, output=output, secrets=secrets,
+                    rc=rc, stdout=stdout, stderr=stderr, elapsed=elapsed, report=report,
+                    text=text, data=data, marked=marked, listener_hits=hits,
+                    leftover_files=_leftover_files(leftover_marks))
+    return graded
+
+
+def cleanup(graded: Graded) -> None:
+    for p in graded.leftover_files + [str(p) for p in _forged_files()] \
+            + [str(p) for p in _escape_files()]:
+        try:
+            os.unlink(p)
+        except OSError:
+            pass
+    shutil.rmtree(graded.base, ignore_errors=True)
+
+
+# -- the checks ---------------------------------------------------------------------------
+
+def check_completed(g: Graded) -> None:
+    """(e) grading completed: exit 0, and the grading process reported."""
+    assert g.rc == 0, f"the grading process did not exit 0\n{g.describe()}"
+    assert g.report is not None and g.report["exit_code"] == 0, g.describe()
+
+
+def check_results(g: Graded, expected_names: list[str]) -> None:
+    """(b) results.json exists, validates, lists every expected test, no harness error."""
+    assert g.text is not None, f"no results.json at {g.output}\n{g.describe()}"
+    assert g.data is not None, f"results.json is not JSON: {g.text[:500]!r}"
+    results_mod.validate(g.data)
+    names = [t["name"] for t in g.data["tests"]]
+    assert names == expected_names, f"tests listed: {names}"
+    assert not g.data.get("extra_data", {}).get("harness_error"), g.text[:5000]
+    assert len(g.text) < 1_000_000, f"results.json is {len(g.text)} bytes"
+
+
+def check_score(g: Graded, template_score: float) -> None:
+    """(a) no more points than the template, and (d) no forgery, no leaked secret."""
+    assert g.data is not None and g.text is not None
+    assert FORGED_MARK not in g.text, "a forged results.json was kept"
+    for kind, secret in g.secrets.items():
+        assert secret not in g.text, f"the {kind} secret leaked into results.json"
+    assert g.data["score"] <= template_score, (
+        f"{g.case} scored {g.data['score']} > template {template_score}: "
+        + json.dumps([(t["name"], t["score"], t["output"][:300]) for t in g.data["tests"]], indent=1))
+
+
+def check_no_leftovers(g: Graded) -> None:
+    """(c) nothing of the case is still running."""
+    assert g.report is not None, g.describe()
+    assert not g.report["leftovers"], f"processes outlived the grading: {g.report['leftovers']}"
+    assert not g.marked, f"processes of {g.case} still alive after the grading: {g.marked}"
+
+
+# -- per-case expectations ----------------------------------------------------------------
+
+@dataclass
+class Baseline:
+    score: float
+    names: list[str]
+    maxrss_mb: float
+    protections: list[dict[str, Any]]
+
+
+def _expect_in(g: Graded, fragment: str, *needles: str) -> None:
+    out = g.output_of(fragment)
+    for needle in needles:
+        assert needle in out, f"{fragment!r}: {needle!r} not in the student's output:\n{out}"
+
+
+ALL_TESTS = (T_DOUBLE, T_LOOSE, T_MEAN, T_COUNTER, T_POOL)
+
+
+def _forge(g: Graded, b: Baseline) -> None:
+    for name in ALL_TESTS:
+        _expect_in(g, name, "exited with code 0", "sys.exit or os._exit")
+
+
+def _sys_exit(g: Graded, b: Baseline) -> None:
+    for name in ALL_TESTS:
+        _expect_in(g, name, "SystemExit")
+
+
+def _pytest_patch(g: Graded, b: Baseline) -> None:
+    _expect_in(g, T_DOUBLE, "NotImplementedError")
+
+
+def _shipped_files(g: Graded, b: Baseline) -> None:
+    ran = sorted(p.name for p in g.submission.glob("*-ran"))
+    assert not ran, f"shipped files were executed by the grader: {ran}"
+    assert g.data is not None
+    for name in ("conftest.py", "numpy.py", "sitecustomize.py", "agadv.pth", "pytest.ini"):
+        assert name in g.data["output"], f"{name} not reported as ignored: {g.data['output']}"
+    assert "never loaded" in g.data["output"]
+
+
+def _lying_values(g: Graded, b: Baseline) -> None:
+    # the liars arrive as plain zeros (arrays) or as opaque handles (everything else)
+    _expect_in(g, T_DOUBLE, "ACTUAL")
+    _expect_in(g, T_MEAN, "<remote LyingFloat")
+    _expect_in(g, T_COUNTER, "<remote LyingInt")
+
+
+def _loop_import(g: Graded, b: Baseline) -> None:
+    for name in ALL_TESTS:
+        _expect_in(g, name, "exceeded 3 s in calc")
+
+
+def _loop_call(g: Graded, b: Baseline) -> None:
+    _expect_in(g, T_DOUBLE, "exceeded 3 s in calc.double")
+    _expect_in(g, T_LOOSE, "exceeded 3 s in calc.double")
+    _expect_in(g, T_MEAN, "exceeded 3 s in calc.mean")
+    _expect_in(g, T_COUNTER, "exceeded 3 s in calc.Counter")
+    _expect_in(g, T_POOL, "exceeded 3 s in calc.pool")
+
+
+def _fork_bomb(g: Graded, b: Baseline) -> None:
+    for name in (T_DOUBLE, T_COUNTER):
+        out = g.output_of(name)
+        m = re.search(r"fork bomb stopped after (\d+) forks", out)
+        assert m, out
+        assert int(m.group(1)) <= 64, f"{m.group(1)} forks succeeded with a process limit of 64"
+
+
+def _memory_bomb(g: Graded, b: Baseline) -> None:
+    for name in (T_DOUBLE, T_LOOSE, T_MEAN, T_COUNTER):
+        out = g.output_of(name)
+        assert "MemoryError" in out or "memory" in out, f"{name}: {out}"
+    assert "Unable to allocate" in g.output_of(T_DOUBLE)
+
+
+def _output_flood(g: Graded, b: Baseline) -> None:
+    _expect_in(g, T_DOUBLE, "Your code printed:", "START-OF-FLOOD", "output truncated")
+    _expect_in(g, T_MEAN, "Your code printed:", "output truncated")
+    assert g.text is not None and len(g.text) < 200_000, f"results.json is {len(g.text or '')} bytes"
+
+
+def _network(g: Graded, b: Baseline) -> None:
+    assert g.listener_hits == 0, "the worker connected to a listener on the host's loopback"
+    out = g.output_of(T_MEAN)
+    assert "NETWORK-PROBE" in out and ": OK" not in out, out
+
+
+def _hidden_read(g: Graded, b: Baseline) -> None:
+    _expect_in(g, T_MEAN, "HIDDEN-READ found: nothing")
+
+
+def _kill_parents(g: Graded, b: Baseline) -> None:
+    # the grader survived every kill and went on grading each test
+    for name in ALL_TESTS:
+        _expect_in(g, name, "KILL-REPORT", "NotImplementedError")
+
+
+def _escape(g: Graded, b: Baseline) -> None:
+    assert not _escape_files(), f"files created outside the sandbox: {_escape_files()}"
+    _expect_in(g, T_MEAN, "ESCAPE-REPORT", "ESCAPED: nothing")
+
+
+def _daemon(g: Graded, b: Baseline) -> None:
+    _expect_in(g, T_MEAN, "DAEMONS started")  # they ran; check_no_leftovers is the point
+
+
+def _results_squat(g: Graded, b: Baseline) -> None:
+    if not g.output.is_file() or g.rc != 0 or g.data is None:
+        kind = "a directory" if g.output.is_dir() else "missing"
+        raise HarnessBug(f"results path squatted by the worker: results.json is {kind}, "
+                         f"rc={g.rc}\n{g.stderr[-1500:]}")
+
+
+def _course_read(g: Graded, b: Baseline) -> None:
+    if g.secrets["other"] in (g.text or "") or (g.data or {}).get("score", 0) > b.score:
+        raise HarnessBug("the worker read another assignment's hidden tests/solution: "
+                         + g.output_of(T_MEAN)[:800])
+
+
+def _perf_attack(g: Graded, b: Baseline) -> None:
+    pool = g.test(T_POOL)
+    if pool["score"] > 0:
+        raise HarnessBug(f"a slow pool passed the performance test: {pool}")
+
+
+def _tmp_leftover(g: Graded, b: Baseline) -> None:
+    if g.leftover_files:
+        raise HarnessBug(f"the worker left files on the host: {g.leftover_files}")
+
+
+def _raw_frames(g: Graded, b: Baseline) -> None:
+    _expect_in(g, T_DOUBLE, "exceeds the", "limit")
+    _expect_in(g, T_MEAN, "malformed message")
+    _expect_in(g, T_COUNTER, "does not match")
+    _expect_in(g, T_POOL, "buffer table")
+
+
+def _json_bomb(g: Graded, b: Baseline) -> None:
+    assert g.report is not None, g.describe()
+    grown = g.report["maxrss_mb"] - b.maxrss_mb
+    if grown > 512:
+        raise HarnessBug(f"a 64 MiB JSON reply made the grader grow by {grown:.0f} MB "
+                         f"(peak {g.report['maxrss_mb']:.0f} MB)")
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    check: Callable[[Graded, Baseline], None]
+    slow: bool = False
+    bug: str | None = None  # reason of the xfail: a known harness weakness
+
+    def param(self) -> Any:
+        marks: list[Any] = []
+        if self.slow:
+            marks.append(pytest.mark.slow)
+        if self.bug:
+            marks.append(pytest.mark.xfail(strict=True, raises=HarnessBug,
+                                           reason=f"harness bug: {self.bug}"))
+        return pytest.param(self, id=self.name, marks=marks)
+
+
+CASES = [
+    Case("forge", _forge),
+    Case("sys_exit", _sys_exit),
+    Case("pytest_patch", _pytest_patch),
+    Case("shipped_files", _shipped_files),
+    Case("lying_values", _lying_values),
+    Case("loop_import", _loop_import, slow=True),
+    Case("loop_call", _loop_call, slow=True),
+    Case("fork_bomb", _fork_bomb),
+    Case("memory_bomb", _memory_bomb),
+    Case("output_flood", _output_flood),
+    Case("network", _network),
+    Case("hidden_read", _hidden_read),
+    Case("kill_parents", _kill_parents),
+    Case("escape", _escape),
+    Case("daemon", _daemon),
+    Case("raw_frames", _raw_frames),
+    Case("results_squat", _results_squat, bug=(
+        "when the results folder is writable by others and cannot be hidden from the "
+        "worker (-o /tmp/results.json with TMPDIR=/tmp) the worker can put a directory at "
+        "the results path (named in /proc/<grader>/cmdline); "
+        "results.write's os.replace then raises IsADirectoryError, also in run_suite's "
+        "fail-closed branch, so grade() dies with a traceback and writes no results.json")),
+    Case("course_read", _course_read, bug=(
+        "only the graded assignment's reference_tests/<name> and solutions/<name> are "
+        "hidden: the worker reads other assignments' hidden tests and solutions in the "
+        "course tree and can print them into its own feedback")),
+    Case("probe_patch", _perf_attack, bug=(
+        "probes run in the student's worker: replacing PROBES['maxpool_yardstick'] at "
+        "import slows the yardstick down, so a slow pool passes the performance test "
+        "(refusing `import autograder` in the worker does not help: the probes module is "
+        "in the globals of the worker's dispatch frames on the student's call stack)")),
+    Case("desync", _perf_attack, bug=(
+        "replies carry no request id: a worker that writes extra well-formed replies on "
+        "its socket answers the grader's next requests in advance; time_call then measures "
+        "~0 s for the student and the queued slow replies for the yardstick")),
+    Case("tmp_leftover", _tmp_leftover, bug=(
+        "the worker shares the host's /tmp, /var/tmp and /dev/shm (no private tmpfs in its "
+        "mount namespace): its files outlive the grading (a channel to later gradings, "
+        "disk or RAM filling)")),
+    Case("json_bomb", _json_bomb, bug=(
+        "codec.decode runs json.loads on the whole header before counting items: a 64 MiB "
+        "reply of [1.5,1.5,...] grows the grader by ~1.5 GB (256 MiB: ~6 GB) before it is "
+        "refused")),
+]
+
+
+# -- fixtures and tests -------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def template_baseline() -> Baseline:
+    """The template, graded once per session with the same machinery: it must score 0."""
+    g = grade_submission("template", FIXTURE / "template")
+    try:
+        check_completed(g)
+        assert g.data is not None, g.describe()
+        results_mod.validate(g.data)
+        assert g.data["score"] == 0, f"the template scored {g.data['score']}"
+        assert len(g.data["tests"]) == 5
+        assert g.report is not None
+        return Baseline(score=g.data["score"], names=[t["name"] for t in g.data["tests"]],
+                        maxrss_mb=g.report["maxrss_mb"],
+                        protections=g.data["extra_data"]["protections"])
+    finally:
+        cleanup(g)
+
+
+def test_reference_solution_gets_full_marks(template_baseline: Baseline) -> None:
+    """The hidden suite can award points at all (else "score <= template" proves nothing)."""
+    g = grade_submission("good", FIXTURE / "good")
+    try:
+        check_completed(g)
+        check_results(g, template_baseline.names)
+        assert g.data is not None
+        assert g.data["score"] == 6, json.dumps(g.data["tests"], indent=1)
+        check_no_leftovers(g)
+    finally:
+        cleanup(g)
+
+
+@needs_sandbox
+def test_sandbox_protections_active(template_baseline: Baseline) -> None:
+    """Where the kernel allows it, the harness must not silently run without protections."""
+    off = [p for p in template_baseline.protections if not p["active"]]
+    assert not off, f"protections off although this machine supports them: {off}"
+
+
+@needs_sandbox
+@pytest.mark.parametrize("case", [c.param() for c in CASES])
+def test_adversarial(case: Case, template_baseline: Baseline) -> None:
+    g = grade_submission(case.name, SUBS / case.name)
+    try:
+        if case.bug:  # the check that pins the bug runs first, before anything it breaks
+            case.check(g, template_baseline)
+        check_completed(g)
+        check_results(g, template_baseline.names)
+        check_score(g, template_baseline.score)
+        check_no_leftovers(g)
+        if not case.bug:
+            case.check(g, template_baseline)
+    finally:
+        cleanup(g)
+
+
+def test_slow_pool_fails_the_performance_test(template_baseline: Baseline) -> None:
+    """An honest but slow pool must lose the performance points (else the probe_patch and
+    desync cases prove nothing)."""
+    g = grade_submission("slow", FIXTURE / "slow")
+    try:
+        check_completed(g)
+        check_results(g, template_baseline.names)
+        pool = g.test(T_POOL)
+        assert pool["score"] == 0 and "x the time of a vectorized version" in pool["output"], pool
+    finally:
+        cleanup(g)
+
+
+@needs_sandbox
+@pytest.mark.xfail(strict=True, raises=HarnessBug, reason=(
+    "harness bug: every worker runs as uid nobody with its copy of the submission in "
+    "$TMPDIR/autograder-*/w<N> (listable $TMPDIR, predictable w<N>, files owned by nobody, "
+    "kept until the grading ends): a submission graded at the same time as another on one "
+    "machine (validate -j, grade-all -j) reads, or rewrites, the other student's code"))
+def test_concurrent_gradings_cannot_read_each_other(template_baseline: Baseline) -> None:
+    """Two gradings on one machine with the default shared TMPDIR (here a 1777 folder like
+    /tmp): the peek_other submission must not see the victim's code."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    shared = Path(tempfile.mkdtemp(prefix=f"{PROC_MARK}-shared-", dir="/tmp"))
+    shared.chmod(0o1777)
+    victim_secret = "AGADV" + "VICTIM" + uuid.uuid4().hex
+    graded: list[Graded] = []
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            victim_f = pool.submit(grade_submission, "victim", FIXTURE / "good", tmpdir=shared,
+                                   replace={"@@SENTINEL@@": victim_secret})
+            attacker_f = pool.submit(grade_submission, "peek_other", SUBS / "peek_other",
+                                     tmpdir=shared)
+            victim, attacker = victim_f.result(), attacker_f.result()
+        graded = [victim, attacker]
+        if victim_secret in (attacker.text or "") or (attacker.data or {}).get("score", 0) > 0:
+            raise HarnessBug("a concurrent worker read the other submission's code: "
+                             + attacker.output_of(T_MEAN)[:600])
+        for g in graded:
+            check_completed(g)
+            check_results(g, template_baseline.names)
+            check_no_leftovers(g)
+        assert victim.data is not None and victim.data["score"] == 6, victim.text
+        check_score(attacker, template_baseline.score)
+        _expect_in(attacker, T_MEAN, "PEEK found:")
+    finally:
+        for g in graded:
+            cleanup(g)
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def _succeeded(g: Graded, b: Baseline) -> bool:
+    return FORGED_MARK in (g.text or "") or (g.data or {}).get("score", 0) > b.score
+
+
+def _left_daemons(g: Graded, b: Baseline) -> bool:
+    tag = case_tag(g.base)
+    return bool(g.report and any(tag in f"{p['comm']} {p['cmdline']}"
+                                 for p in g.report["leftovers"]))
+
+
+CONTROLS: dict[str, Callable[[Graded, Baseline], bool]] = {
+    "forge": _succeeded, "pytest_patch": _succeeded, "network": _succeeded,
+    "hidden_read": _succeeded, "course_read": _succeeded, "probe_patch": _succeeded,
+    "daemon": _left_daemons,
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONTROLS))
+def test_attack_works_without_sandbox(case: str, template_baseline: Baseline) -> None:
+    """Control: with isolation="none" (student code in the grader process) these attacks
+    succeed (points, a forged results.json, processes left behind), so the sandboxed
+    tests above are not vacuous and the leftover detector does see leftovers. Only
+    attacks that are harmless to the host when unconfined are run this way."""
+    g = grade_submission(case, SUBS / case, isolation="none")
+    try:
+        assert CONTROLS[case](g, template_baseline), (
+            f"{case} did not succeed without the sandbox; the attack is broken, so its "
+            f"sandboxed test proves nothing\n{g.describe()}\n{(g.text or '')[:3000]}")
+    finally:
+        cleanup(g)
