@@ -32,7 +32,9 @@ ALLOWED_KINDS = frozenset("biufc")  # bool, int, uint, float, complex
 
 @dataclass(frozen=True)
 class Limits:
-    max_bytes: int = 512 * 1024 * 1024
+    max_bytes: int = 256 * 1024 * 1024
+    # Parsed JSON costs ~25x its size in Python objects; arrays travel in buffers instead.
+    max_json_bytes: int = 8 * 1024 * 1024
     max_depth: int = 32
     max_items: int = 1_000_000
     max_array_dims: int = 32
@@ -143,6 +145,9 @@ def encode(
         text = json.dumps({"v": tree, "b": [len(b) for b in enc.buffers]}).encode()
     except (ValueError, RecursionError) as exc:
         raise CodecError(f"value cannot be encoded: {exc}") from exc
+    if len(text) > limits.max_json_bytes:
+        raise CodecError(f"message structure of {len(text)} bytes exceeds {limits.max_json_bytes} "
+                         "bytes; send large data as numpy arrays")
     total = 4 + len(text) + enc.size
     if total > limits.max_bytes:
         raise CodecError(f"message of {total} bytes exceeds {limits.max_bytes} bytes")
@@ -253,6 +258,9 @@ def decode(
     (jlen,) = struct.unpack(">I", view[:4])
     if 4 + jlen > len(view):
         raise CodecError("message truncated")
+    if jlen > limits.max_json_bytes:
+        raise CodecError(f"message structure of {jlen} bytes exceeds {limits.max_json_bytes} bytes; "
+                         "send large data as numpy arrays")
     try:
         header = json.loads(bytes(view[4 : 4 + jlen]))
     except (ValueError, RecursionError, UnicodeDecodeError) as exc:

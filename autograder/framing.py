@@ -14,6 +14,7 @@ import time
 from .errors import CodecError
 
 _HEADER = struct.Struct(">Q")
+_INITIAL = 1 << 20
 
 
 class PeerClosed(EOFError):
@@ -71,9 +72,12 @@ def recv_frame(sock: socket.socket, max_bytes: int, deadline: float | None = Non
     (size,) = _HEADER.unpack(head)
     if size > max_bytes:
         raise CodecError(f"incoming message of {size} bytes exceeds the {max_bytes}-byte limit")
-    buf = bytearray(size)
-    view = memoryview(buf)
+    # Grow with the data actually received: an announced size costs nothing by itself.
+    buf = bytearray(min(size, _INITIAL))
     got = 0
     while got < size:
-        got += _recv_into(sock, view[got:], deadline)
+        if got == len(buf):
+            buf.extend(bytes(min(len(buf), size - len(buf))))
+        with memoryview(buf) as view:
+            got += _recv_into(sock, view[got:], deadline)
     return buf

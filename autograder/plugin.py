@@ -190,27 +190,34 @@ class GradingSession:
             self.static_protections.append({"name": "unprivileged-user", "active": False,
                                             "detail": blocker})
         ref = cfg_path.parent.resolve()
-        hide = {str(ref)} | {str(Path(h).resolve()) for h in self.config.getoption("ag_hide")}
-        sol = ref.parent.parent / "solutions" / ref.name
-        if sol.is_dir():
+        # Every assignment's hidden tests and solutions, not only this one's.
+        hide = {str(ref.parent if ref.parent.name == "reference_tests" else ref)}
+        hide |= {str(Path(h).resolve()) for h in self.config.getoption("ag_hide")}
+        sol = ref.parent.parent / "solutions"
+        if ref.parent.name == "reference_tests" and sol.is_dir():
             hide.add(str(sol.resolve()))
-        needed = [Path(p).resolve() for p in sandbox.interpreter_paths()] + [self.tmp]
+        needed = [Path(p).resolve() for p in sandbox.interpreter_paths()]
+
+        def coverable(folder: Path) -> bool:
+            return not any(n == folder or folder in n.parents for n in needed)
+
         safe = []
         for h in sorted(hide):
-            if any(n == Path(h) or Path(h) in n.parents for n in needed):
+            if coverable(Path(h)):
+                safe.append(h)
+            else:
                 self.static_protections.append({"name": "hidden-paths", "active": False,
                                                 "detail": f"cannot hide {h}: the worker needs it"})
-            else:
-                safe.append(h)
         # The results file is root-owned and replaced atomically; hiding its folder too is
         # extra, done where that folder holds nothing the worker needs (e.g. Gradescope's).
         out = self.config.getoption("ag_results")
-        if out:
-            folder = Path(out).resolve().parent
-            if not any(n == folder or folder in n.parents for n in needed) and str(folder) not in safe:
-                safe.append(str(folder))
+        if out and coverable(Path(out).resolve().parent):
+            safe.append(str(Path(out).resolve().parent))
+        temp = ["/tmp", "/var/tmp", "/dev/shm", tempfile.gettempdir(), str(self.tmp.parent)]
+        private_tmp = [t for t in dict.fromkeys(str(Path(t).resolve()) for t in temp)
+                       if coverable(Path(t))]
         spec = sandbox.SandboxSpec(
-            workdir="", modules=self.importable(), hide=safe,
+            workdir="", modules=self.importable(), hide=sorted(set(safe)), private_tmp=private_tmp,
             memory_mb=lim.memory_mb, cpu_seconds=lim.cpu_seconds, processes=lim.processes,
             open_files=lim.open_files, file_size_mb=lim.file_size_mb, threads=lim.threads,
             uid=uid, gid=gid, namespaces=os.getuid() == 0)

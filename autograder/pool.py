@@ -6,6 +6,7 @@ tests behave the same whatever the isolation mode.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -206,9 +207,7 @@ class Zygote:
         parent_s, child_s = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         out_fd = os.open(out_path, os.O_WRONLY | os.O_APPEND)
         lim = self.config.limits
-        request = {"spec": spec.to_json(), "limits": {
-            "max_bytes": lim.max_bytes, "max_depth": lim.max_depth,
-            "max_items": lim.max_items, "max_array_dims": lim.max_array_dims}}
+        request = {"spec": spec.to_json(), "limits": dataclasses.asdict(lim)}
         try:
             socket.send_fds(self.control, [json.dumps(request).encode()],
                             [child_w.fileno(), child_s.fileno(), out_fd])

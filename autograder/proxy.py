@@ -6,12 +6,13 @@ or as :class:`RemoteObject` handles. Nothing the worker built is ever evaluated 
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
 
 from . import codec
-from .errors import CodecError, StudentError
+from .errors import CodecError, StudentError, WorkerDied
 from .submission import Submission
 
 
@@ -82,18 +83,27 @@ class StudentProxy:
 
     def _request(self, request: dict[str, Any], *, label: str, timeout: float | None = None) -> Any:
         worker = self._ensure_worker()
-        payload = codec.encode(request, limits=self.limits, on_opaque=self._to_handle)
+        # A random id the reply must echo: frames that student code writes to the socket
+        # cannot pass for the answer to a later request.
+        request_id = secrets.randbits(62)
+        payload = codec.encode({**request, "id": request_id}, limits=self.limits,
+                               on_opaque=self._to_handle)
         reply = worker.request(payload, timeout or self.call_timeout, label)
-        message = codec.decode(
-            reply, limits=self.limits,
-            on_handle=lambda h: RemoteObject(self, h, f"{label}()" if request["op"] == "call" else label))
-        if type(message) is not dict:
-            raise CodecError("malformed reply from the worker")
-        if "ok" in message:
-            return message["ok"]
-        err = message.get("error")
-        if type(err) is not dict:
-            raise CodecError("malformed reply from the worker")
+        handle_label = f"{label}()" if request["op"] == "call" else label
+        try:
+            message = codec.decode(reply, limits=self.limits,
+                                   on_handle=lambda h: RemoteObject(self, h, handle_label))
+            if type(message) is not dict or message.get("id") != request_id:
+                raise CodecError("reply does not answer the request")
+            if "ok" in message:
+                return message["ok"]
+            err = message.get("error")
+            if type(err) is not dict:
+                raise CodecError("reply carries neither a value nor an error")
+        except CodecError as exc:
+            self.close()
+            raise WorkerDied("ProtocolError", f"the worker's reply during {label} was not valid "
+                             f"({exc}); did your code write to the harness's socket?") from None
         raise StudentError(str(err.get("type", "Exception")), str(err.get("message", "")),
                            str(err.get("traceback", "")), where=label)
 

@@ -11,6 +11,7 @@ import ctypes
 import os
 import pwd
 import resource
+import secrets
 import stat
 import sys
 import sysconfig
@@ -24,6 +25,8 @@ CLONE_NEWNET = 0x40000000
 MS_RDONLY = 1
 MS_NOSUID = 2
 MS_NODEV = 4
+MS_NOEXEC = 8
+MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
 PR_SET_PDEATHSIG = 1
@@ -48,6 +51,9 @@ class SandboxSpec:
     uid: int | None = None  # None: keep the current user
     gid: int | None = None
     namespaces: bool = True
+    # Folders that get a fresh, private tmpfs in the worker (/tmp, /dev/shm, the grader's
+    # temp base): nothing the worker writes there outlives it or reaches other gradings.
+    private_tmp: list[str] = field(default_factory=lambda: ["/tmp", "/var/tmp", "/dev/shm"])
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,12 +78,17 @@ def _mount(source: bytes, target: bytes, fstype: bytes | None, flags: int, data:
     return None
 
 
-def enter_namespaces(spec: SandboxSpec) -> list[Protection]:
-    """In the monitor process, before forking the worker: new pid, net and mount namespaces."""
-    out: list[Protection] = []
+INNER_WORKDIR = "/tmp/work"
+
+
+def enter_namespaces(spec: SandboxSpec) -> tuple[list[Protection], str]:
+    """In the monitor, before forking the worker: new pid, net and mount namespaces,
+    hidden paths, private temp folders. Returns the protections and the worker's folder
+    as the worker will see it."""
     if not spec.namespaces:
-        why = "needs root"
-        return [Protection(n, False, why) for n in ("network", "pid-namespace", "hidden-paths")]
+        names = ("network", "pid-namespace", "hidden-paths", "private-tmp", "private-proc")
+        return [Protection(n, False, "needs root") for n in names], spec.workdir
+    out: list[Protection] = []
     err = _unshare(CLONE_NEWNET)
     out.append(Protection("network", err is None, err or "fresh network namespace, no interfaces up"))
     err = _unshare(CLONE_NEWPID)
@@ -85,20 +96,61 @@ def enter_namespaces(spec: SandboxSpec) -> list[Protection]:
     err = _unshare(CLONE_NEWNS)
     if err is None:
         err = _mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None)
-    if err is None:
-        hidden = []
-        for path in spec.hide:
-            if os.path.isdir(path):
-                e = _mount(b"tmpfs", path.encode(), b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, b"size=4k,mode=0555")
-                if e:
-                    err = f"{path}: {e}"
-                    break
-                hidden.append(path)
-        detail = err or ("hidden: " + ", ".join(hidden) if hidden else "nothing to hide")
-        out.append(Protection("hidden-paths", err is None, detail))
-    else:
-        out.append(Protection("hidden-paths", False, f"no mount namespace: {err}"))
-    return out
+    if err is not None:
+        for name in ("hidden-paths", "private-tmp", "private-proc"):
+            out.append(Protection(name, False, f"no mount namespace: {err}"))
+        return out, spec.workdir
+    # Opened before anything is covered: the work folder may sit under a hidden one.
+    fd = os.open(spec.workdir, os.O_PATH | os.O_DIRECTORY)
+    try:
+        out.append(_hide(spec.hide))
+        private, workdir = _private_tmp(spec, fd)
+    finally:
+        os.close(fd)
+    out.append(private)
+    pid_ns = out[1].active
+    out.append(Protection("private-proc", pid_ns, "/proc shows only the worker's processes"
+                          if pid_ns else "needs the pid namespace"))
+    return out, workdir
+
+
+def _hide(paths: list[str]) -> Protection:
+    hidden = []
+    for path in paths:
+        if os.path.isdir(path):
+            e = _mount(b"tmpfs", path.encode(), b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV,
+                       b"size=4k,mode=0555")
+            if e:
+                return Protection("hidden-paths", False, f"{path}: {e}")
+            hidden.append(path)
+    return Protection("hidden-paths", True, "hidden: " + ", ".join(hidden) if hidden else "nothing to hide")
+
+
+def _private_tmp(spec: SandboxSpec, fd: int) -> tuple[Protection, str]:
+    """Fresh tmpfs on every temp folder; the worker's own folder is bind-mounted back in
+    at /tmp/work through ``fd``, opened before its parent was covered."""
+    if "/tmp" not in spec.private_tmp or not os.path.isdir("/tmp"):
+        return Protection("private-tmp", False, "/tmp holds files the worker needs"), spec.workdir
+    size = f"size={spec.file_size_mb}m,mode=1777".encode()
+    covered = []
+    for path in dict.fromkeys(spec.private_tmp):
+        if os.path.isdir(path) and not os.path.islink(path):
+            e = _mount(b"tmpfs", path.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, size)
+            if e:  # half-covered folders could hide the work folder: stop (fail closed)
+                raise OSError(f"cannot mount a private tmpfs on {path}: {e}")
+            covered.append(path)
+    os.mkdir(INNER_WORKDIR, 0o755)
+    e = _mount(f"/proc/self/fd/{fd}".encode(), INNER_WORKDIR.encode(), None, MS_BIND, None)
+    if e:
+        raise OSError(f"cannot bind the work folder: {e}")
+    return Protection("private-tmp", True, "fresh tmpfs: " + ", ".join(covered)), INNER_WORKDIR
+
+
+def mount_private_proc() -> None:
+    """In the worker (pid 1 of its namespace, still root): a /proc of its own processes."""
+    e = _mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+    if e:
+        raise OSError(f"cannot mount a private /proc: {e}")
 
 
 def _set_limit(which: int, value: int) -> None:
@@ -113,10 +165,12 @@ def _address_space_in_use() -> int:
         return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def enter_worker(spec: SandboxSpec, out_fd: int) -> list[Protection]:
+def enter_worker(spec: SandboxSpec, out_fd: int, workdir: str, private_proc: bool) -> list[Protection]:
     """In the worker, before any student code: limits, env, cwd, privilege drop."""
     out: list[Protection] = []
     os.setsid()
+    if private_proc:
+        mount_private_proc()
     _libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)  # die with the monitor
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
@@ -135,7 +189,7 @@ def enter_worker(spec: SandboxSpec, out_fd: int) -> list[Protection]:
     out.append(Protection("rlimits", True, f"memory {spec.memory_mb} MB, cpu {spec.cpu_seconds} s, "
                           f"files {spec.open_files}, file size {spec.file_size_mb} MB"))
 
-    home = spec.workdir
+    home = workdir
     os.environ.clear()
     os.environ.update({
         "PATH": "/usr/bin:/bin", "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8",
@@ -145,7 +199,7 @@ def enter_worker(spec: SandboxSpec, out_fd: int) -> list[Protection]:
     })
     sys.dont_write_bytecode = True
     out.append(Protection("scrubbed-env", True, "minimal PATH/HOME/LANG, no tokens"))
-    os.chdir(spec.workdir)
+    os.chdir(workdir)
 
     if spec.uid is not None and os.getuid() == 0:
         _set_limit(resource.RLIMIT_NPROC, spec.processes)
@@ -196,8 +250,14 @@ def privilege_drop_blocker() -> str | None:
 
 
 def unprivileged_ids() -> tuple[int, int]:
-    entry = pwd.getpwnam("nobody")
-    return entry.pw_uid, entry.pw_gid
+    """A uid/gid of its own for one grading: concurrent gradings cannot touch each
+    other's files or processes, and RLIMIT_NPROC (counted per uid) is not shared."""
+    while True:
+        uid = 200_000 + secrets.randbelow(800_000)
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            return uid, uid
 
 
 def protections_to_json(items: list[Protection]) -> list[dict[str, Any]]:

@@ -71,23 +71,30 @@ class Runtime:
         self.objects[key] = obj
         return codec.Handle(key, type(obj).__qualname__ if isinstance(type(obj).__qualname__, str) else "?")
 
-    def _resolve(self, handle: codec.Handle) -> Any:
-        try:
-            return self.objects[handle.id]
-        except KeyError:
-            raise CodecError(f"unknown handle {handle.id}") from None
-
     # -- requests -----------------------------------------------------------------
     def handle(self, payload: bytes | bytearray) -> bytes:
+        request_id = None
+        unknown: list[int] = []
+
+        def resolve(handle: codec.Handle) -> Any:
+            if handle.id not in self.objects:
+                unknown.append(handle.id)  # reported once the request id is known
+            return self.objects.get(handle.id)
+
         try:
-            request = codec.decode(payload, limits=self.limits, on_handle=self._resolve)
+            request = codec.decode(payload, limits=self.limits, on_handle=resolve)
+            if type(request) is dict and type(request.get("id")) is int:
+                request_id = request["id"]
+            if unknown:
+                raise CodecError(f"unknown handle {unknown[0]}")
             result = self._dispatch(request)
         except BaseException as exc:  # noqa: BLE001 - SystemExit from student code included
-            return self._error(exc)
+            return self._error(exc, request_id)
         try:
-            return codec.encode({"ok": result}, limits=self.limits, on_opaque=self._register)
+            return codec.encode({"ok": result, "id": request_id}, limits=self.limits,
+                                on_opaque=self._register)
         except BaseException as exc:  # noqa: BLE001
-            return self._error(exc)
+            return self._error(exc, request_id)
 
     def _dispatch(self, req: Any) -> Any:
         if type(req) is not dict or type(req.get("op")) is not str:
@@ -148,7 +155,7 @@ class Runtime:
         name = str(code.co_filename)[len(str(self.workdir)) + 1:]
         return f"defined in {name}, line {code.co_firstlineno}; check its signature against the README"
 
-    def _error(self, exc: BaseException) -> bytes:
+    def _error(self, exc: BaseException, request_id: int | None) -> bytes:
         notes = [n for n in getattr(exc, "__notes__", ()) if type(n) is str]
         info = {
             "type": _safe(lambda: type(exc).__qualname__, "Exception"),
@@ -156,9 +163,10 @@ class Runtime:
             "traceback": self._student_traceback(exc),
         }
         try:
-            return codec.encode({"error": info}, limits=self.limits)
+            return codec.encode({"error": info, "id": request_id}, limits=self.limits)
         except BaseException:  # noqa: BLE001
-            return codec.encode({"error": {"type": "Exception", "message": "<error>", "traceback": ""}})
+            return codec.encode({"error": {"type": "Exception", "message": "<error>",
+                                           "traceback": ""}, "id": request_id})
 
     def _clean(self, text: str) -> str:
         text = text.replace(str(self.workdir) + "/", "")

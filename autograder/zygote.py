@@ -46,11 +46,12 @@ def _hide_harness() -> None:
     sys.meta_path.insert(0, _HarnessBlocker())
 
 
-def _worker(spec: sandbox.SandboxSpec, wsock: socket.socket, out_fd: int, limits: codec.Limits) -> None:
+def _worker(spec: sandbox.SandboxSpec, wsock: socket.socket, out_fd: int, limits: codec.Limits,
+            workdir: str, private_proc: bool) -> None:
     from .worker import Runtime, serve
 
     try:
-        sandbox.enter_worker(spec, out_fd)
+        sandbox.enter_worker(spec, out_fd, workdir, private_proc)
         keep = {0, 1, 2, wsock.fileno()}
         for fd in os.listdir("/proc/self/fd"):
             if int(fd) not in keep:
@@ -58,7 +59,7 @@ def _worker(spec: sandbox.SandboxSpec, wsock: socket.socket, out_fd: int, limits
                     os.close(int(fd))
                 except OSError:
                     pass
-        runtime = Runtime(Path(spec.workdir), spec.modules, limits)
+        runtime = Runtime(Path(workdir), spec.modules, limits)
         _hide_harness()
     except BaseException as exc:  # noqa: BLE001 - report and die, never run student code
         os.write(2, f"[autograder] sandbox setup failed: {exc!r}\n".encode())
@@ -71,15 +72,23 @@ def _monitor(spec: sandbox.SandboxSpec, wsock: socket.socket, ssock: socket.sock
              limits: codec.Limits) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     os.setsid()
-    protections = sandbox.enter_namespaces(spec)
+    protections, workdir = sandbox.enter_namespaces(spec)
+    private_proc = any(p.name == "private-proc" and p.active for p in protections)
     pid = os.fork()
     if pid == 0:
         ssock.close()
-        _worker(spec, wsock, out_fd, limits)
+        _worker(spec, wsock, out_fd, limits, workdir, private_proc)
     wsock.close()
     os.close(out_fd)
-    planned = [sandbox.Protection("rlimits", True), sandbox.Protection("scrubbed-env", True),
-               sandbox.Protection("unprivileged-user", spec.uid is not None and os.getuid() == 0)]
+    dropped = spec.uid is not None and os.getuid() == 0
+    planned = [
+        sandbox.Protection("rlimits", True, f"memory {spec.memory_mb} MB, cpu {spec.cpu_seconds} s, "
+                           f"open files {spec.open_files}, file size {spec.file_size_mb} MB"
+                           + (f", processes {spec.processes}" if dropped else "")),
+        sandbox.Protection("scrubbed-env", True, "minimal PATH/HOME/LANG, no tokens"),
+        sandbox.Protection("unprivileged-user", dropped,
+                           f"uid {spec.uid}, this grading's own" if dropped else "needs root"),
+    ]
     _send_json(ssock, {"pid": pid, "protections": sandbox.protections_to_json(protections + planned)})
     _, status = os.waitpid(pid, 0)
     _send_json(ssock, {"status": status})

@@ -148,8 +148,10 @@ def rt(make_runtime) -> Runtime:
 
 
 def ask(rt: Runtime, **request: Any) -> dict[str, Any]:
-    reply = codec.decode(rt.handle(codec.encode(request)))
-    assert type(reply) is dict and len(reply) == 1 and set(reply) <= {"ok", "error"}
+    request_id = 1234567
+    reply = codec.decode(rt.handle(codec.encode({**request, "id": request_id})))
+    assert type(reply) is dict and len(reply) == 2 and reply.pop("id") == request_id
+    assert set(reply) <= {"ok", "error"}
     return reply
 
 
@@ -414,8 +416,8 @@ def test_serve_answers_frames_until_the_grader_closes(rt):
     t = threading.Thread(target=serve, args=(worker, rt), daemon=True)
     t.start()
     try:
-        send_frame(grader, codec.encode({"op": "ping"}))
-        assert codec.decode(recv_frame(grader, 1 << 20, None)) == {"ok": "pong"}
+        send_frame(grader, codec.encode({"op": "ping", "id": 7}))
+        assert codec.decode(recv_frame(grader, 1 << 20, None)) == {"ok": "pong", "id": 7}
         send_frame(grader, codec.encode({"op": "import", "name": MOD}))
         reply = codec.decode(recv_frame(grader, 1 << 20, None))
         assert type(reply["ok"]) is Handle
