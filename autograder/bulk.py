@@ -34,7 +34,8 @@ class Graded:
 def grade_in_subprocess(assignment: str, submission: Path, out: Path, *, isolation: str = "sandbox",
                         name: str | None = None) -> Graded:
     proc = subprocess.run(
-        [sys.executable, "-m", "autograder", "grade", assignment, str(submission), "-o", str(out),
+        # -I: the current folder (maybe a submission) never lands on the grader's sys.path.
+        [sys.executable, "-I", "-m", "autograder", "grade", assignment, str(submission), "-o", str(out),
          "--isolation", isolation], capture_output=True, text=True, check=False)
     g = Graded(name or submission.name, submission, out, exit_code=proc.returncode)
     if not out.exists():

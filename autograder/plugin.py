@@ -137,13 +137,15 @@ def category(tags: list[str]) -> str:
     return next((t for t in tags if t in CATEGORIES), "other")
 
 
-def _failure_text(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+def _failure_text(excinfo: pytest.ExceptionInfo[BaseException], memory_mb: int) -> str:
     exc = excinfo.value
     if isinstance(exc, (StudentTimeout, WorkerDied)):
         return exc.message
     if isinstance(exc, StudentError):
         where = f" in {exc.where}" if exc.where else ""
         text = f"Your code raised {exc.type_name}{where}: {exc.message}"
+        if exc.type_name == "MemoryError":
+            text += f" (the memory limit for your code is {memory_mb} MB)"
         if exc.student_traceback:
             text += "\nWhere (your files):\n" + exc.student_traceback.rstrip()
         return text
@@ -295,11 +297,11 @@ class GradingSession:
             else:
                 rec.outcome = "failed"
                 if call.excinfo is not None:
-                    rec.output = _failure_text(call.excinfo)
+                    rec.output = _failure_text(call.excinfo, self.assignment.limits.memory_mb)
                 rec.staff_output = report.longreprtext
         elif report.when == "teardown" and report.failed and rec.outcome == "passed":
             rec.outcome = "failed"
-            rec.output = _failure_text(call.excinfo) if call.excinfo else "teardown failed"
+            rec.output = _failure_text(call.excinfo, self.assignment.limits.memory_mb) if call.excinfo else "teardown failed"
         return report
 
     def pytest_internalerror(self, excrepr: Any) -> None:

@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from . import codec
 from .errors import CodecError, StudentError, WorkerDied
 from .submission import Submission
@@ -54,8 +56,10 @@ class StudentProxy:
     """The ``student`` fixture. One worker per test, started at the first request."""
 
     def __init__(self, submission: Submission, spawn: Callable[[], Any], call_timeout: float,
-                 limits: codec.Limits = codec.DEFAULT_LIMITS) -> None:
+                 limits: codec.Limits = codec.DEFAULT_LIMITS, *, student_code: bool = True) -> None:
         self.submission = submission
+        self.student_code = student_code
+        self._clean: StudentProxy | None = None
         self._spawn = spawn
         self.call_timeout = call_timeout
         self.limits = limits
@@ -81,7 +85,8 @@ class StudentProxy:
             f"cannot send a {type(obj).__qualname__} to the student's code; send plain data "
             "(numbers, strings, lists, dicts, numpy arrays) or a remote handle")
 
-    def _request(self, request: dict[str, Any], *, label: str, timeout: float | None = None) -> Any:
+    def _request(self, request: dict[str, Any], *, label: str, timeout: float | None = None,
+                 handle_label: str | None = None) -> Any:
         worker = self._ensure_worker()
         # A random id the reply must echo: frames that student code writes to the socket
         # cannot pass for the answer to a later request.
@@ -89,7 +94,8 @@ class StudentProxy:
         payload = codec.encode({**request, "id": request_id}, limits=self.limits,
                                on_opaque=self._to_handle)
         reply = worker.request(payload, timeout or self.call_timeout, label)
-        handle_label = f"{label}()" if request["op"] == "call" else label
+        if handle_label is None:
+            handle_label = f"{label}()" if request["op"] == "call" else label
         try:
             message = codec.decode(reply, limits=self.limits,
                                    on_handle=lambda h: RemoteObject(self, h, handle_label))
@@ -108,6 +114,9 @@ class StudentProxy:
                            str(err.get("traceback", "")), where=label)
 
     def close(self) -> None:
+        if self._clean is not None:
+            self._clean.close()
+            self._clean = None
         if self._worker is not None:
             self.outputs.append(self._worker.output(64 * 1024))
             self._worker.close()
@@ -115,10 +124,13 @@ class StudentProxy:
 
     # -- the API hidden tests use ---------------------------------------------------------
     def module(self, name: str) -> RemoteObject:
+        if not self.student_code:
+            raise RuntimeError("this worker is kept free of student code (yardsticks only)")
         problem = self.submission.module_problem(name)
         if problem is not None:
             raise StudentError(*problem)
-        return self._request({"op": "import", "name": name}, label=name)
+        return self._request({"op": "import", "name": name}, label=f"the import of {name}",
+                             handle_label=name)
 
     def put(self, value: Any) -> RemoteObject:
         return self._request({"op": "put", "value": value}, label="value")
@@ -179,6 +191,18 @@ class StudentProxy:
             if i >= warmup:
                 times.append(time.perf_counter() - start)
         return times
+
+    def time_probe(self, name: str, *args: Any, repeat: int = 5, warmup: int = 1,
+                   **kwargs: Any) -> list[float]:
+        """Like :meth:`time_call` for the probe ``name``, run in a second worker that never
+        loads student code, so a submission cannot slow its own yardstick down. Arrays in
+        ``args`` are sent once; timing is measured here around each call."""
+        if self._clean is None:
+            self._clean = StudentProxy(self.submission, self._spawn, self.call_timeout,
+                                       self.limits, student_code=False)
+        clean = self._clean
+        sent = [clean.put(a) if isinstance(a, np.ndarray) else a for a in args]
+        return clean.time_call(clean.probe_ref(name), *sent, repeat=repeat, warmup=warmup, **kwargs)
 
     def fresh(self) -> None:
         """Replace the worker; handles from the old one become stale."""

@@ -24,10 +24,10 @@ Every attack that can earn points only earns them when it succeeds (the network 
 answers correctly only if it reached the network, the hidden-tests reader only if it read
 them...). ``test_attack_works_without_sandbox`` runs the safe ones with
 ``isolation="none"`` and checks that they do earn points there, so the sandboxed
-assertions are not vacuous. A case that exposes a real harness weakness is an
-``xfail(strict=True, raises=HarnessBug)``: the suite stays green while the bug is visible,
-any other failure of the case still fails, and fixing the bug turns it into an XPASS
-(a failure) so that the mark gets removed.
+assertions are not vacuous. Cases that once exposed harness weaknesses (results
+path squatting, other assignments readable, a patched yardstick, forged reply frames,
+files left in /tmp, a JSON bomb, concurrent gradings reading each other) raise
+``HarnessBug`` when the weakness comes back.
 
 Sanity tests keep the rest honest: the reference solution scores full marks (so the
 suite can award points at all), an honest but slow pool loses the performance points, and
@@ -82,7 +82,7 @@ T_POOL = "pool (2x2 max pooling)"
 
 
 class HarnessBug(AssertionError):
-    """Raised by the check that pins down a known harness weakness (see xfail marks)."""
+    """Raised when an attack that once exposed a harness weakness succeeds again."""
 
 
 def _kernel_can_sandbox() -> str | None:
@@ -542,7 +542,7 @@ def _lying_values(g: Graded, b: Baseline) -> None:
 
 def _loop_import(g: Graded, b: Baseline) -> None:
     for name in ALL_TESTS:
-        _expect_in(g, name, "exceeded 3 s in calc")
+        _expect_in(g, name, "exceeded 3 s in the import of calc")
 
 
 def _loop_call(g: Graded, b: Baseline) -> None:
@@ -643,15 +643,12 @@ class Case:
     name: str
     check: Callable[[Graded, Baseline], None]
     slow: bool = False
-    bug: str | None = None  # reason of the xfail: a known harness weakness
+    check_first: bool = False  # its check runs before anything the attack could break
 
     def param(self) -> Any:
         marks: list[Any] = []
         if self.slow:
             marks.append(pytest.mark.slow)
-        if self.bug:
-            marks.append(pytest.mark.xfail(strict=True, raises=HarnessBug,
-                                           reason=f"harness bug: {self.bug}"))
         return pytest.param(self, id=self.name, marks=marks)
 
 
@@ -672,33 +669,12 @@ CASES = [
     Case("escape", _escape),
     Case("daemon", _daemon),
     Case("raw_frames", _raw_frames),
-    Case("results_squat", _results_squat, bug=(
-        "when the results folder is writable by others and cannot be hidden from the "
-        "worker (-o /tmp/results.json with TMPDIR=/tmp) the worker can put a directory at "
-        "the results path (named in /proc/<grader>/cmdline); "
-        "results.write's os.replace then raises IsADirectoryError, also in run_suite's "
-        "fail-closed branch, so grade() dies with a traceback and writes no results.json")),
-    Case("course_read", _course_read, bug=(
-        "only the graded assignment's reference_tests/<name> and solutions/<name> are "
-        "hidden: the worker reads other assignments' hidden tests and solutions in the "
-        "course tree and can print them into its own feedback")),
-    Case("probe_patch", _perf_attack, bug=(
-        "probes run in the student's worker: replacing PROBES['maxpool_yardstick'] at "
-        "import slows the yardstick down, so a slow pool passes the performance test "
-        "(refusing `import autograder` in the worker does not help: the probes module is "
-        "in the globals of the worker's dispatch frames on the student's call stack)")),
-    Case("desync", _perf_attack, bug=(
-        "replies carry no request id: a worker that writes extra well-formed replies on "
-        "its socket answers the grader's next requests in advance; time_call then measures "
-        "~0 s for the student and the queued slow replies for the yardstick")),
-    Case("tmp_leftover", _tmp_leftover, bug=(
-        "the worker shares the host's /tmp, /var/tmp and /dev/shm (no private tmpfs in its "
-        "mount namespace): its files outlive the grading (a channel to later gradings, "
-        "disk or RAM filling)")),
-    Case("json_bomb", _json_bomb, bug=(
-        "codec.decode runs json.loads on the whole header before counting items: a 64 MiB "
-        "reply of [1.5,1.5,...] grows the grader by ~1.5 GB (256 MiB: ~6 GB) before it is "
-        "refused")),
+    Case("results_squat", _results_squat, check_first=True),
+    Case("course_read", _course_read, check_first=True),
+    Case("probe_patch", _perf_attack, check_first=True),
+    Case("desync", _perf_attack, check_first=True),
+    Case("tmp_leftover", _tmp_leftover, check_first=True),
+    Case("json_bomb", _json_bomb, check_first=True),
 ]
 
 
@@ -747,13 +723,13 @@ def test_sandbox_protections_active(template_baseline: Baseline) -> None:
 def test_adversarial(case: Case, template_baseline: Baseline) -> None:
     g = grade_submission(case.name, SUBS / case.name)
     try:
-        if case.bug:  # the check that pins the bug runs first, before anything it breaks
+        if case.check_first:
             case.check(g, template_baseline)
         check_completed(g)
         check_results(g, template_baseline.names)
         check_score(g, template_baseline.score)
         check_no_leftovers(g)
-        if not case.bug:
+        if not case.check_first:
             case.check(g, template_baseline)
     finally:
         cleanup(g)
@@ -773,11 +749,6 @@ def test_slow_pool_fails_the_performance_test(template_baseline: Baseline) -> No
 
 
 @needs_sandbox
-@pytest.mark.xfail(strict=True, raises=HarnessBug, reason=(
-    "harness bug: every worker runs as uid nobody with its copy of the submission in "
-    "$TMPDIR/autograder-*/w<N> (listable $TMPDIR, predictable w<N>, files owned by nobody, "
-    "kept until the grading ends): a submission graded at the same time as another on one "
-    "machine (validate -j, grade-all -j) reads, or rewrites, the other student's code"))
 def test_concurrent_gradings_cannot_read_each_other(template_baseline: Baseline) -> None:
     """Two gradings on one machine with the default shared TMPDIR (here a 1777 folder like
     /tmp): the peek_other submission must not see the victim's code."""

@@ -125,8 +125,8 @@ def assert_passed(graded: dict[str, Any], name: str) -> None:
 # ------------------------------------------------------------------ root-only protections
 
 @needs_root
-def test_worker_runs_as_nobody(graded):
-    assert_passed(graded, "Worker runs as nobody")
+def test_worker_runs_as_unprivileged_user(graded):
+    assert_passed(graded, "Worker runs as an unprivileged uid of its own")
 
 
 @needs_root
