@@ -171,12 +171,13 @@ class GradingSession:
         support = config.getoption("ag_support")
         self.support_dir = Path(support) if support else None
         self.tmp = Path(tempfile.mkdtemp(prefix="autograder-grade-"))
+        os.chmod(self.tmp, 0o711)  # workers may pass through to their own folder, not list
         try:
             self.submission = prepare_submission(
                 Path(config.getoption("submission")).resolve(), self.assignment,
                 self.support_dir, self.tmp / "pristine")
             if self.isolation == "sandbox":
-                self.zygote = Zygote(self._sandbox_config(cfg_path),
+                self.zygote = Zygote(self._sandbox_config(cfg_path), base=self.tmp,
                                      threads=self.assignment.limits.threads)
         except BaseException:
             shutil.rmtree(self.tmp, ignore_errors=True)
@@ -198,9 +199,11 @@ class GradingSession:
         sol = ref.parent.parent / "solutions"
         if ref.parent.name == "reference_tests" and sol.is_dir():
             hide.add(str(sol.resolve()))
-        needed = [Path(p).resolve() for p in sandbox.interpreter_paths()]
+        interpreter = [Path(p).resolve() for p in sandbox.interpreter_paths()]
+        needed = [*interpreter, self.tmp.resolve()]  # self.tmp holds the work folders
 
         def coverable(folder: Path) -> bool:
+            """Hidden folders are read-only: nothing the worker needs may be below one."""
             return not any(n == folder or folder in n.parents for n in needed)
 
         safe = []
@@ -216,10 +219,13 @@ class GradingSession:
         if out and coverable(Path(out).resolve().parent):
             safe.append(str(Path(out).resolve().parent))
         temp = ["/tmp", "/var/tmp", "/dev/shm", tempfile.gettempdir(), str(self.tmp.parent)]
-        private_tmp = [t for t in dict.fromkeys(str(Path(t).resolve()) for t in temp)
-                       if coverable(Path(t))]
+        private_tmp = list(dict.fromkeys(str(Path(t).resolve()) for t in temp))
+        # Interpreter folders under a private tmpfs (a checkout in /tmp) are bound back.
+        dirs = {p if p.is_dir() else p.parent for p in interpreter}
+        keep = sorted(str(d) for d in dirs if any(Path(t) in d.parents for t in private_tmp))
         spec = sandbox.SandboxSpec(
             workdir="", modules=self.importable(), hide=sorted(set(safe)), private_tmp=private_tmp,
+            keep=keep,
             memory_mb=lim.memory_mb, cpu_seconds=lim.cpu_seconds, processes=lim.processes,
             open_files=lim.open_files, file_size_mb=lim.file_size_mb, threads=lim.threads,
             uid=uid, gid=gid, namespaces=os.getuid() == 0)
@@ -296,6 +302,8 @@ class GradingSession:
                 rec.output = f"Not run: {call.excinfo.value if call.excinfo else 'skipped'}"
             else:
                 rec.outcome = "failed"
+                if call.excinfo is not None and isinstance(call.excinfo.value, SandboxError):
+                    self.errors.append(f"{item.nodeid}: {call.excinfo.value}")  # fail closed
                 if call.excinfo is not None:
                     rec.output = _failure_text(call.excinfo, self.assignment.limits.memory_mb)
                 rec.staff_output = report.longreprtext

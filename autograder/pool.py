@@ -43,8 +43,6 @@ def describe_status(status: int | None) -> str:
         hint = _SIGNAL_HINTS.get(signal.Signals(sig), "killed") if name != str(sig) else "killed"
         return f"the worker process was {hint} ({name})"
     code = os.WEXITSTATUS(status)
-    if code == 70:
-        return "the sandbox could not be set up (exit 70); this is a harness problem, tell staff"
     return f"the worker process exited with code {code} (does your code call sys.exit or os._exit?)"
 
 
@@ -105,6 +103,9 @@ class SandboxedWorker:
         except (PeerClosed, OSError):
             status = self._exit_status()
             self.kill()
+            if status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == sandbox.SETUP_FAILED:
+                head, _ = self.output(2000)
+                raise SandboxError(f"the worker's sandbox could not be set up: {head.strip()}")
             self.dead = WorkerDied("WorkerDied", f"{describe_status(status)} during {what}")
             raise self.dead from None
 
@@ -155,9 +156,9 @@ class SandboxConfig:
 class Zygote:
     """One zygote per grading run; forks a fresh sandboxed worker per test."""
 
-    def __init__(self, config: SandboxConfig, threads: int = 1) -> None:
+    def __init__(self, config: SandboxConfig, *, base: Path | None = None, threads: int = 1) -> None:
         self.config = config
-        self.tmp = Path(tempfile.mkdtemp(prefix="autograder-"))
+        self.tmp = Path(tempfile.mkdtemp(prefix="workers-", dir=base))
         os.chmod(self.tmp, 0o711)  # workers may enter their own dir, not list others
         self.control, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = {k: v for k, v in os.environ.items()

@@ -54,6 +54,9 @@ class SandboxSpec:
     # Folders that get a fresh, private tmpfs in the worker (/tmp, /dev/shm, the grader's
     # temp base): nothing the worker writes there outlives it or reaches other gradings.
     private_tmp: list[str] = field(default_factory=lambda: ["/tmp", "/var/tmp", "/dev/shm"])
+    # Folders the worker needs (the interpreter, the harness) that a private tmpfs may
+    # cover, e.g. a checkout under /tmp: bound back at their own paths.
+    keep: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,6 +82,7 @@ def _mount(source: bytes, target: bytes, fstype: bytes | None, flags: int, data:
 
 
 INNER_WORKDIR = "/tmp/work"
+SETUP_FAILED = 70  # exit code of a worker whose sandbox could not be set up
 
 
 def enter_namespaces(spec: SandboxSpec) -> tuple[list[Protection], str]:
@@ -100,13 +104,20 @@ def enter_namespaces(spec: SandboxSpec) -> tuple[list[Protection], str]:
         for name in ("hidden-paths", "private-tmp", "private-proc"):
             out.append(Protection(name, False, f"no mount namespace: {err}"))
         return out, spec.workdir
-    # Opened before anything is covered: the work folder may sit under a hidden one.
-    fd = os.open(spec.workdir, os.O_PATH | os.O_DIRECTORY)
+    # Opened before anything is covered: the work folder and the interpreter may sit
+    # under a folder that gets covered; they are bind-mounted back through these fds.
+    fds = {path: os.open(path, os.O_PATH | os.O_DIRECTORY)
+           for path in dict.fromkeys([spec.workdir, *spec.keep]) if os.path.isdir(path)}
     try:
         out.append(_hide(spec.hide))
-        private, workdir = _private_tmp(spec, fd)
+        private = _private_tmp(spec)
+        workdir = INNER_WORKDIR if private.active else spec.workdir
+        _bind(fds.pop(spec.workdir), workdir)
+        for path, fd in fds.items():
+            _bind(fd, path)
     finally:
-        os.close(fd)
+        for fd in fds.values():
+            os.close(fd)
     out.append(private)
     pid_ns = out[1].active
     out.append(Protection("private-proc", pid_ns, "/proc shows only the worker's processes"
@@ -126,11 +137,8 @@ def _hide(paths: list[str]) -> Protection:
     return Protection("hidden-paths", True, "hidden: " + ", ".join(hidden) if hidden else "nothing to hide")
 
 
-def _private_tmp(spec: SandboxSpec, fd: int) -> tuple[Protection, str]:
-    """Fresh tmpfs on every temp folder; the worker's own folder is bind-mounted back in
-    at /tmp/work through ``fd``, opened before its parent was covered."""
-    if "/tmp" not in spec.private_tmp or not os.path.isdir("/tmp"):
-        return Protection("private-tmp", False, "/tmp holds files the worker needs"), spec.workdir
+def _private_tmp(spec: SandboxSpec) -> Protection:
+    """A fresh tmpfs on every temp folder (nothing written there outlives the worker)."""
     size = f"size={spec.file_size_mb}m,mode=1777".encode()
     covered = []
     for path in dict.fromkeys(spec.private_tmp):
@@ -139,11 +147,22 @@ def _private_tmp(spec: SandboxSpec, fd: int) -> tuple[Protection, str]:
             if e:  # half-covered folders could hide the work folder: stop (fail closed)
                 raise OSError(f"cannot mount a private tmpfs on {path}: {e}")
             covered.append(path)
-    os.mkdir(INNER_WORKDIR, 0o755)
-    e = _mount(f"/proc/self/fd/{fd}".encode(), INNER_WORKDIR.encode(), None, MS_BIND, None)
+    if "/tmp" not in covered:
+        return Protection("private-tmp", False, "/tmp is not a folder here")
+    return Protection("private-tmp", True, "fresh tmpfs: " + ", ".join(covered))
+
+
+def _bind(fd: int, path: str) -> None:
+    """Make the folder behind ``fd`` visible at ``path`` again if a mount covered it."""
+    try:
+        if os.path.samestat(os.stat(path), os.fstat(fd)):
+            return
+    except FileNotFoundError:
+        pass
+    os.makedirs(path, mode=0o755, exist_ok=True)
+    e = _mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None, MS_BIND, None)
     if e:
-        raise OSError(f"cannot bind the work folder: {e}")
-    return Protection("private-tmp", True, "fresh tmpfs: " + ", ".join(covered)), INNER_WORKDIR
+        raise OSError(f"cannot bind {path} back into the sandbox: {e}")
 
 
 def mount_private_proc() -> None:

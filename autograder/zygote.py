@@ -63,7 +63,7 @@ def _worker(spec: sandbox.SandboxSpec, wsock: socket.socket, out_fd: int, limits
         _hide_harness()
     except BaseException as exc:  # noqa: BLE001 - report and die, never run student code
         os.write(2, f"[autograder] sandbox setup failed: {exc!r}\n".encode())
-        os._exit(70)
+        os._exit(sandbox.SETUP_FAILED)
     serve(wsock, runtime)
     os._exit(0)
 
