@@ -105,7 +105,7 @@ class SandboxedWorker:
             self.kill()
             if status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == sandbox.SETUP_FAILED:
                 head, _ = self.output(2000)
-                raise SandboxError(f"the worker's sandbox could not be set up: {head.strip()}")
+                raise SandboxError(f"the worker's sandbox could not be set up: {head.strip()}") from None
             self.dead = WorkerDied("WorkerDied", f"{describe_status(status)} during {what}")
             raise self.dead from None
 
