@@ -15,6 +15,7 @@ VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 @dataclass(frozen=True)
 class Limits:
     call_timeout: float = 10.0
+    test_timeout: float = 600.0  # whole test, grader side included (pytest-timeout)
     memory_mb: int = 2048
     cpu_seconds: int = 300
     processes: int = 64

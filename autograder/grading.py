@@ -67,6 +67,11 @@ def run_suite(*, suite: Suite, submission: Path, output: Path, isolation: str = 
             *[f"--ag-hide={h}" for h in suite.hide if h.exists()], *(extra_args or [])]
     if suite.support is not None:
         args.append(f"--ag-support={suite.support}")
+    try:
+        limit = AssignmentConfig.load(suite.config).limits.test_timeout
+        args += ["-o", f"timeout={limit:g}"]
+    except AutograderError:
+        pass  # the plugin reports the broken config, failing closed
     if quiet:
         args += ["-q", "--no-header"]
     sink = io.StringIO()

@@ -108,3 +108,33 @@ def test_grade_all_rejects_duplicate_names(course: Path) -> None:
     proc = ag("grade-all", "a9", "solutions/a9_tiny", "assignments/a9_tiny", cwd=course)
     assert proc.returncode == 3
     assert "a9_tiny" in proc.stdout and "NAME=PATH" in proc.stdout
+
+
+def test_test_timeout_fails_only_that_test(tmp_path: Path) -> None:
+    """[limits] test_timeout bounds a whole test (many calls each under call_timeout)."""
+    from autograder.grading import Suite, run_suite
+
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    (ref / "assignment.toml").write_text(
+        '[assignment]\nid = "t1"\ntitle = "t"\nmodules = ["m"]\n\n'
+        "[limits]\ncall_timeout = 5\ntest_timeout = 2\n")
+    (ref / "test_t.py").write_text(
+        "def test_slow(student):\n"
+        "    '''many short calls'''\n"
+        "    for _ in range(100):\n"
+        "        student.module('m').nap()\n\n"
+        "def test_fast(student):\n"
+        "    '''one call'''\n"
+        "    assert student.module('m').nap() is None\n")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "m.py").write_text("import time\n\ndef nap():\n    time.sleep(0.1)\n")
+    out = run_suite(suite=Suite(tests=[ref], config=ref / "assignment.toml", support=None,
+                                rootdir=ref, hide=[]), submission=sub,
+                    output=tmp_path / "r.json")
+    results.validate(out.data)
+    by_name = {t["name"]: t for t in out.data["tests"]}
+    assert by_name["many short calls"]["status"] == "failed"
+    assert "Timeout" in by_name["many short calls"]["output"]
+    assert by_name["one call"]["status"] == "passed"
