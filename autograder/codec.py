@@ -13,10 +13,10 @@ tag: ``{"$t": [...]}`` tuple, ``{"$d": {...}}`` dict, ``{"$a": i}`` array in buf
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import math
+import re
 import struct
 import sys
 from collections.abc import Callable
@@ -75,6 +75,49 @@ def _torch_to_numpy(value: Any) -> np.ndarray | None:
         return None
 
 
+_NPY_MAGIC = b"\x93NUMPY"
+# The exact header numpy writes, nothing else: parsing it needs no literal_eval, and any
+# other dtype (objects, records, strings) cannot even be spelled.
+_NPY_HEADER = re.compile(
+    rb"\{'descr': '([<>|=][biufc](?:1|2|4|8|16|32))', 'fortran_order': (True|False), "
+    rb"'shape': \(((?:\d{1,19}, )*(?:\d{1,19},?)?)\), \} *\n")
+
+
+def npy_bytes(arr: np.ndarray) -> bytes:
+    """``arr`` in the .npy format (version 1.0, C order), as numpy.save writes it."""
+    header = f"{{'descr': {arr.dtype.str!r}, 'fortran_order': False, 'shape': {arr.shape!r}, }}"
+    pad = -(len(_NPY_MAGIC) + 4 + len(header) + 1) % 64
+    head = (header + " " * pad + "\n").encode("latin1")
+    if len(head) > 65535:
+        raise CodecError(f"array of {arr.ndim} dimensions has too long a header")
+    return b"".join([_NPY_MAGIC, b"\x01\x00", struct.pack("<H", len(head)), head,
+                     arr.tobytes(order="C")])
+
+
+def parse_npy_header(data: memoryview) -> tuple[tuple[int, ...], bool, np.dtype[Any], int]:
+    """(shape, fortran_order, dtype, data offset) of a .npy buffer; CodecError otherwise."""
+    if len(data) < 10 or bytes(data[:6]) != _NPY_MAGIC:
+        raise CodecError("malformed array: no .npy magic")
+    major = data[6]
+    if major == 1:
+        (hlen,), start = struct.unpack("<H", data[8:10]), 10
+    elif major in (2, 3) and len(data) >= 12:
+        (hlen,), start = struct.unpack("<I", data[8:12]), 12
+    else:
+        raise CodecError(f"malformed array: unsupported .npy version {major}")
+    if hlen > 65536 or start + hlen > len(data):
+        raise CodecError("malformed array: bad header length")
+    m = _NPY_HEADER.fullmatch(bytes(data[start : start + hlen]))
+    if m is None:
+        raise CodecError("malformed array header")
+    shape = tuple(int(n) for n in m.group(3).replace(b",", b" ").split())
+    try:
+        dtype = np.dtype(m.group(1).decode())
+    except TypeError as exc:  # e.g. '<b8': a kind/size pair numpy does not know
+        raise CodecError(f"array dtype {m.group(1)!r} is not allowed") from exc
+    return shape, m.group(2) == b"True", dtype, start + hlen
+
+
 class _Encoder:
     def __init__(self, limits: Limits, on_opaque: OnOpaque) -> None:
         self.limits = limits
@@ -97,10 +140,7 @@ class _Encoder:
             )
         if arr.ndim > self.limits.max_array_dims:
             raise CodecError(f"array with {arr.ndim} dimensions exceeds {self.limits.max_array_dims}")
-        out = io.BytesIO()
-        # write_array handles non-contiguous input; ascontiguousarray would turn 0-d into 1-d.
-        np.lib.format.write_array(out, arr, allow_pickle=False)
-        return self._buffer(out.getvalue())
+        return self._buffer(npy_bytes(arr))
 
     def encode(self, value: Any, depth: int = 0) -> Any:
         self.items += 1
@@ -169,19 +209,7 @@ class _Decoder:
 
     def _array(self, index: Any) -> np.ndarray:
         data = self._buf(index)
-        fp = io.BytesIO(data)
-        try:
-            version = np.lib.format.read_magic(fp)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp)
-            elif version == (2, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
-            else:
-                raise CodecError(f"unsupported .npy version {version}")
-        except CodecError:
-            raise
-        except Exception as exc:  # numpy raises ValueError/SyntaxError/... on junk headers
-            raise CodecError(f"malformed array header: {exc}") from exc
+        shape, fortran, dtype, offset = parse_npy_header(data)
         if dtype.kind not in ALLOWED_KINDS or dtype.hasobject or dtype.fields is not None:
             raise CodecError(f"array dtype {dtype} is not allowed")
         if len(shape) > self.limits.max_array_dims or any(
@@ -189,7 +217,6 @@ class _Decoder:
         ):
             raise CodecError(f"bad array shape {shape!r}")
         count = math.prod(shape)
-        offset = fp.tell()
         if count * dtype.itemsize != len(data) - offset:
             raise CodecError(
                 f"array of shape {shape} and dtype {dtype} does not match its "
