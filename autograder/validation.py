@@ -48,7 +48,11 @@ def validate(*, assignments: list[str], jobs: int = 0, isolation: str = "sandbox
     root = root or find_course_root()
     names = [resolve_name(root, a) for a in assignments] or sorted(
         p.parent.name for p in (root / "reference_tests").glob("*/assignment.toml"))
-    tmp = Path(tempfile.mkdtemp(prefix="autograder-validate-"))
+    with tempfile.TemporaryDirectory(prefix="autograder-validate-") as tmp_name:
+        return _validate(root, names, Path(tmp_name), jobs, isolation)
+
+
+def _validate(root: Path, names: list[str], tmp: Path, jobs: int, isolation: str) -> Report:
     jobs_spec: list[tuple[Row, Path]] = []
     for name in names:
         layout = Layout(root, name)
