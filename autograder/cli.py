@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 import tempfile
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from .config import Layout, find_course_root, resolve_name
+from .config import AssignmentConfig, Layout, find_course_root, match_name, resolve_name
 from .errors import AutograderError, ConfigError, ExitCode
 
 # Logs and CI are not terminals: rich would wrap tables at 80 columns there.
@@ -58,21 +64,80 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _error(message: object) -> None:
+    """An error line; the message (paths, student text) is never read as rich markup."""
+    console.print(Text.assemble(("error:", "red"), " ", str(message)), highlight=False)
+
+
+def _output_file(path: Path) -> Path:
+    """Where `grade -o PATH` writes, checked before grading: a folder gets results.json
+    inside; a parent folder that cannot be created or written is a usage error."""
+    if path.is_dir():
+        path = path / "results.json"
+        console.print(Text(f"{path.parent} is a folder: writing {path}"), highlight=False)
+    elif path.exists() and not path.is_file():
+        raise ConfigError(f"cannot write results to {path}: it exists and is not a regular file")
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".autograder-probe-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"cannot write results to {path}: folder {parent} cannot be created "
+                          f"or written ({exc.strerror or exc})") from exc
+    return path
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[list[int]]:
+    """SIGTERM (timeout, docker stop) becomes KeyboardInterrupt, once: pytest stops and
+    run_suite still writes a fail-closed results.json. Yields a list that records it."""
+    received: list[int] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if received:
+            return  # a second SIGTERM must not break the writing of results.json
+        received.append(signum)
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous: Any = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (API use): leave signals alone
+        yield received
+        return
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def cmd_grade(args: argparse.Namespace) -> int:
     from .grading import fail_closed_on_error, grade
 
-    try:
-        outcome = grade(assignment=args.assignment, submission=args.submission,
-                        output=args.output, isolation=args.isolation)
-    except AutograderError as exc:
-        fail_closed_on_error(args.output, exc)
-        console.print(f"[red]error:[/red] {exc}\n(results.json written with a harness error)",
-                      highlight=False)
-        return int(ExitCode.USAGE if isinstance(exc, ConfigError) else ExitCode.HARNESS_ERROR)
+    output = _output_file(args.output)
+    with _sigterm_interrupts() as terminated:
+        try:
+            outcome = grade(assignment=args.assignment, submission=args.submission,
+                            output=output, isolation=args.isolation)
+        except AutograderError as exc:
+            fail_closed_on_error(output, exc)
+            _error(f"{exc}\n(results.json written with a harness error)")
+            return int(ExitCode.USAGE if isinstance(exc, ConfigError) else ExitCode.HARNESS_ERROR)
+        except KeyboardInterrupt:
+            if not terminated:
+                raise
+            outcome = None  # SIGTERM outside pytest: grading never started or had finished
+    if terminated:
+        if outcome is None or not output.exists():
+            fail_closed_on_error(output, AutograderError("grading stopped by SIGTERM"))
+        _error(f"grading stopped by SIGTERM; results.json written with a harness error -> {output}")
+        return int(ExitCode.HARNESS_ERROR)
+    assert outcome is not None
     data = outcome.data
     total = sum(t["max_score"] for t in data["tests"])
-    console.print(f"{args.assignment}: {data['score']:g} / {total:g} points "
-                  f"({len(data['tests'])} tests, {data['execution_time']:.1f} s) -> {args.output}")
+    console.print(Text(f"{args.assignment}: {data['score']:g} / {total:g} points "
+                       f"({len(data['tests'])} tests, {data['execution_time']:.1f} s) -> {output}"),
+                  highlight=False)
     if outcome.exit_code != ExitCode.OK:
         console.print("[red]the harness failed; see the staff-only entry in results.json[/red]")
     return int(outcome.exit_code)

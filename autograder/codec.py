@@ -118,6 +118,18 @@ def parse_npy_header(data: memoryview) -> tuple[tuple[int, ...], bool, np.dtype[
     return shape, m.group(2) == b"True", dtype, start + hlen
 
 
+def _plain_container(value: Any) -> list[Any] | tuple[Any, ...] | dict[str, Any] | None:
+    try:
+        if isinstance(value, dict):
+            items = list(dict.items(value))
+            return dict(items) if all(type(k) is str for k, _ in items) else None
+        if isinstance(value, tuple):
+            return tuple(tuple.__iter__(value))
+        return list(list.__iter__(value))
+    except Exception:  # a container that breaks while being copied stays a handle
+        return None
+
+
 class _Encoder:
     def __init__(self, limits: Limits, on_opaque: OnOpaque) -> None:
         self.limits = limits
@@ -163,6 +175,12 @@ class _Encoder:
             return {"$t": [self.encode(v, depth + 1) for v in value]}
         if t is dict and all(type(k) is str for k in value):
             return {"$d": {k: self.encode(v, depth + 1) for k, v in value.items()}}
+        if isinstance(value, (list, tuple, dict)) and t.__module__ != "builtins":
+            # OrderedDict, namedtuple, a UserList...: copied into the plain type here (in the
+            # sender), so nothing of the subclass (e.g. a lying __eq__) reaches the decoder.
+            plain = _plain_container(value)
+            if plain is not None:
+                return self.encode(plain, depth)
         if t is bytes:
             return {"$y": self._buffer(value)}
         if isinstance(value, np.ndarray) and value.dtype.kind in ALLOWED_KINDS:

@@ -189,6 +189,9 @@ class GradingSession:
         uid = gid = None
         if blocker is None:
             uid, gid = sandbox.unprivileged_ids()
+        elif os.getuid() == 0:
+            # Student code as root could simply unmount what hides the tests: refuse.
+            raise SandboxError(f"refusing to run student code as root: {blocker}")
         else:
             self.static_protections.append({"name": "unprivileged-user", "active": False,
                                             "detail": blocker})
@@ -295,15 +298,20 @@ class GradingSession:
         if rec is None or rec.outcome == "unavailable":
             return report
         if report.when == "call" or (report.when == "setup" and not report.passed):
+            exc = call.excinfo.value if call.excinfo is not None else None
             if report.passed:
                 rec.outcome = "passed"
             elif report.skipped:
+                # No silent skips: a hidden test that does not run is the suite's problem.
                 rec.outcome = "failed"
-                rec.output = f"Not run: {call.excinfo.value if call.excinfo else 'skipped'}"
+                rec.output = f"Not run: {exc or 'skipped'}"
+                self.errors.append(f"{item.nodeid} was skipped ({exc}); hidden tests must run")
             else:
                 rec.outcome = "failed"
-                if call.excinfo is not None and isinstance(call.excinfo.value, SandboxError):
-                    self.errors.append(f"{item.nodeid}: {call.excinfo.value}")  # fail closed
+                if isinstance(exc, SandboxError) or (
+                        report.when == "setup" and not isinstance(exc, StudentError)):
+                    # The suite's own fixtures or the sandbox broke, not the student's code.
+                    self.errors.append(f"{item.nodeid}: {report.longreprtext}")
                 if call.excinfo is not None:
                     rec.output = _failure_text(call.excinfo, self.assignment.limits.memory_mb)
                 rec.staff_output = report.longreprtext

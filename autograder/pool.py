@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import codec, sandbox
-from .errors import SandboxError, StudentError, StudentTimeout, WorkerDied
+from .errors import CodecError, SandboxError, StudentError, StudentTimeout, WorkerDied
 from .framing import PeerClosed, recv_frame, send_frame
+from .zygote import READY
 
 _SIGNAL_HINTS = {
     signal.SIGKILL: "killed (memory, process or time limit)",
@@ -103,9 +104,6 @@ class SandboxedWorker:
         except (PeerClosed, OSError):
             status = self._exit_status()
             self.kill()
-            if status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == sandbox.SETUP_FAILED:
-                head, _ = self.output(2000)
-                raise SandboxError(f"the worker's sandbox could not be set up: {head.strip()}") from None
             self.dead = WorkerDied("WorkerDied", f"{describe_status(status)} during {what}")
             raise self.dead from None
 
@@ -223,8 +221,19 @@ class Zygote:
             hello = json.loads(parent_s.recv(65536))
         except (OSError, ValueError) as exc:
             raise SandboxError(f"no worker was started: {exc}") from exc
-        return SandboxedWorker(hello["pid"], parent_w, parent_s, out_path, hello["protections"],
-                               lim.max_bytes, work)
+        worker = SandboxedWorker(hello["pid"], parent_w, parent_s, out_path, hello["protections"],
+                                 lim.max_bytes, work)
+        try:  # the worker says so once its sandbox is up, before any student code runs
+            ready = recv_frame(parent_w, 64, time.monotonic() + 30)
+        except (OSError, PeerClosed, CodecError) as exc:
+            head, _ = worker.output(2000)
+            worker.close()
+            raise SandboxError(f"the worker's sandbox could not be set up ({exc!r}): "
+                               f"{head.strip()}") from None
+        if bytes(ready) != READY:
+            worker.close()
+            raise SandboxError("the worker sent something else than its ready message")
+        return worker
 
     def close(self) -> None:
         self.control.close()

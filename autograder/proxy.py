@@ -51,6 +51,17 @@ class RemoteObject:
     def __repr__(self) -> str:
         return f"<remote {self._ag_handle.type_name} {self._ag_label}>"
 
+    # Python would otherwise fall back to remote obj[0], obj[1], ... without end.
+    def __iter__(self) -> Any:
+        raise TypeError(f"{self!r} stays in the worker and cannot be iterated here; "
+                        "fetch it by value (a plain list, dict or array) instead")
+
+    def __len__(self) -> int:
+        raise TypeError(f"{self!r} stays in the worker; fetch it by value to take its length")
+
+    def __contains__(self, item: Any) -> bool:
+        raise TypeError(f"{self!r} stays in the worker; fetch it by value to search it")
+
 
 class StudentProxy:
     """The ``student`` fixture. One worker per test, started at the first request."""

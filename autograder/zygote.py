@@ -20,6 +20,9 @@ import sys
 from pathlib import Path
 
 from . import codec, sandbox
+from .framing import send_frame
+
+READY = b"autograder-worker-ready"
 
 
 def _send_json(sock: socket.socket, obj: object) -> None:
@@ -61,6 +64,8 @@ def _worker(spec: sandbox.SandboxSpec, wsock: socket.socket, out_fd: int, limits
                     pass
         runtime = Runtime(Path(workdir), spec.modules, limits)
         _hide_harness()
+        # Before any student code runs: after this, whatever ends the worker is the student's.
+        send_frame(wsock, READY)
     except BaseException as exc:  # noqa: BLE001 - report and die, never run student code
         os.write(2, f"[autograder] sandbox setup failed: {exc!r}\n".encode())
         os._exit(sandbox.SETUP_FAILED)

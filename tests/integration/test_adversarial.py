@@ -626,7 +626,7 @@ def _tmp_leftover(g: Graded, b: Baseline) -> None:
 def _raw_frames(g: Graded, b: Baseline) -> None:
     _expect_in(g, T_DOUBLE, "exceeds the", "limit")
     _expect_in(g, T_MEAN, "malformed message")
-    _expect_in(g, T_COUNTER, "does not match")
+    _expect_in(g, T_COUNTER, "malformed array")
     _expect_in(g, T_POOL, "buffer table")
 
 

@@ -1,0 +1,96 @@
+"""What is the suite's fault fails closed; what is the student's fails only their tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from autograder import results
+from autograder.errors import ExitCode
+from autograder.grading import Outcome, Suite, run_suite
+
+CONFIG = '[assignment]\nid = "f1"\ntitle = "f"\nmodules = ["m"]\n\n[limits]\ncall_timeout = 5\n'
+
+
+def grade(tmp_path: Path, tests: str, module: str) -> Outcome:
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    (ref / "assignment.toml").write_text(CONFIG)
+    # A unique module name: run_suite runs pytest in this process, where test_f is cached.
+    name = "".join(c if c.isalnum() else "_" for c in tmp_path.name)
+    (ref / f"test_{name}.py").write_text(tests)
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "m.py").write_text(module)
+    out = run_suite(suite=Suite(tests=[ref], config=ref / "assignment.toml", support=None,
+                                rootdir=ref, hide=[]), submission=sub, output=tmp_path / "r.json")
+    results.validate(out.data)
+    return out
+
+
+GOOD = "def f(x):\n    return x + 1\n"
+
+
+def test_broken_fixture_is_a_harness_error(tmp_path: Path) -> None:
+    out = grade(tmp_path, (
+        "import pytest\n\n"
+        "@pytest.fixture\ndef data():\n    raise KeyError('staff bug')\n\n"
+        "def test_a(student, data):\n    '''a'''\n    assert student.module('m').f(1) == 2\n\n"
+        "def test_b(student):\n    '''b'''\n    assert student.module('m').f(1) == 2\n"), GOOD)
+    assert out.exit_code == ExitCode.HARNESS_ERROR
+    assert out.data["extra_data"]["harness_error"] is True
+    staff = [t for t in out.data["tests"] if t["visibility"] == "hidden"]
+    assert staff and "staff bug" in staff[0]["output"]
+    assert all("staff bug" not in t["output"] for t in out.data["tests"] if t["visibility"] != "hidden")
+
+
+def test_skipped_hidden_test_is_a_harness_error(tmp_path: Path) -> None:
+    out = grade(tmp_path, (
+        "import pytest\n\n"
+        "def test_a(student):\n    '''a'''\n    pytest.skip('needs a package the image lacks')\n"), GOOD)
+    assert out.exit_code == ExitCode.HARNESS_ERROR
+    assert "needs a package" in out.data["tests"][-1]["output"]
+
+
+def test_student_exit_code_70_is_the_students_failure(tmp_path: Path) -> None:
+    """Exit 70 once meant 'sandbox setup failed'; the ready handshake tells them apart."""
+    out = grade(tmp_path, "def test_a(student):\n    '''a'''\n    student.module('m')\n",
+                "import os\nos._exit(70)\n")
+    assert out.exit_code == ExitCode.OK
+    (test,) = out.data["tests"]
+    assert test["score"] == 0 and "exited with code 70" in test["output"]
+
+
+def test_remote_objects_cannot_be_iterated(tmp_path: Path) -> None:
+    """Iterating a handle would fall back to obj[0], obj[1], ... in the worker forever."""
+    tests = (
+        "import pytest\n\n"
+        "def test_a(student):\n    '''a'''\n"
+        "    box = student.module('m').Box()\n"
+        "    with pytest.raises(TypeError, match='cannot be iterated'):\n"
+        "        sorted(box)\n"
+        "    with pytest.raises(TypeError):\n"
+        "        len(box)\n"
+        "    with pytest.raises(TypeError):\n"
+        "        1 in box\n")
+    module = ("class Box:\n    def __getitem__(self, i):\n"
+              "        return [0.0] * 1000\n")
+    out = grade(tmp_path, tests, module)
+    assert out.exit_code == ExitCode.OK
+    assert out.data["tests"][0]["status"] == "passed", out.data["tests"][0]["output"]
+
+
+@pytest.mark.parametrize("kind", ["OrderedDict", "namedtuple"])
+def test_container_subclasses_arrive_as_plain_containers(tmp_path: Path, kind: str) -> None:
+    module = ("from collections import OrderedDict, namedtuple\n"
+              "P = namedtuple('P', 'a b')\n"
+              "def make():\n"
+              + ("    return OrderedDict(a=1, b=2)\n" if kind == "OrderedDict" else
+                 "    return P(1, 2)\n"))
+    expected = "{'a': 1, 'b': 2}" if kind == "OrderedDict" else "(1, 2)"
+    tests = ("def test_a(student):\n    '''a'''\n"
+             "    v = student.module('m').make()\n"
+             f"    assert type(v) in (dict, tuple) and v == {expected}\n")
+    out = grade(tmp_path, tests, module)
+    assert out.data["tests"][0]["status"] == "passed", out.data["tests"][0]["output"]
