@@ -14,7 +14,6 @@ from types import FrameType
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -66,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _error(message: object) -> None:
     """An error line; the message (paths, student text) is never read as rich markup."""
-    console.print(Text.assemble(("error:", "red"), " ", str(message)), highlight=False)
+    console.print(Text.assemble(("error:", "red"), " ", str(message)), highlight=False, soft_wrap=True)
 
 
 def _output_file(path: Path) -> Path:
@@ -150,25 +149,43 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
     resolve_name(root, args.assignment)
     graded = grade_all(assignment=args.assignment, targets=parse_targets(args.submissions),
                        out_dir=args.output, jobs=args.jobs, isolation=args.isolation)
-    table = Table(title=f"{args.assignment}: {len(graded)} submissions")
+    table = Table(title=Text(f"{args.assignment}: {len(graded)} submissions"))
     for col in ("submission", "score", "seconds", "failed tests", "results.json"):
         table.add_column(col, overflow="fold")
     for g in graded:
         failed = g.error or (f"{len(g.failed)}: " + ", ".join(g.failed[:3]) +
                              (" ..." if len(g.failed) > 3 else "") if g.failed else "")
-        table.add_row(g.name, f"{g.score:g}/{g.max_score:g}", f"{g.seconds:.1f}", failed,
-                      str(g.results))
+        # Submission names, errors and test names are data, never markup.
+        table.add_row(Text(g.name), f"{g.score:g}/{g.max_score:g}", f"{g.seconds:.1f}",
+                      Text(failed), Text(str(g.results)))
     console.print(table)
     return int(ExitCode.HARNESS_ERROR if any(g.broken for g in graded) else ExitCode.OK)
 
 
 def _student_folder(root_hint: Path, assignment: str) -> tuple[Path, Path | None]:
     """(submission, template folder) for `check`: a generated assignment folder, or the
-    course repository's reference_tests/<name>/public."""
+    course repository's reference_tests/<name>/public.
+
+    In an assignment folder the argument must name that folder's assignment (its id or
+    the folder's name), or `check a7` in a6's folder would silently run a6's tests."""
     path = root_hint.resolve()
     if (path / "assignment.toml").is_file() and (path / "tests").is_dir():
+        config = AssignmentConfig.load(path / "assignment.toml")
+        if not any(_matches(name, assignment) for name in (config.id, path.name)):
+            raise ConfigError(
+                f"assignment {assignment!r} does not match the folder {path}, which holds "
+                f"assignment {config.id!r} ({path.name}); run `autograder check {config.id}` "
+                f"here, or pass the folder of {assignment!r}")
         return path, path
     return path, None
+
+
+def _matches(name: str, key: str) -> bool:
+    try:
+        match_name([name], key)
+    except ConfigError:
+        return False
+    return True
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -190,6 +207,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def render_check(data: dict, exit_code: ExitCode) -> int:
+    """The check table and outputs. Test names, outputs and file names come from tests and
+    student code: they are printed as Text (or with markup off), never parsed as markup."""
     from .plugin import CATEGORIES
 
     table = Table(title="Public tests", show_lines=False)
@@ -205,20 +224,41 @@ def render_check(data: dict, exit_code: ExitCode) -> int:
         detail = "" if ok or not lines else lines[0][:200]
         if not ok and lines and lines[0].endswith(":") and len(lines) > 1:
             detail = f"{lines[0]} {lines[1]}"[:200]  # np.testing puts the reason on line 2
-        table.add_row(_category(t), t["name"], "[green]pass[/green]" if ok else "[red]FAIL[/red]",
-                      f"{t['score']:g}/{t['max_score']:g}", detail)
+        table.add_row(Text(_category(t)), Text(t["name"]),
+                      Text("pass", style="green") if ok else Text("FAIL", style="red"),
+                      f"{t['score']:g}/{t['max_score']:g}", Text(detail))
     console.print(table)
+    line = _sandbox_line(data.get("extra_data", {}).get("protections"))
+    if line is not None:
+        console.print(line, highlight=False, soft_wrap=True)
     if data.get("output"):
-        console.print(data["output"])
+        console.print(data["output"], markup=False, highlight=False)
     for t in tests:
         if t["status"] != "passed" and t["output"].strip():
-            console.rule(f"[red]{t['name']}")
+            console.rule(Text(t["name"], style="red"))
             console.print(t["output"], markup=False, highlight=False)
     total = sum(t["max_score"] for t in tests)
     console.print(f"\nscore on public tests: {data['score']:g} / {total:g}")
     if exit_code != ExitCode.OK:
         return int(exit_code)
     return int(ExitCode.FAILED if failed else ExitCode.OK)
+
+
+def _sandbox_line(protections: Any) -> Text | None:
+    """'Sandbox: active: network, ...; off: name (why), ...' from results' protections."""
+    if not isinstance(protections, list) or not protections:
+        return None
+    items = [p for p in protections if isinstance(p, dict) and "name" in p]
+    active = [str(p["name"]) for p in items if p.get("active")]
+    off = [f"{p['name']} ({p['detail']})" if p.get("detail") else str(p["name"])
+           for p in items if not p.get("active")]
+    line = Text("Sandbox: ")
+    line.append("active: ", style="green")
+    line.append(", ".join(active) or "none")
+    line.append("; ")
+    line.append("off: ", style="yellow" if off else "green")
+    line.append(", ".join(off) or "none")
+    return line
 
 
 def _category(test: dict) -> str:
@@ -228,11 +268,27 @@ def _category(test: dict) -> str:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .validation import render, validate
+    from .validation import validate
 
     report = validate(assignments=args.assignments, jobs=args.jobs, isolation=args.isolation)
-    render(report, console)
+    _render_validate(report)
     return int(ExitCode.OK if report.ok else ExitCode.FAILED)
+
+
+def _render_validate(report: Any) -> None:
+    """The validate table; notes carry grading errors and test names, printed as Text."""
+    table = Table(title="autograder validate")
+    for col in ("assignment", "subject", "expected", "score", "ok", "note"):
+        table.add_column(col, overflow="fold")
+    for r in report.rows:
+        table.add_row(Text(r.assignment), Text(r.subject), Text(r.expect),
+                      f"{r.score:g}/{r.max_score:g}",
+                      Text("yes", style="green") if r.ok else Text("NO", style="red"),
+                      Text(r.note[:120]))
+    console.print(table)
+    bad = [r for r in report.rows if not r.ok]
+    console.print("[green]all checks hold[/green]" if not bad else
+                  f"[red]{len(bad)} check(s) failed[/red]")
 
 
 def cmd_template(args: argparse.Namespace) -> int:
@@ -246,14 +302,14 @@ def cmd_template(args: argparse.Namespace) -> int:
             drift += [f"{name}: {d}" for d in check_template(root, name)]
         else:
             written = write_template(root, name)
-            console.print(f"{name}: {len(written)} files written to assignments/{name}/")
+            console.print(Text(f"{name}: {len(written)} files written to assignments/{name}/"))
     if drift:
         console.print("[red]templates drifted from solutions/ (run `autograder template`):[/red]")
         for d in drift:
             console.print(f"  {d}", markup=False)
         return int(ExitCode.FAILED)
     if args.check:
-        console.print(f"templates in sync: {', '.join(names)}")
+        console.print(Text(f"templates in sync: {', '.join(names)}"))
     return int(ExitCode.OK)
 
 
@@ -266,12 +322,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        _error(exc)
         return int(ExitCode.USAGE)
     except AutograderError as exc:
         if args.debug:
             traceback.print_exc()
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        _error(exc)
         return int(ExitCode.HARNESS_ERROR)
 
 

@@ -195,46 +195,44 @@ class GradingSession:
         else:
             self.static_protections.append({"name": "unprivileged-user", "active": False,
                                             "detail": blocker})
-        ref = cfg_path.parent.resolve()
-        # Every assignment's hidden tests and solutions, not only this one's.
-        hide = {str(ref.parent if ref.parent.name == "reference_tests" else ref)}
-        hide |= {str(Path(h).resolve()) for h in self.config.getoption("ag_hide")}
-        sol = ref.parent.parent / "solutions"
-        if ref.parent.name == "reference_tests" and sol.is_dir():
-            hide.add(str(sol.resolve()))
-        interpreter = [Path(p).resolve() for p in sandbox.interpreter_paths()]
-        needed = [*interpreter, self.tmp.resolve()]  # self.tmp holds the work folders
-
-        def coverable(folder: Path) -> bool:
-            """Hidden folders are read-only: nothing the worker needs may be below one."""
-            return not any(n == folder or folder in n.parents for n in needed)
-
-        safe = []
-        for h in sorted(hide):
-            if coverable(Path(h)):
-                safe.append(h)
-            else:
-                self.static_protections.append({"name": "hidden-paths", "active": False,
-                                                "detail": f"cannot hide {h}: the worker needs it"})
-        # The results file is root-owned and replaced atomically; hiding its folder too is
-        # extra, done where that folder holds nothing the worker needs (e.g. Gradescope's).
-        out = self.config.getoption("ag_results")
-        if out and coverable(Path(out).resolve().parent):
-            safe.append(str(Path(out).resolve().parent))
-        temp = ["/tmp", "/var/tmp", "/dev/shm", tempfile.gettempdir(), str(self.tmp.parent)]
-        private_tmp = list(dict.fromkeys(str(Path(t).resolve()) for t in temp))
-        # Interpreter folders under a private tmpfs (a checkout in /tmp) are bound back.
-        dirs = {p if p.is_dir() else p.parent for p in interpreter}
-        keep = sorted(str(d) for d in dirs if any(Path(t) in d.parents for t in private_tmp))
         spec = sandbox.SandboxSpec(
-            workdir="", modules=self.importable(), hide=sorted(set(safe)), private_tmp=private_tmp,
-            keep=keep,
-            memory_mb=lim.memory_mb, cpu_seconds=lim.cpu_seconds, processes=lim.processes,
-            open_files=lim.open_files, file_size_mb=lim.file_size_mb, threads=lim.threads,
-            uid=uid, gid=gid, namespaces=os.getuid() == 0)
+            workdir="", modules=self.importable(), memory_mb=lim.memory_mb,
+            cpu_seconds=lim.cpu_seconds, processes=lim.processes, open_files=lim.open_files,
+            file_size_mb=lim.file_size_mb, threads=lim.threads, uid=uid, gid=gid,
+            namespaces=os.getuid() == 0, **self._covers(cfg_path))
         return SandboxConfig(modules=self.importable(), pristine=self.submission.pristine,
                              preload=list(self.assignment.preload), spec=spec,
                              limits=self.codec_limits)
+
+    def _covers(self, cfg_path: Path) -> dict[str, list[str]]:
+        """What the worker must not see, which temp folders it gets fresh, and which
+        interpreter folders below those are bound back (read-only)."""
+        ref = cfg_path.parent.resolve()
+        # The whole course checkout (every assignment's hidden tests and solutions, .git,
+        # demo output...), the results folder, and the folder holding this submission and
+        # maybe other students' (the worker gets its own copy).
+        course = ref.parent.parent if ref.parent.name == "reference_tests" else ref
+        sub = self.submission.root.resolve()
+        wanted = [course, sub.parent, sub, *(Path(h).resolve() for h in self.config.getoption("ag_hide"))]
+        out = self.config.getoption("ag_results")
+        if out:
+            wanted.append(Path(out).resolve().parent)
+        system = [Path(p) for p in ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc", "/dev",
+                                    "/proc", "/sys", "/run")]
+        hide = []
+        for h in dict.fromkeys(wanted):
+            if h == Path("/") or any(h == s_ or h in s_.parents for s_ in system):
+                self.static_protections.append({"name": "hidden-paths", "active": False,
+                                                "detail": f"cannot hide {h}: the system needs it"})
+            else:
+                hide.append(str(h))
+        temp = ["/tmp", "/var/tmp", "/dev/shm", tempfile.gettempdir(), str(self.tmp.parent)]
+        private_tmp = list(dict.fromkeys(str(Path(t).resolve()) for t in temp))
+        interpreter = [Path(p).resolve() for p in sandbox.interpreter_paths()]
+        dirs = {p if p.is_dir() else p.parent for p in interpreter}
+        covered = [Path(c) for c in hide + private_tmp]
+        keep = sorted(str(d) for d in dirs if any(c in d.parents or c == d for c in covered))
+        return {"hide": sorted(hide), "private_tmp": private_tmp, "keep": keep}
 
     def importable(self) -> list[str]:
         """Student modules plus the official support modules (data.py -> data)."""

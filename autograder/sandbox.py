@@ -26,6 +26,7 @@ MS_RDONLY = 1
 MS_NOSUID = 2
 MS_NODEV = 4
 MS_NOEXEC = 8
+MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
@@ -90,7 +91,8 @@ def enter_namespaces(spec: SandboxSpec) -> tuple[list[Protection], str]:
     hidden paths, private temp folders. Returns the protections and the worker's folder
     as the worker will see it."""
     if not spec.namespaces:
-        names = ("network", "pid-namespace", "hidden-paths", "private-tmp", "private-proc")
+        names = ("network", "pid-namespace", "read-only-filesystems", "hidden-paths",
+                 "private-tmp", "private-proc")
         return [Protection(n, False, "needs root") for n in names], spec.workdir
     out: list[Protection] = []
     err = _unshare(CLONE_NEWNET)
@@ -101,59 +103,81 @@ def enter_namespaces(spec: SandboxSpec) -> tuple[list[Protection], str]:
     if err is None:
         err = _mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None)
     if err is not None:
-        for name in ("hidden-paths", "private-tmp", "private-proc"):
+        for name in ("read-only-filesystems", "hidden-paths", "private-tmp", "private-proc"):
             out.append(Protection(name, False, f"no mount namespace: {err}"))
         return out, spec.workdir
     # Opened before anything is covered: the work folder and the interpreter may sit
-    # under a folder that gets covered; they are bind-mounted back through these fds.
+    # under a covered folder; they are bind-mounted back through these fds.
     fds = {path: os.open(path, os.O_PATH | os.O_DIRECTORY)
            for path in dict.fromkeys([spec.workdir, *spec.keep]) if os.path.isdir(path)}
     try:
-        out.append(_hide(spec.hide))
-        private = _private_tmp(spec)
-        workdir = INNER_WORKDIR if private.active else spec.workdir
-        _bind(fds.pop(spec.workdir), workdir)
-        for path, fd in fds.items():
-            _bind(fd, path)
+        out.append(_read_only_filesystems())
+        tmp_ok = "/tmp" in spec.private_tmp and os.path.isdir("/tmp")
+        workdir = INNER_WORKDIR if tmp_ok else spec.workdir
+        keep = {p: fd for p, fd in fds.items() if p != spec.workdir or not tmp_ok}
+        out.append(_cover_all(spec.hide, keep, read_only=True, name="hidden-paths", size="4k"))
+        private = _cover_all(spec.private_tmp, keep, read_only=False, name="private-tmp",
+                             size=f"{spec.file_size_mb}m")
+        if tmp_ok:
+            os.mkdir(INNER_WORKDIR, 0o755)
+            _bind(fds[spec.workdir], INNER_WORKDIR)
+        for path in spec.keep:  # the interpreter and harness stay read-only
+            if path in fds:
+                _mount(b"none", path.encode(), None, MS_REMOUNT | MS_BIND | MS_RDONLY, None)
     finally:
         for fd in fds.values():
             os.close(fd)
-    out.append(private)
+    out.append(private if tmp_ok else Protection("private-tmp", False, "/tmp is not a folder"))
     pid_ns = out[1].active
     out.append(Protection("private-proc", pid_ns, "/proc shows only the worker's processes"
                           if pid_ns else "needs the pid namespace"))
     return out, workdir
 
 
-def _hide(paths: list[str]) -> Protection:
-    hidden = []
-    for path in paths:
-        if os.path.isdir(path):
-            e = _mount(b"tmpfs", path.encode(), b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV,
-                       b"size=4k,mode=0555")
-            if e:
-                return Protection("hidden-paths", False, f"{path}: {e}")
-            hidden.append(path)
-    return Protection("hidden-paths", True, "hidden: " + ", ".join(hidden) if hidden else "nothing to hide")
+def _read_only_filesystems() -> Protection:
+    """Every mount read-only for the worker: it writes only in its folder and private tmpfs
+    (no world-writable corner of the host, such as /run/lock, survives it)."""
+    done = 0
+    with open("/proc/self/mountinfo") as f:
+        mounts = [line.split() for line in f]
+    for fields in mounts:
+        target, options = fields[4].replace("\\040", " "), fields[5].split(",")
+        if target.startswith(("/proc", "/sys")) or "ro" in options:
+            continue
+        flags = MS_REMOUNT | MS_BIND | MS_RDONLY
+        flags |= (MS_NOSUID if "nosuid" in options else 0) | (MS_NODEV if "nodev" in options else 0)
+        flags |= MS_NOEXEC if "noexec" in options else 0
+        if _mount(b"none", target.encode(), None, flags, None) is None:
+            done += 1
+    return Protection("read-only-filesystems", True, f"{done} mounts read-only")
 
 
-def _private_tmp(spec: SandboxSpec) -> Protection:
-    """A fresh tmpfs on every temp folder (nothing written there outlives the worker)."""
-    size = f"size={spec.file_size_mb}m,mode=1777".encode()
+def _cover_all(paths: list[str], keep: dict[str, int], *, read_only: bool, name: str,
+               size: str) -> Protection:
+    """An empty tmpfs on each folder; kept folders below one are bound back first."""
     covered = []
-    for path in dict.fromkeys(spec.private_tmp):
-        if os.path.isdir(path) and not os.path.islink(path):
-            e = _mount(b"tmpfs", path.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, size)
-            if e:  # half-covered folders could hide the work folder: stop (fail closed)
-                raise OSError(f"cannot mount a private tmpfs on {path}: {e}")
-            covered.append(path)
-    if "/tmp" not in covered:
-        return Protection("private-tmp", False, "/tmp is not a folder here")
-    return Protection("private-tmp", True, "fresh tmpfs: " + ", ".join(covered))
+    for path in dict.fromkeys(paths):
+        if not os.path.isdir(path) or os.path.islink(path):
+            continue
+        opts = f"size={size},mode={'0555' if read_only else '1777'}".encode()
+        e = _mount(b"tmpfs", path.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, opts)
+        if e:  # a half-covered tree could hide what the worker needs: stop (fail closed)
+            raise OSError(f"cannot mount a tmpfs on {path}: {e}")
+        prefix = path.rstrip("/") + "/"
+        for kept, fd in keep.items():
+            if kept.startswith(prefix):
+                _bind(fd, kept)
+        if read_only:
+            e = _mount(b"none", path.encode(), None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
+            if e:
+                raise OSError(f"cannot make {path} read-only: {e}")
+        covered.append(path)
+    verb = "hidden" if read_only else "fresh tmpfs"
+    return Protection(name, True, f"{verb}: " + ", ".join(covered) if covered else "nothing to cover")
 
 
 def _bind(fd: int, path: str) -> None:
-    """Make the folder behind ``fd`` visible at ``path`` again if a mount covered it."""
+    """Make the folder behind ``fd`` visible at ``path`` (again)."""
     try:
         if os.path.samestat(os.stat(path), os.fstat(fd)):
             return

@@ -13,9 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
-
 from .bulk import grade_in_subprocess
 from .config import Layout, find_course_root, resolve_name
 from .mutants import apply_mutant, load_mutants
@@ -93,16 +90,3 @@ def _validate(root: Path, names: list[str], tmp: Path, jobs: int, isolation: str
             row.note = (f"differs from the first run: {', '.join(diff[:3])}" if diff else
                         row.note or f"first run {ref.score:g}")
     return Report([r for r, _ in jobs_spec])
-
-
-def render(report: Report, console: Console) -> None:
-    table = Table(title="autograder validate")
-    for col in ("assignment", "subject", "expected", "score", "ok", "note"):
-        table.add_column(col, overflow="fold")
-    for r in report.rows:
-        table.add_row(r.assignment, r.subject, r.expect, f"{r.score:g}/{r.max_score:g}",
-                      "[green]yes[/green]" if r.ok else "[red]NO[/red]", r.note[:120])
-    console.print(table)
-    bad = [r for r in report.rows if not r.ok]
-    console.print("[green]all checks hold[/green]" if not bad else
-                  f"[red]{len(bad)} check(s) failed[/red]")

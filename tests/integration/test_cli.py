@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from autograder import results
+from autograder import cli, results
+from autograder.errors import ExitCode
 
 COURSE = Path(__file__).resolve().parent.parent / "fixtures" / "authoring" / "course"
 
@@ -73,6 +78,133 @@ def test_check_passes_on_solution_files(course: Path) -> None:
     proc = ag("check", "a9", cwd=folder)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "score on public tests: 1 / 1" in proc.stdout
+
+
+MARKUP = "x [/dim] [red] [bold]"
+
+
+def test_check_prints_student_markup_literally(course: Path) -> None:
+    """Exception messages are student text: never parsed as rich markup (MarkupError)."""
+    folder = course / "assignments" / "a9_tiny"
+    (folder / "ops.py").write_text(f"def relu(x):\n    raise ValueError({MARKUP!r})\n")
+    proc = ag("check", "a9", cwd=folder)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "MarkupError" not in proc.stdout + proc.stderr and "Traceback (most" not in proc.stderr
+    assert f"ValueError in ops.relu: {MARKUP}" in proc.stdout
+    assert "score on public tests: 0 / 1" in proc.stdout
+
+
+def test_render_check_and_validate_print_markup_literally(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every cell of the check and validate tables, and the outputs, is data, not markup."""
+    test = {"name": f"name {MARKUP}", "status": "failed", "score": 0, "max_score": 1,
+            "tags": [f"tag {MARKUP}"], "output": f"Error: {MARKUP}\nmore [/]"}
+    data = {"score": 0, "tests": [test], "output": f"Files graded: {MARKUP}.py",
+            "extra_data": {"protections": [
+                {"name": f"p {MARKUP}", "active": False, "detail": "why [/red]"}]}}
+    assert cli.render_check(data, ExitCode.OK) == ExitCode.FAILED
+    row = SimpleNamespace(assignment="a9", subject=f"mutant {MARKUP}", expect="less", score=1.0,
+                          max_score=2.0, ok=False, note=f"error: {MARKUP}")
+    cli._render_validate(SimpleNamespace(rows=[row]))
+    out = capsys.readouterr().out
+    for text in (f"name {MARKUP}", f"Error: {MARKUP}", "more [/]", f"Files graded: {MARKUP}.py",
+                 f"off: p {MARKUP} (why [/red])", f"mutant {MARKUP}", f"error: {MARKUP}"):
+        assert text in out, text
+
+
+def test_grade_all_prints_submission_names_literally(course: Path, tmp_path: Path) -> None:
+    subs = tmp_path / "subs"
+    shutil.copytree(course / "solutions" / "a9_tiny", subs / "s[bold]")
+    shutil.copytree(course / "assignments" / "a9_tiny", subs / "t[red]")
+    proc = ag("grade-all", "a9", str(subs), "-o", "graded", cwd=course)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "s[bold]" in proc.stdout and "t[red]" in proc.stdout
+
+
+def test_check_in_folder_rejects_another_assignment(course: Path) -> None:
+    """`check a7...` in a9's folder must not silently run a9's tests."""
+    folder = course / "assignments" / "a9_tiny"
+    proc = ag("check", "a7_anything", cwd=folder)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "a7_anything" in proc.stdout and "'a9'" in proc.stdout and "a9_tiny" in proc.stdout
+    assert "relu keeps positive values" not in proc.stdout  # nothing ran
+    # The id, the folder's full name and a path ending in it all match.
+    for key in ("a9", "a9_tiny", "assignments/a9_tiny"):
+        proc = ag("check", key, "assignments/a9_tiny", cwd=course)
+        assert proc.returncode == 1, (key, proc.stdout + proc.stderr)
+        assert "relu keeps positive values" in proc.stdout
+
+
+def test_check_says_which_sandbox_protections_are_active(course: Path) -> None:
+    folder = course / "assignments" / "a9_tiny"
+    proc = ag("check", "a9", cwd=folder)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("Sandbox: active: ")]
+    assert len(lines) == 1, proc.stdout
+    assert "; off: " in lines[0]
+    if os.getuid() == 0:  # as root every protection is in force
+        assert "network" in lines[0] and "pid-namespace" in lines[0]
+        assert lines[0].endswith("; off: none"), lines[0]
+    proc = ag("check", "a9", "--isolation", "none", cwd=folder)
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("Sandbox: "))
+    assert line.startswith("Sandbox: active: none; off: isolation (--isolation none"), line
+
+
+def test_grade_output_folder_gets_results_json(course: Path) -> None:
+    (course / "out").mkdir()
+    proc = ag("grade", "a9", "solutions/a9_tiny", "-o", "out", cwd=course)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "out is a folder: writing out/results.json" in proc.stdout
+    data = json.loads((course / "out" / "results.json").read_text())
+    results.validate(data)
+    assert data["score"] == 2
+
+
+def test_grade_output_in_unwritable_place_is_usage_error(course: Path) -> None:
+    (course / "afile").write_text("not a folder")
+    proc = ag("grade", "a9", "solutions/a9_tiny", "-o", "afile/sub/r.json", cwd=course)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "afile/sub/r.json" in proc.stdout and "cannot be created or written" in proc.stdout
+    assert (course / "afile").read_text() == "not a folder"
+
+
+def test_grade_sigterm_writes_fail_closed_results(tmp_path: Path) -> None:
+    """`timeout` / `docker stop` send SIGTERM: results.json must still be written."""
+    root = tmp_path / "course"
+    ref = root / "reference_tests" / "s1_sleep"
+    ref.mkdir(parents=True)
+    (ref / "assignment.toml").write_text('[assignment]\nid = "s1"\ntitle = "t"\nmodules = ["m"]\n')
+    (ref / "test_s.py").write_text(
+        "import os, time\nfrom pathlib import Path\n\n"
+        "def test_sleeps(student):\n"
+        "    '''sleeps on the grader side'''\n"
+        "    assert student.module('m').f() == 1\n"
+        "    Path(os.environ['AG_TEST_MARK']).write_text('sleeping')\n"
+        "    time.sleep(120)\n")
+    sol = root / "solutions" / "s1_sleep"
+    sol.mkdir(parents=True)
+    (sol / "m.py").write_text("def f():\n    return 1\n")
+    mark = tmp_path / "mark"
+    proc = subprocess.Popen([sys.executable, "-m", "autograder", "grade", "s1", str(sol),
+                             "-o", "out/results.json"], cwd=root, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "AG_TEST_MARK": str(mark)})
+    try:
+        deadline = time.monotonic() + 120
+        while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert mark.exists(), proc.communicate(timeout=5)
+        time.sleep(1)  # well inside the test's sleep
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 2, stdout + stderr
+    assert "SIGTERM" in stdout
+    data = json.loads((root / "out" / "results.json").read_text())
+    results.validate(data)
+    assert data["score"] == 0 and data["extra_data"].get("harness_error") is True
 
 
 def test_validate_reports_uncaught_mutant(course: Path) -> None:

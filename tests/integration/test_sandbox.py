@@ -34,7 +34,7 @@ needs_root = pytest.mark.skipif(not IS_ROOT, reason=(
     "file system (reported as inactive protections)"))
 SECRET = "hunter2-grader-only"
 ALL_PROTECTIONS = {"network", "pid-namespace", "hidden-paths", "private-tmp", "private-proc",
-                   "rlimits", "scrubbed-env",
+                   "read-only-filesystems", "rlimits", "scrubbed-env",
                    "unprivileged-user"}
 
 
@@ -141,9 +141,11 @@ def test_worker_cannot_read_hidden_tests_or_solutions(graded, course):
     assert os.stat(course / "course" / "reference_tests" / "s1" / "test_sandbox_checks.py").st_mode & 0o004
     assert_passed(graded, "Worker cannot read hidden tests or solutions")
     prot = {p["name"]: p for p in graded["data"]["extra_data"]["protections"]}
-    # The whole of reference_tests/ and solutions/: other assignments' hidden tests too.
-    assert str(course / "course" / "reference_tests") + "," in prot["hidden-paths"]["detail"]
-    assert str(course / "course" / "solutions") in prot["hidden-paths"]["detail"]
+    # The whole course checkout: other assignments' hidden tests, .git, demo output too.
+    hidden = prot["hidden-paths"]["detail"].removeprefix("hidden: ").split(", ")
+    target = course / "course"
+    assert any(Path(h) == target or Path(h) in target.parents for h in hidden), hidden
+    assert prot["read-only-filesystems"]["active"]
 
 
 @needs_root
