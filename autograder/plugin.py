@@ -311,11 +311,11 @@ class GradingSession:
                     # The suite's own fixtures or the sandbox broke, not the student's code.
                     self.errors.append(f"{item.nodeid}: {report.longreprtext}")
                 if call.excinfo is not None:
-                    rec.output = _failure_text(call.excinfo, self.assignment.limits.memory_mb)
+                    rec.output = self.submission.locate(_failure_text(call.excinfo, self.assignment.limits.memory_mb))
                 rec.staff_output = report.longreprtext
         elif report.when == "teardown" and report.failed and rec.outcome == "passed":
             rec.outcome = "failed"
-            rec.output = _failure_text(call.excinfo, self.assignment.limits.memory_mb) if call.excinfo else "teardown failed"
+            rec.output = self.submission.locate(_failure_text(call.excinfo, self.assignment.limits.memory_mb)) if call.excinfo else "teardown failed"
         return report
 
     def pytest_internalerror(self, excrepr: Any) -> None:

@@ -4,13 +4,16 @@ list everything else. Reads files; never imports or executes them.
 
 from __future__ import annotations
 
+import re
 import shutil
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .config import AssignmentConfig
 from .errors import SubmissionError
+from .notebooks import ConvertedNotebook, notebook_to_source
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
 # Files of the generated assignment folder: students often submit the whole folder.
@@ -27,6 +30,18 @@ class Submission:
     problems: dict[str, tuple[str, str]] = field(default_factory=dict)  # module -> (type, msg)
     ignored: list[str] = field(default_factory=list)  # files never loaded, with the reason
     stripped: list[str] = field(default_factory=list)  # notebook lines not executed
+    notebooks: dict[str, ConvertedNotebook] = field(default_factory=dict)  # module -> source map
+
+    def locate(self, text: str) -> str:
+        """Point lines of converted notebooks back at their cells in student messages."""
+        for name, nb in self.notebooks.items():
+            def cell(m: re.Match[str], nb: ConvertedNotebook = nb, name: str = name) -> str:
+                where = nb.cell_line_of(int(m.group(2)))
+                if where is None:
+                    return m.group(0)
+                return m.group(1).replace(f"{name}.py", f"{name}.ipynb") + f"cell {where[0]}, line {where[1]}"
+            text = re.sub(rf'(File "{name}\.py", |\({name}\.py, )line (\d+)', cell, text)
+        return text
 
     def module_problem(self, name: str) -> tuple[str, str] | None:
         if name in self.problems:
@@ -60,12 +75,46 @@ def _regular_file(path: Path) -> bool:
         return False
 
 
+TODO_STUB = 'raise NotImplementedError("TODO'  # what `autograder template` leaves
+
+
+def _load(path: Path) -> tuple[str | None, tuple[str, str] | None, ConvertedNotebook | None]:
+    """(source, problem, notebook) of one candidate file; reads, never runs it."""
+    if not _regular_file(path):
+        return None, ("SubmissionError", f"{path.name} is not a regular file (symlink?); "
+                                         "submit the file itself"), None
+    if path.stat().st_size > MAX_FILE_BYTES:
+        return None, ("SubmissionError", f"{path.name} is larger than "
+                                         f"{MAX_FILE_BYTES // 2**20} MB; remove outputs or data from it"), None
+    if path.suffix == ".ipynb":
+        try:
+            converted = notebook_to_source(path)
+        except SubmissionError as exc:
+            return None, ("InvalidNotebook", str(exc)), None
+        return converted.source, None, converted
+    return path.read_bytes().decode("utf-8", errors="replace"), None, None
+
+
+def _choose(py: Path, nb: Path, loaded: dict[Path, Any], sub: Submission) -> Path:
+    """Both NAME.py and NAME.ipynb: students often upload the whole generated folder, which
+    holds both twins; grade the one with fewer template TODO stubs left (the .py on a tie)."""
+    py_source, nb_source = loaded[py][0], loaded[nb][0]
+    py_todo = py_source.count(TODO_STUB) if py_source is not None else 10**9
+    nb_todo = nb_source.count(TODO_STUB) if nb_source is not None else 10**9
+    if nb_todo < py_todo:
+        sub.ignored.append(f"{py.name} (ignored: {nb.name} is graded instead, as {py.name} "
+                           f"still has {py_todo} TODO stub(s); submit only one of the two)")
+        return nb
+    why = f"{nb.name} still has {nb_todo} TODO stub(s)" if nb_todo > py_todo else "both are present"
+    sub.ignored.append(f"{nb.name} (ignored: {py.name} is graded instead, {why}; "
+                       "submit only one of the two)")
+    return py
+
+
 def prepare_submission(root: Path, config: AssignmentConfig, support_dir: Path | None,
                        dest: Path) -> Submission:
     """Copy the expected modules (notebooks converted to .py) and the official support
     files into ``dest``; record what is missing, broken or ignored."""
-    from .notebooks import notebook_to_source
-
     if not root.exists():
         raise SubmissionError(f"submission {root} does not exist; pass the folder that holds "
                               f"{', '.join(m + '.py' for m in config.modules)}")
@@ -81,30 +130,19 @@ def prepare_submission(root: Path, config: AssignmentConfig, support_dir: Path |
             sub.problems[name] = ("ModuleNotFoundError",
                                   f"{name}.py (or {name}.ipynb) is missing from your submission")
             continue
-        src = candidates[0]
-        used.add(src.name)
-        if len(candidates) == 2:
-            sub.ignored.append(f"{nb.name} (ignored: {py.name} is graded instead)")
-            used.add(nb.name)
-        if not _regular_file(src):
-            sub.problems[name] = ("SubmissionError", f"{src.name} is not a regular file (symlink?); "
-                                  "submit the file itself")
+        loaded = {p: _load(p) for p in candidates}
+        src = _choose(py, nb, loaded, sub) if len(candidates) == 2 else candidates[0]
+        used.update(p.name for p in candidates)
+        source, problem, converted = loaded[src]
+        if problem is not None:
+            sub.problems[name] = problem
             continue
-        if src.stat().st_size > MAX_FILE_BYTES:
-            sub.problems[name] = ("SubmissionError", f"{src.name} is larger than "
-                                  f"{MAX_FILE_BYTES // 2**20} MB; remove outputs or data from it")
-            continue
-        if src.suffix == ".ipynb":
-            try:
-                converted = notebook_to_source(src)
-            except SubmissionError as exc:
-                sub.problems[name] = ("InvalidNotebook", str(exc))
-                continue
-            (dest / f"{name}.py").write_text(converted.source)
+        assert source is not None
+        (dest / f"{name}.py").write_text(source)
+        if converted is not None:
+            sub.notebooks[name] = converted
             sub.stripped += [f"{src.name} cell {s.cell} line {s.line}: {s.text.strip()} ({s.reason})"
                              for s in converted.stripped]
-        else:
-            shutil.copyfile(src, dest / f"{name}.py")
         sub.found[name] = src.name
     for fname in config.support:
         if support_dir is not None and (support_dir / fname).is_file():
