@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -77,14 +78,38 @@ class LocalWorker:
         self.runtime.close()
 
 
+class OutputDrain(threading.Thread):
+    """Reads the worker's stdout/stderr pipe: keeps the head, counts the rest. A pipe, not a
+    file, so flooding the output costs the student nothing but CPU time (no size limit)."""
+
+    KEEP = 64 * 1024
+
+    def __init__(self, fd: int) -> None:
+        super().__init__(daemon=True)
+        self.fd = fd
+        self.head = bytearray()
+        self.total = 0
+
+    def run(self) -> None:
+        try:
+            while chunk := os.read(self.fd, 65536):
+                self.total += len(chunk)
+                if len(self.head) < self.KEEP:
+                    self.head += chunk[: self.KEEP - len(self.head)]
+        except OSError:
+            pass
+        finally:
+            os.close(self.fd)
+
+
 class SandboxedWorker:
-    def __init__(self, pid: int, sock: socket.socket, status: socket.socket, out_path: Path,
+    def __init__(self, pid: int, sock: socket.socket, status: socket.socket, drain: OutputDrain,
                  protections: list[dict[str, Any]], max_bytes: int, workdir: Path) -> None:
         self.pid = pid
         self.workdir = workdir
         self.sock = sock
         self.status_sock = status
-        self.out_path = out_path
+        self.drain = drain
         self.protections = protections
         self.max_bytes = max_bytes
         self.dead: StudentError | None = None
@@ -116,14 +141,11 @@ class SandboxedWorker:
             return None
 
     def output(self, limit: int) -> tuple[str, int]:
-        """First ``limit`` bytes of what the worker printed, and the total size."""
-        try:
-            size = self.out_path.stat().st_size
-            with open(self.out_path, "rb") as f:
-                head = f.read(limit)
-        except OSError:
-            return "", 0
-        return head.decode("utf-8", "replace"), size
+        """First ``limit`` bytes of what the worker printed, and the total size. Ends the
+        worker first: the pipe reaches its end only when every writer is gone."""
+        self.kill()
+        self.drain.join(timeout=2)
+        return bytes(self.drain.head[:limit]).decode("utf-8", "replace"), self.drain.total
 
     def kill(self) -> None:
         # The worker is init of its pid namespace: SIGKILL to it ends every descendant.
@@ -139,7 +161,6 @@ class SandboxedWorker:
         for s in (self.sock, self.status_sock):
             s.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
-        self.out_path.unlink(missing_ok=True)
 
 
 @dataclass
@@ -185,7 +206,7 @@ class Zygote:
                                f"(preloading {self.config.preload})")
         self._ready = True
 
-    def _workdir(self) -> tuple[Path, Path]:
+    def _workdir(self) -> Path:
         self._count += 1
         work = self.tmp / f"w{self._count}"
         shutil.copytree(self.config.pristine, work)
@@ -193,18 +214,18 @@ class Zygote:
         if spec is not None and spec.uid is not None and os.getuid() == 0:
             for p in [work, *work.rglob("*")]:
                 os.chown(p, spec.uid, spec.gid if spec.gid is not None else spec.uid)
-        out = self.tmp / f"w{self._count}.out"
-        out.touch(mode=0o600)
-        return work, out
+        return work
 
     def spawn(self) -> SandboxedWorker:
         self._wait_ready()
-        work, out_path = self._workdir()
+        work = self._workdir()
         base = self.config.spec or sandbox.SandboxSpec(workdir="", modules=[])
         spec = replace(base, workdir=str(work), modules=list(self.config.modules))
         parent_w, child_w = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         parent_s, child_s = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        out_fd = os.open(out_path, os.O_WRONLY | os.O_APPEND)
+        out_read, out_fd = os.pipe()
+        drain = OutputDrain(out_read)
+        drain.start()
         lim = self.config.limits
         request = {"spec": spec.to_json(), "limits": dataclasses.asdict(lim)}
         try:
@@ -221,7 +242,7 @@ class Zygote:
             hello = json.loads(parent_s.recv(65536))
         except (OSError, ValueError) as exc:
             raise SandboxError(f"no worker was started: {exc}") from exc
-        worker = SandboxedWorker(hello["pid"], parent_w, parent_s, out_path, hello["protections"],
+        worker = SandboxedWorker(hello["pid"], parent_w, parent_s, drain, hello["protections"],
                                  lim.max_bytes, work)
         try:  # the worker says so once its sandbox is up, before any student code runs
             ready = recv_frame(parent_w, 64, time.monotonic() + 30)

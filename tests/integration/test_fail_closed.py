@@ -94,3 +94,20 @@ def test_container_subclasses_arrive_as_plain_containers(tmp_path: Path, kind: s
              f"    assert type(v) in (dict, tuple) and v == {expected}\n")
     out = grade(tmp_path, tests, module)
     assert out.data["tests"][0]["status"] == "passed", out.data["tests"][0]["output"]
+
+
+def test_printing_a_lot_costs_nothing_but_the_truncated_output(tmp_path: Path) -> None:
+    """Output goes through a pipe: no file size limit applies to it."""
+    global CONFIG
+    saved = CONFIG
+    CONFIG = CONFIG + "file_size_mb = 1\n"
+    try:
+        out = grade(tmp_path, "def test_a(student):\n    '''a'''\n"
+                              "    assert student.module('m').f(1) == 2\n",
+                    "def f(x):\n    for _ in range(30000):\n        print('x' * 100)\n"
+                    "    return x + 1\n")
+    finally:
+        CONFIG = saved
+    (test,) = out.data["tests"]
+    assert test["status"] == "passed", test["output"][-500:]
+    assert "output truncated" in test["output"] and len(test["output"]) < 20_000
