@@ -13,10 +13,10 @@ from autograder.grading import Outcome, Suite, run_suite
 CONFIG = '[assignment]\nid = "f1"\ntitle = "f"\nmodules = ["m"]\n\n[limits]\ncall_timeout = 5\n'
 
 
-def grade(tmp_path: Path, tests: str, module: str) -> Outcome:
+def grade(tmp_path: Path, tests: str, module: str, limits: str = "") -> Outcome:
     ref = tmp_path / "ref"
     ref.mkdir()
-    (ref / "assignment.toml").write_text(CONFIG)
+    (ref / "assignment.toml").write_text(CONFIG + limits)
     # A unique module name: run_suite runs pytest in this process, where test_f is cached.
     name = "".join(c if c.isalnum() else "_" for c in tmp_path.name)
     (ref / f"test_{name}.py").write_text(tests)
@@ -98,16 +98,10 @@ def test_container_subclasses_arrive_as_plain_containers(tmp_path: Path, kind: s
 
 def test_printing_a_lot_costs_nothing_but_the_truncated_output(tmp_path: Path) -> None:
     """Output goes through a pipe: no file size limit applies to it."""
-    global CONFIG
-    saved = CONFIG
-    CONFIG = CONFIG + "file_size_mb = 1\n"
-    try:
-        out = grade(tmp_path, "def test_a(student):\n    '''a'''\n"
-                              "    assert student.module('m').f(1) == 2\n",
-                    "def f(x):\n    for _ in range(30000):\n        print('x' * 100)\n"
-                    "    return x + 1\n")
-    finally:
-        CONFIG = saved
+    out = grade(tmp_path, "def test_a(student):\n    '''a'''\n"
+                          "    assert student.module('m').f(1) == 2\n",
+                "def f(x):\n    for _ in range(30000):\n        print('x' * 100)\n"
+                "    return x + 1\n", limits="file_size_mb = 1\n")
     (test,) = out.data["tests"]
     assert test["status"] == "passed", test["output"][-500:]
     assert "output truncated" in test["output"] and len(test["output"]) < 20_000
