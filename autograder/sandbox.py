@@ -32,6 +32,7 @@ MS_REC = 16384
 MS_PRIVATE = 1 << 18
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -187,6 +188,11 @@ def _bind(fd: int, path: str) -> None:
     e = _mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None, MS_BIND, None)
     if e:
         raise OSError(f"cannot bind {path} back into the sandbox: {e}")
+
+
+def become_subreaper() -> None:
+    """Orphans of the worker's processes are reparented to the caller (the monitor)."""
+    _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 def mount_private_proc() -> None:

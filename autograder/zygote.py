@@ -77,6 +77,7 @@ def _monitor(spec: sandbox.SandboxSpec, wsock: socket.socket, ssock: socket.sock
              limits: codec.Limits) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     os.setsid()
+    sandbox.become_subreaper()
     protections, workdir = sandbox.enter_namespaces(spec)
     private_proc = any(p.name == "private-proc" and p.active for p in protections)
     pid = os.fork()
@@ -91,13 +92,40 @@ def _monitor(spec: sandbox.SandboxSpec, wsock: socket.socket, ssock: socket.sock
                            f"open files {spec.open_files}, file size {spec.file_size_mb} MB"
                            + (f", processes {spec.processes}" if dropped else "")),
         sandbox.Protection("scrubbed-env", True, "minimal PATH/HOME/LANG, no tokens"),
+        sandbox.Protection("process-cleanup", True, "processes left behind (daemons) are killed "
+                           "when the worker ends"),
         sandbox.Protection("unprivileged-user", dropped,
                            f"uid {spec.uid}, this grading's own" if dropped else "needs root"),
     ]
     _send_json(ssock, {"pid": pid, "protections": sandbox.protections_to_json(protections + planned)})
     _, status = os.waitpid(pid, 0)
+    _kill_orphans()
     _send_json(ssock, {"status": status})
     os._exit(0)
+
+
+def _kill_orphans() -> None:
+    """Processes the worker left (daemons) were reparented to us, the subreaper: end them.
+    With a pid namespace the kernel already did; without one (no root) this is the cleanup."""
+    me = str(os.getpid())
+    for _ in range(50):
+        children = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        if f.read().rsplit(")", 1)[1].split()[1] == me:
+                            children.append(int(entry))
+                except (OSError, IndexError):
+                    continue
+        if not children:
+            return
+        for child in children:
+            try:
+                os.kill(child, signal.SIGKILL)
+                os.waitpid(child, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
 
 
 def main(argv: list[str]) -> None:

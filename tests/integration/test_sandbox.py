@@ -34,7 +34,7 @@ needs_root = pytest.mark.skipif(not IS_ROOT, reason=(
     "file system (reported as inactive protections)"))
 SECRET = "hunter2-grader-only"
 ALL_PROTECTIONS = {"network", "pid-namespace", "hidden-paths", "private-tmp", "private-proc",
-                   "read-only-filesystems", "rlimits", "scrubbed-env",
+                   "read-only-filesystems", "rlimits", "scrubbed-env", "process-cleanup",
                    "unprivileged-user"}
 
 
