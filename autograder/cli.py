@@ -201,8 +201,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         suite = type(full)(tests=[layout.reference / "public"], config=full.config,
                            support=full.support, rootdir=layout.reference, hide=full.hide)
     with tempfile.TemporaryDirectory() as tmp:
+        # In-process debugging: pytest's own output and no capture, so print() and
+        # breakpoint() reach the terminal.
+        debug = args.isolation == "none"
         outcome = run_suite(suite=suite, submission=submission, output=Path(tmp) / "results.json",
-                            isolation=args.isolation)
+                            isolation=args.isolation, quiet=not debug,
+                            extra_args=["-s"] if debug else None)
     return render_check(outcome.data, outcome.exit_code)
 
 

@@ -73,7 +73,7 @@ def _hypothesis_profile() -> None:
     from hypothesis import HealthCheck, settings
 
     settings.register_profile("autograder", derandomize=True, database=None, deadline=None,
-                              print_blob=False,
+                              print_blob=False, report_multiple_bugs=False,
                               suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                      HealthCheck.too_slow])
     settings.load_profile("autograder")
@@ -355,6 +355,8 @@ class GradingSession:
                 off.setdefault(p["detail"], []).append(p["name"])
         for why, names in off.items():
             output += f"\nSandbox protections off ({why}): {', '.join(names)}"
+        if self.isolation == "none":
+            output += "\nGraded in-process (--isolation none): no sandbox, for debugging only."
         return results.build(records, execution_time=elapsed, output=output.strip(),
                              extra_data=extra, leaderboard=self.leaderboard)
 
