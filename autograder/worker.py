@@ -93,6 +93,9 @@ class Runtime:
         try:
             return codec.encode({"ok": result, "id": request_id}, limits=self.limits,
                                 on_opaque=self._register)
+        except CodecError as exc:
+            return self._error(CodecError(f"the value your code returned cannot be sent to the "
+                                          f"grader: {exc}"), request_id)
         except BaseException as exc:  # noqa: BLE001
             return self._error(exc, request_id)
 
