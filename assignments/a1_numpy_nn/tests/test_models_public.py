@@ -19,6 +19,7 @@ def _blobs(n_per_class=30, d=6, classes=3, seed=0):
 
 @pytest.mark.points(1)
 @pytest.mark.tags("shapes", "mlp")
+@pytest.mark.hint('Name parameters W1, b1, W2, b2, ...; biases start at zero.')
 def test_mlp_params_and_scores(student):
     """MLP has W1, b1, ... of the right shapes, zero biases, and scores of shape (N, C)"""
     mlp = student.module("mlp")
@@ -45,6 +46,7 @@ def test_mlp_params_and_scores(student):
 
 @pytest.mark.points(1)
 @pytest.mark.tags("shapes", "mlp")
+@pytest.mark.hint("Raise ValueError in __init__ when activation is not 'sigmoid' or 'relu'.")
 def test_mlp_rejects_unknown_activation(student):
     """MLP raises ValueError for an unknown activation"""
     mlp = student.module("mlp")
@@ -57,6 +59,7 @@ def test_mlp_rejects_unknown_activation(student):
 
 @pytest.mark.points(1)
 @pytest.mark.tags("gradients", "mlp")
+@pytest.mark.hint('loss(X, y) returns (loss, grads) with one gradient per key of params.')
 def test_mlp_initial_loss(student):
     """With tiny weights the loss is about log(C) and grads has one entry per parameter"""
     mlp = student.module("mlp")
@@ -70,6 +73,7 @@ def test_mlp_initial_loss(student):
 
 @pytest.mark.points(1)
 @pytest.mark.tags("shapes", "cnn")
+@pytest.mark.hint('Check the shapes listed in the ConvNet docstring.')
 def test_convnet_shapes(student):
     """ConvNet params and scores have the documented shapes"""
     cnn = student.module("cnn")
@@ -86,6 +90,7 @@ def test_convnet_shapes(student):
 
 @pytest.mark.points(1)
 @pytest.mark.tags("convergence", "optim")
+@pytest.mark.hint('next_w = w - learning_rate * dw.')
 def test_sgd_step(student):
     """optim.sgd moves against the gradient by learning_rate"""
     optim = student.module("optim")
@@ -98,6 +103,7 @@ def test_sgd_step(student):
 
 @pytest.mark.points(1)
 @pytest.mark.tags("convergence", "optim")
+@pytest.mark.hint("Store velocity (and Adam's m, v, t) in config; Adam needs bias correction.")
 def test_momentum_and_adam_first_step(student):
     """First steps: momentum moves by -lr * dw; Adam by about lr against the gradient sign"""
     optim = student.module("optim")
@@ -116,6 +122,7 @@ def test_momentum_and_adam_first_step(student):
 
 @pytest.mark.points(1)
 @pytest.mark.tags("shapes", "train")
+@pytest.mark.hint('Permute indices with np.random.default_rng(seed), then split once.')
 def test_train_val_split_partition(student):
     """train_val_split puts every row in exactly one part, val_fraction of them in val"""
     train = student.module("train")
@@ -129,6 +136,7 @@ def test_train_val_split_partition(student):
 
 @pytest.mark.points(2)
 @pytest.mark.tags("convergence", "train")
+@pytest.mark.hint('Append loss, train_acc and val_acc once per epoch; shuffle each epoch.')
 def test_train_history_on_blobs(student):
     """train returns one history entry per epoch and learns separable blobs"""
     mlp, train = student.module("mlp"), student.module("train")

@@ -14,6 +14,7 @@ pytestmark = [pytest.mark.visibility("visible")]
 
 @pytest.mark.points(1)
 @pytest.mark.tags("shapes", "affine")
+@pytest.mark.hint('Reshape x to (N, -1) first: x.reshape(x.shape[0], -1) @ w + b.')
 def test_affine_forward_values(student):
     """affine_forward flattens x and computes x @ w + b"""
     layers = student.module("layers")
@@ -28,6 +29,7 @@ def test_affine_forward_values(student):
 
 @pytest.mark.points(1)
 @pytest.mark.tags("shapes", "affine")
+@pytest.mark.hint('dx = dout @ w.T reshaped back to x.shape; dw = x_flat.T @ dout; db = dout.sum(axis=0).')
 def test_affine_backward_shapes(student):
     """affine_backward returns dx in the shape of x, dw and db in the shapes of w and b"""
     layers = student.module("layers")
@@ -46,6 +48,7 @@ def test_affine_backward_shapes(student):
 
 @pytest.mark.points(1)
 @pytest.mark.tags("gradients", "activations")
+@pytest.mark.hint('Keep x in the cache; the backward mask is (x > 0).')
 def test_relu_forward_backward(student):
     """relu_forward clips negatives; relu_backward passes gradient only where x > 0"""
     layers = student.module("layers")
@@ -58,6 +61,7 @@ def test_relu_forward_backward(student):
 
 @pytest.mark.points(1)
 @pytest.mark.tags("gradients", "activations")
+@pytest.mark.hint('Cache the output s: the derivative is s * (1 - s).')
 def test_sigmoid_values(student):
     """sigmoid is 0.5 at 0, saturates to 1 and 0, and its slope at 0 is 1/4"""
     layers = student.module("layers")
@@ -72,6 +76,7 @@ def test_sigmoid_values(student):
 
 @pytest.mark.points(1)
 @pytest.mark.tags("gradients", "loss")
+@pytest.mark.hint('Subtract the row maximum before exp; divide loss and gradient by N.')
 def test_softmax_cross_entropy_uniform(student):
     """softmax_cross_entropy of equal scores is log(C); the gradient is a batch mean"""
     layers = student.module("layers")
@@ -86,6 +91,7 @@ def test_softmax_cross_entropy_uniform(student):
 
 @pytest.mark.points(1)
 @pytest.mark.tags("gradients", "regularization")
+@pytest.mark.hint('Loss 0.5 * reg * sum(W**2) over weights only; gradient reg * W.')
 def test_l2_regularization_value(student):
     """l2_regularization is 0.5 * reg * sum(W**2) with gradient reg * W"""
     layers = student.module("layers")
@@ -114,6 +120,7 @@ def _conv_definition(x, w, b, stride, pad):
 
 @pytest.mark.points(2)
 @pytest.mark.tags("shapes", "conv")
+@pytest.mark.hint('Pad x on the two spatial axes only; output size is (H + 2*pad - HH) // stride + 1.')
 def test_conv2d_forward_small(student):
     """conv2d_forward matches the definition on a small input (strides 1 and 2, padding)"""
     layers = student.module("layers")
@@ -133,6 +140,7 @@ def test_conv2d_forward_small(student):
 
 @pytest.mark.points(1)
 @pytest.mark.tags("shapes", "pool")
+@pytest.mark.hint("Route each window's gradient only to the position of its maximum.")
 def test_maxpool_small(student):
     """maxpool_forward takes window maxima; maxpool_backward routes gradient to them"""
     layers = student.module("layers")
@@ -148,6 +156,7 @@ def test_maxpool_small(student):
 
 @pytest.mark.points(1)
 @pytest.mark.tags("shapes", "conv")
+@pytest.mark.hint('Accumulate into the padded dx, then cut the padding off.')
 def test_conv2d_backward_shapes(student):
     """conv2d_backward returns dx, dw, db in the shapes of x, w, b (stride 2, padding 1)"""
     layers = student.module("layers")
@@ -165,6 +174,7 @@ def test_conv2d_backward_shapes(student):
 
 @pytest.mark.points(2)
 @pytest.mark.tags("gradients", "affine", "activations")
+@pytest.mark.hint('Compare your backward pass with numerical_gradient on a tiny input.')
 def test_affine_sigmoid_numerical_gradient(student):
     """affine and sigmoid backward agree with central differences (how the graders check)"""
     from autograder.testing import numerical_gradient, rel_error
