@@ -192,16 +192,24 @@ class StudentProxy:
         return self._request({"op": "probe_ref", "name": name}, label=name)
 
     def time_call(self, fn: RemoteObject, *args: Any, repeat: int = 5, warmup: int = 1,
-                  **kwargs: Any) -> list[float]:
-        """Wall time of each call, measured here around the round trip (result discarded)."""
-        request = {"op": "call", "target": fn, "args": args, "kwargs": kwargs, "want": "none"}
+                  results: list[RemoteObject] | None = None, **kwargs: Any) -> list[float]:
+        """Wall time of each call, measured here around the round trip. Each result stays
+        in the worker; pass ``results=[]`` to get their handles and check them with
+        :meth:`fetch` (a timed call must also be a correct one)."""
+        request = {"op": "call", "target": fn, "args": args, "kwargs": kwargs, "want": "handle"}
         times = []
         for i in range(warmup + repeat):
             start = time.perf_counter()
-            self._request(request, label=fn._ag_label)
+            handle = self._request(request, label=fn._ag_label)
             if i >= warmup:
                 times.append(time.perf_counter() - start)
+                if results is not None:
+                    results.append(handle)
         return times
+
+    def fetch(self, obj: RemoteObject) -> Any:
+        """The value of a remote object, by value where the codec allows it."""
+        return self._request({"op": "value", "target": obj}, label=obj._ag_label)
 
     def time_probe(self, name: str, *args: Any, repeat: int = 5, warmup: int = 1,
                    **kwargs: Any) -> list[float]:

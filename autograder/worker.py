@@ -132,6 +132,8 @@ class Runtime:
                     # Raised by the call itself (wrong signature): point at the definition.
                     exc.add_note(self._definition(target))
                 raise
+        elif op == "value":
+            value = req["target"]
         elif op == "map":
             target, kwargs = req["target"], req.get("kwargs", {})
             value = [target(*args, **kwargs) for args in req["args_list"]]

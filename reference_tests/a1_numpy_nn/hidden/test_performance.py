@@ -18,6 +18,8 @@ every output element 23-30x, memoizing them or not (limit 10x).
 import numpy as np
 import pytest
 
+from autograder import probes
+
 pytestmark = [pytest.mark.visibility("after_published")]
 
 
@@ -35,9 +37,20 @@ def _ratio(student, fn, yardstick, rng, x, rest, repeat=5):
     t_yard = min(student.time_probe(yardstick, xi, *rest, repeat=1, warmup=0)[0]
                  for xi in inputs)
     sent = [student.put(a) if isinstance(a, np.ndarray) else a for a in rest]
-    student.call(fn, student.put(x), *sent, want="none")  # warm-up
-    t_fn = min(student.time_call(fn, student.put(xi), *sent, repeat=1, warmup=0)[0]
+    student.call(fn, student.put(x), *sent, want="handle")  # warm-up, shaped like the rest
+    timed = []
+    t_fn = min(student.time_call(fn, student.put(xi), *sent, repeat=1, warmup=0, results=timed)[0]
                for xi in inputs)
+    # A timed call must also be a right one (no lazy or shape-guessing shortcuts): its
+    # result is checked against the yardstick computed here, in the grader.
+    reference = getattr(probes, yardstick)
+    for xi, handle in zip(inputs, timed, strict=True):
+        out = student.fetch(handle)
+        first = out[0] if isinstance(out, tuple) else out
+        assert isinstance(first, np.ndarray), (
+            f"{fn!r} returned {type(first).__name__} in a timed call, not an array")
+        np.testing.assert_allclose(first, reference(xi, *rest), rtol=1e-6, atol=1e-8,
+                                   err_msg=f"{fn!r} gave a wrong result in a timed call")
     # measure the yardstick again: a slow phase of the machine then hurts neither side
     t_yard = min(t_yard, *(student.time_probe(yardstick, xi, *rest, repeat=1, warmup=0)[0]
                            for xi in inputs))
