@@ -98,17 +98,8 @@ def run_suite(*, suite: Suite, submission: Path, output: Path, isolation: str = 
 
 def _expected_records(suite: Suite) -> list[results.TestRecord]:
     """Best effort list of tests for a fail-closed file when pytest itself could not run."""
-    records = []
-    for folder in suite.tests:
-        for path in sorted(folder.rglob("test_*.py")):
-            text = path.read_text(errors="replace")
-            for line in text.splitlines():
-                if line.startswith("def test_"):
-                    name = line[4:].split("(")[0]
-                    records.append(results.TestRecord(
-                        nodeid=f"{path.name}::{name}", name=name, max_score=0.0,
-                        visibility="visible"))
-    return records
+    return [rec for folder in suite.tests for path in sorted(folder.rglob("test_*.py"))
+            for rec in results.scan_test_file(path, path.relative_to(folder).as_posix())]
 
 
 def grade(*, assignment: str, submission: Path, output: Path, isolation: str = "sandbox",

@@ -162,6 +162,7 @@ class GradingSession:
         self.records: dict[str, results.TestRecord] = {}
         self.leaderboard: list[dict[str, Any]] = []
         self.errors: list[str] = []
+        self.uncollected: dict[str, results.TestRecord] = {}
         self.worker_protections: list[dict[str, Any]] = []
         self.static_protections: list[dict[str, Any]] = []
         self.codec_limits = codec.DEFAULT_LIMITS
@@ -286,6 +287,10 @@ class GradingSession:
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
             self.errors.append(f"collection of {report.nodeid} failed:\n{report.longreprtext}")
+            path = Path(str(self.config.rootpath)) / report.nodeid
+            if path.is_file():  # still list its tests (0 points) in the fail-closed results
+                for rec in results.scan_test_file(path, report.nodeid):
+                    self.uncollected.setdefault(rec.nodeid, rec)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -339,6 +344,7 @@ class GradingSession:
                                 "notebook_lines_stripped": self.submission.stripped}}
         harness_broken = bool(self.errors) or exitstatus not in (0, 1) or not records
         if harness_broken:
+            records += [r for nodeid, r in self.uncollected.items() if nodeid not in self.records]
             why = "\n\n".join(self.errors) or f"pytest exit status {exitstatus}; {len(records)} tests"
             return results.fail_closed(records, why, execution_time=elapsed, extra_data=extra)
         for rec in records:

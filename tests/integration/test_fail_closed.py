@@ -105,3 +105,23 @@ def test_printing_a_lot_costs_nothing_but_the_truncated_output(tmp_path: Path) -
     (test,) = out.data["tests"]
     assert test["status"] == "passed", test["output"][-500:]
     assert "output truncated" in test["output"] and len(test["output"]) < 20_000
+
+
+def test_a_hidden_file_that_does_not_parse_still_lists_its_tests(tmp_path: Path) -> None:
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    (ref / "assignment.toml").write_text(CONFIG)
+    name = "".join(c if c.isalnum() else "_" for c in tmp_path.name)
+    (ref / f"test_ok_{name}.py").write_text("def test_ok(student):\n    '''ok'''\n")
+    (ref / f"test_broken_{name}.py").write_text(
+        "def test_one(student):\n    pass\n\ndef test_two(student:\n    pass\n")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "m.py").write_text(GOOD)
+    out = run_suite(suite=Suite(tests=[ref], config=ref / "assignment.toml", support=None,
+                                rootdir=ref, hide=[]), submission=sub, output=tmp_path / "r.json")
+    results.validate(out.data)
+    assert out.exit_code == ExitCode.HARNESS_ERROR
+    names = {t["name"] for t in out.data["tests"]}
+    assert {"ok", "test_one", "test_two"} <= names
+    assert all(t["score"] == 0 for t in out.data["tests"])
