@@ -163,9 +163,7 @@ class _Encoder:
         t = type(value)  # exact types: subclasses could override comparisons
         if value is None or t is bool or t is str:
             return value
-        if t is int:
-            return value
-        if t is float:
+        if t is int or t is float:
             return value
         if t is Handle:
             return {"$h": [value.id, value.type_name]}

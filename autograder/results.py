@@ -84,6 +84,8 @@ def build(records: list[TestRecord], *, execution_time: float, output: str,
         }
         if rec.outcome == "unavailable":
             entry["status"] = "passed"  # not the student's fault; worth 0 of 0
+        if rec.staff_output:  # Gradescope shows a test's extra_data to staff only
+            entry["extra_data"] = {"staff_traceback": truncate(rec.staff_output, MAX_TEST_OUTPUT)}
         tests.append(entry)
     if harness_error is not None:
         tests.append({

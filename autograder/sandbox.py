@@ -214,9 +214,23 @@ def _address_space_in_use() -> int:
         return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def enter_worker(spec: SandboxSpec, out_fd: int, workdir: str, private_proc: bool) -> list[Protection]:
+def worker_protections(spec: SandboxSpec) -> list[Protection]:
+    """What :func:`enter_worker` will do, reported by the monitor (which runs no student code)."""
+    dropped = spec.uid is not None and os.getuid() == 0
+    return [
+        Protection("rlimits", True, f"memory {spec.memory_mb} MB, cpu {spec.cpu_seconds} s, "
+                   f"open files {spec.open_files}, file size {spec.file_size_mb} MB"
+                   + (f", processes {spec.processes}" if dropped else "")),
+        Protection("scrubbed-env", True, "minimal PATH/HOME/LANG, no tokens"),
+        Protection("process-cleanup", True, "processes left behind (daemons) are killed "
+                   "when the worker ends"),
+        Protection("unprivileged-user", dropped,
+                   f"uid {spec.uid}, this grading's own" if dropped else "needs root"),
+    ]
+
+
+def enter_worker(spec: SandboxSpec, out_fd: int, workdir: str, private_proc: bool) -> None:
     """In the worker, before any student code: limits, env, cwd, privilege drop."""
-    out: list[Protection] = []
     os.setsid()
     if private_proc:
         mount_private_proc()
@@ -235,8 +249,6 @@ def enter_worker(spec: SandboxSpec, out_fd: int, workdir: str, private_proc: boo
     _set_limit(resource.RLIMIT_NOFILE, spec.open_files)
     _set_limit(resource.RLIMIT_FSIZE, spec.file_size_mb * mb)
     _set_limit(resource.RLIMIT_CORE, 0)
-    out.append(Protection("rlimits", True, f"memory {spec.memory_mb} MB, cpu {spec.cpu_seconds} s, "
-                          f"files {spec.open_files}, file size {spec.file_size_mb} MB"))
 
     home = workdir
     os.environ.clear()
@@ -247,7 +259,6 @@ def enter_worker(spec: SandboxSpec, out_fd: int, workdir: str, private_proc: boo
         "OPENBLAS_NUM_THREADS": str(spec.threads), "WANDB_MODE": "offline",
     })
     sys.dont_write_bytecode = True
-    out.append(Protection("scrubbed-env", True, "minimal PATH/HOME/LANG, no tokens"))
     os.chdir(workdir)
 
     if spec.uid is not None and os.getuid() == 0:
@@ -255,12 +266,8 @@ def enter_worker(spec: SandboxSpec, out_fd: int, workdir: str, private_proc: boo
         os.setgroups([])
         os.setgid(spec.gid if spec.gid is not None else spec.uid)
         os.setuid(spec.uid)
-        out.append(Protection("unprivileged-user", True, f"uid {spec.uid}, process limit {spec.processes}"))
-    else:
-        # RLIMIT_NPROC counts every process of the user: only safe for a dedicated uid.
-        out.append(Protection("unprivileged-user", False, "needs root"))
+    # (RLIMIT_NPROC counts every process of the user: set only for the grading's own uid.)
     _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-    return out
 
 
 # -- checks made by the grader before it starts the zygote --------------------------------

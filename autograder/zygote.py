@@ -86,17 +86,7 @@ def _monitor(spec: sandbox.SandboxSpec, wsock: socket.socket, ssock: socket.sock
         _worker(spec, wsock, out_fd, limits, workdir, private_proc)
     wsock.close()
     os.close(out_fd)
-    dropped = spec.uid is not None and os.getuid() == 0
-    planned = [
-        sandbox.Protection("rlimits", True, f"memory {spec.memory_mb} MB, cpu {spec.cpu_seconds} s, "
-                           f"open files {spec.open_files}, file size {spec.file_size_mb} MB"
-                           + (f", processes {spec.processes}" if dropped else "")),
-        sandbox.Protection("scrubbed-env", True, "minimal PATH/HOME/LANG, no tokens"),
-        sandbox.Protection("process-cleanup", True, "processes left behind (daemons) are killed "
-                           "when the worker ends"),
-        sandbox.Protection("unprivileged-user", dropped,
-                           f"uid {spec.uid}, this grading's own" if dropped else "needs root"),
-    ]
+    planned = sandbox.worker_protections(spec)
     _send_json(ssock, {"pid": pid, "protections": sandbox.protections_to_json(protections + planned)})
     _, status = os.waitpid(pid, 0)
     _kill_orphans()

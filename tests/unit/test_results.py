@@ -250,3 +250,13 @@ def test_non_finite_numbers_never_reach_the_file(tmp_path):
     except (ValueError, jsonschema.ValidationError):
         return  # refusing is fine too
     strict_json(path.read_text())
+
+
+def test_failed_test_keeps_a_staff_only_traceback():
+    failed = results.TestRecord(nodeid="t::a", name="a", max_score=1.0, visibility="visible",
+                                outcome="failed", output="short", staff_output="Traceback ...")
+    data = results.build([failed], execution_time=0.1, output="", extra_data={}, leaderboard=[])
+    results.validate(data)
+    (entry,) = data["tests"]
+    assert entry["output"] == "short"
+    assert entry["extra_data"] == {"staff_traceback": "Traceback ..."}
