@@ -352,24 +352,29 @@ def _escape_files() -> list[Path]:
 
 def grade_submission(case: str, submission_src: Path, *, isolation: str = "sandbox",
                      timeout: float = GRADE_TIMEOUT, tmpdir: Path | None = None,
-                     replace: dict[str, str] | None = None) -> Graded:
+                     replace: dict[str, str] | None = None,
+                     ref_replace: dict[str, str] | None = None) -> Graded:
     """Grade ``submission_src`` as a fresh copy in a throw-away course tree; the caller
     must ``cleanup`` the result. ``tmpdir``: the grader's TMPDIR (default: one of its own);
-    ``replace``: text substitutions in the submission's copy."""
+    ``replace``: text substitutions in the submission's copy; ``ref_replace``: in the
+    hidden suite's copy (its assignment.toml, e.g. a limit)."""
     base = Path(tempfile.mkdtemp(prefix=f"{PROC_MARK}-{case}-", dir="/tmp"))
     try:
-        return _grade_in(base, case, submission_src, isolation, timeout, tmpdir, replace or {})
+        return _grade_in(base, case, submission_src, isolation, timeout, tmpdir, replace or {},
+                         ref_replace or {})
     except BaseException:
         shutil.rmtree(base, ignore_errors=True)
         raise
 
 
 def _grade_in(base: Path, case: str, submission_src: Path, isolation: str,
-              timeout: float, shared_tmp: Path | None, replace: dict[str, str]) -> Graded:
+              timeout: float, shared_tmp: Path | None, replace: dict[str, str],
+              ref_replace: dict[str, str]) -> Graded:
     base.chmod(0o755)
     secrets = {"hidden": SECRET_PREFIX + uuid.uuid4().hex, "other": OTHER_PREFIX + uuid.uuid4().hex}
     course = base / "course"
-    _copy_tree(FIXTURE / "ref", course / "reference_tests" / "x1_calc", {"@@SENTINEL@@": secrets["hidden"]})
+    _copy_tree(FIXTURE / "ref", course / "reference_tests" / "x1_calc",
+               {"@@SENTINEL@@": secrets["hidden"], **ref_replace})
     _copy_tree(FIXTURE / "good", course / "solutions" / "x1_calc", {"@@SENTINEL@@": secrets["hidden"]})
     other = course / "reference_tests" / "x2_other"
     _copy_tree(FIXTURE / "other", other, {"@@SENTINEL@@": secrets["other"]})
@@ -805,8 +810,13 @@ def test_attack_works_without_sandbox(case: str, template_baseline: Baseline) ->
     succeed (points, a forged results.json, processes left behind), so the sandboxed
     tests above are not vacuous and the leftover detector does see leftovers. Only
     attacks that are harmless to the host when unconfined are run this way."""
-    g = grade_submission(case, SUBS / case, isolation="none")
+    # A generous call timeout: the control asks whether the attack works, and on a busy
+    # CI machine (other sandboxed attacks in parallel) hidden_read's search ran past 3 s.
+    g = grade_submission(case, SUBS / case, isolation="none",
+                         ref_replace={"call_timeout = 3": "call_timeout = 60"})
     try:
+        toml = g.base / "course" / "reference_tests" / "x1_calc" / "assignment.toml"
+        assert "call_timeout = 60" in toml.read_text(), "the fixture's call_timeout line changed"
         assert CONTROLS[case](g, template_baseline), (
             f"{case} did not succeed without the sandbox; the attack is broken, so its "
             f"sandboxed test proves nothing\n{g.describe()}\n{(g.text or '')[:3000]}")
