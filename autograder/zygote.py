@@ -21,6 +21,7 @@ from pathlib import Path
 
 from . import codec, sandbox
 from .framing import send_frame
+from .syscall_filter import CompiledFilter, compile_filter
 
 READY = b"autograder-worker-ready"
 
@@ -50,11 +51,12 @@ def _hide_harness() -> None:
 
 
 def _worker(spec: sandbox.SandboxSpec, wsock: socket.socket, out_fd: int, limits: codec.Limits,
-            workdir: str, private_proc: bool) -> None:
+            workdir: str, private_proc: bool, syscalls: CompiledFilter) -> None:
     from .worker import Runtime, serve
 
     try:
         sandbox.enter_worker(spec, out_fd, workdir, private_proc)
+        syscalls.load()
         keep = {0, 1, 2, wsock.fileno()}
         for fd in os.listdir("/proc/self/fd"):
             if int(fd) not in keep:
@@ -74,7 +76,7 @@ def _worker(spec: sandbox.SandboxSpec, wsock: socket.socket, out_fd: int, limits
 
 
 def _monitor(spec: sandbox.SandboxSpec, wsock: socket.socket, ssock: socket.socket, out_fd: int,
-             limits: codec.Limits) -> None:
+             limits: codec.Limits, syscalls: CompiledFilter) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     os.setsid()
     sandbox.become_subreaper()
@@ -83,10 +85,11 @@ def _monitor(spec: sandbox.SandboxSpec, wsock: socket.socket, ssock: socket.sock
     pid = os.fork()
     if pid == 0:
         ssock.close()
-        _worker(spec, wsock, out_fd, limits, workdir, private_proc)
+        _worker(spec, wsock, out_fd, limits, workdir, private_proc, syscalls)
     wsock.close()
     os.close(out_fd)
-    planned = sandbox.worker_protections(spec)
+    planned = sandbox.worker_protections(spec) + [
+        sandbox.Protection("syscall-filter", syscalls.active, syscalls.detail)]
     _send_json(ssock, {"pid": pid, "protections": sandbox.protections_to_json(protections + planned)})
     _, status = os.waitpid(pid, 0)
     _kill_orphans()
@@ -126,6 +129,7 @@ def main(argv: list[str]) -> None:
         sys.modules["torch"].set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     # Import what the worker needs now, so a worker that cannot read the harness still works.
     from . import probes, worker  # noqa: F401
+    syscalls = compile_filter()  # once: each worker only loads it
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # monitors are reaped automatically
     _send_json(control, {"ready": True})
     while True:
@@ -142,7 +146,7 @@ def main(argv: list[str]) -> None:
         ssock = socket.socket(fileno=fds[1])
         if os.fork() == 0:
             control.close()
-            _monitor(spec, wsock, ssock, fds[2], limits)
+            _monitor(spec, wsock, ssock, fds[2], limits, syscalls)
         wsock.close()
         ssock.close()
         os.close(fds[2])

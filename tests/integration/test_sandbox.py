@@ -35,7 +35,7 @@ needs_root = pytest.mark.skipif(not IS_ROOT, reason=(
 SECRET = "hunter2-grader-only"
 ALL_PROTECTIONS = {"network", "pid-namespace", "hidden-paths", "private-tmp", "private-proc",
                    "read-only-filesystems", "rlimits", "scrubbed-env", "process-cleanup",
-                   "unprivileged-user"}
+                   "unprivileged-user", "syscall-filter"}
 
 
 def daemons(seconds: str) -> list[int]:
@@ -195,6 +195,10 @@ def test_sys_exit_is_reported(graded):
     assert 'File "snoop.py"' in t["output"]
 
 
+def test_kernel_interfaces_are_filtered(graded):
+    assert_passed(graded, "Worker cannot create namespaces, mount, trace or reach bpf/io_uring")
+
+
 def test_fresh_replaces_the_worker(graded):
     assert_passed(graded, "student.fresh() replaces the worker")
 
@@ -203,7 +207,7 @@ def test_the_grader_survives_and_reports_everything(graded):
     proc, data = graded["proc"], graded["data"]
     assert proc.returncode == 1, proc.stdout[-3000:]  # some tests failed, nothing crashed
     assert "harness_error" not in data["extra_data"]
-    assert len(data["tests"]) == 12
+    assert len(data["tests"]) == 13
     assert "INTERNALERROR" not in proc.stdout + proc.stderr
 
 
@@ -219,12 +223,13 @@ def test_without_root_protections_degrade_visibly(course):
     ref = course / "course" / "reference_tests" / "s1"
     picked = [f"{ref}/test_sandbox_checks.py::{name}" for name in (
         "test_environment_is_scrubbed", "test_timeout", "test_after_timeout", "test_os_exit",
-        "test_after_os_exit")]
+        "test_after_os_exit", "test_kernel_calls_are_filtered")]
     proc, data, _, _ = run_graded(course, out_dir / "results.json", *picked, user="nobody")
     prot = {p["name"]: p for p in data["extra_data"]["protections"]}
     assert ALL_PROTECTIONS <= set(prot)
     off = {n for n, p in prot.items() if not p["active"]}
     assert {"network", "pid-namespace", "hidden-paths", "unprivileged-user"} <= off
+    assert prot["syscall-filter"]["active"]  # seccomp needs no root
     assert all(prot[n]["detail"] for n in off)
     summary = data["output"].lower()
     assert "protections" in summary  # said where students and staff read it
@@ -237,4 +242,5 @@ def test_without_root_protections_degrade_visibly(course):
         "Next test after a timeout gets a fresh worker": "passed",
         "A call that ends the worker with os._exit": "failed",
         "Next test after os._exit works": "passed",
+        "Worker cannot create namespaces, mount, trace or reach bpf/io_uring": "passed",
     }, proc.stdout[-3000:]

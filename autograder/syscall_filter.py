@@ -1,0 +1,84 @@
+"""A seccomp filter for the worker: the kernel interfaces a submission never needs.
+
+Namespaces and mounts are how a process escapes or reshapes the sandbox around it (a new
+user namespace can lift the mounts that hide the hidden tests), ptrace and friends read
+other processes, and bpf, io_uring, keyrings and module loading are the kernel's largest
+attack surface. numpy, torch, threads, fork and subprocess need none of them.
+
+The filter is compiled once in the zygote with libseccomp (through ``pyseccomp``) and
+loaded by each worker after ``no_new_privs``, so it also holds where the grader is not
+root. Denied calls fail with EPERM, as under Docker's default profile; a filter cannot
+read clone3's flags (they sit in a struct), so clone3 answers ENOSYS and the C library
+falls back to clone, whose flags are checked.
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+from typing import Any
+
+CLONE_NAMESPACE_FLAGS = {
+    "CLONE_NEWNS": 0x00020000, "CLONE_NEWCGROUP": 0x02000000, "CLONE_NEWUTS": 0x04000000,
+    "CLONE_NEWIPC": 0x08000000, "CLONE_NEWUSER": 0x10000000, "CLONE_NEWPID": 0x20000000,
+    "CLONE_NEWNET": 0x40000000,
+}
+
+DENIED = (
+    # namespaces and mounts
+    "unshare", "setns", "mount", "umount2", "pivot_root", "chroot", "open_tree",
+    "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
+    # other processes
+    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
+    # kernel attack surface
+    "bpf", "perf_event_open", "userfaultfd", "io_uring_setup", "io_uring_enter",
+    "io_uring_register", "keyctl", "add_key", "request_key", "open_by_handle_at",
+    # administration (root only, denied all the same)
+    "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load",
+    "reboot", "swapon", "swapoff", "acct", "quotactl", "syslog", "iopl", "ioperm",
+    "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "vhangup",
+)
+
+SUMMARY = "no namespaces, mounts, ptrace, bpf, io_uring, keyrings or kernel modules (seccomp)"
+
+
+@dataclass
+class CompiledFilter:
+    """A filter ready to load (``handle`` is None when libseccomp is unavailable)."""
+
+    handle: Any
+    detail: str
+
+    @property
+    def active(self) -> bool:
+        return self.handle is not None
+
+    def load(self) -> None:
+        if self.handle is not None:
+            self.handle.load()
+
+
+def compile_filter() -> CompiledFilter:
+    """Build the worker's filter, or say why it cannot be built (never silently)."""
+    try:
+        import pyseccomp as seccomp
+    except ImportError:
+        return CompiledFilter(None, "pyseccomp is not installed (pip install pyseccomp)")
+    except (RuntimeError, OSError) as exc:  # pyseccomp raises if libseccomp.so is missing
+        return CompiledFilter(None, f"libseccomp is missing ({exc}); install it "
+                                    "(Debian: apt-get install libseccomp2)")
+    try:
+        f = seccomp.SyscallFilter(seccomp.ALLOW)
+        eperm = seccomp.ERRNO(errno.EPERM)
+        for name in DENIED:
+            try:
+                f.add_rule(eperm, name)
+            except OSError as exc:  # a call this kernel/libseccomp does not know
+                if exc.errno not in (errno.EINVAL, errno.EFAULT, errno.EDOM):
+                    raise
+        for flag in CLONE_NAMESPACE_FLAGS.values():
+            f.add_rule(eperm, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
+        f.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
+    except (OSError, RuntimeError, ValueError) as exc:
+        return CompiledFilter(None, f"libseccomp could not build the filter: {exc}")
+    return CompiledFilter(f, SUMMARY)

@@ -1,0 +1,89 @@
+"""The worker's seccomp filter, loaded in a forked child (a filter cannot be unloaded)."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import json
+import os
+import sys
+
+from autograder import syscall_filter
+
+SYS_CLONE3 = 435  # x86_64
+SYS_PTRACE = 101
+
+
+def in_filtered_child(body) -> dict:
+    """Run ``body()`` in a forked child after loading the filter; return its JSON result."""
+    compiled = syscall_filter.compile_filter()
+    assert compiled.active, compiled.detail
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            ctypes.CDLL(None).prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS, as the worker
+            compiled.load()
+            os.write(w, json.dumps(body()).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        text = f.read()
+    os.waitpid(pid, 0)
+    return json.loads(text)
+
+
+def test_denied_calls_fail_with_eperm_and_clone3_with_enosys():
+    def body():
+        libc = ctypes.CDLL(None, use_errno=True)
+
+        def err(result):
+            return 0 if result == 0 else ctypes.get_errno()
+
+        return {"unshare": err(libc.unshare(0x10000000)),
+                "ptrace": err(libc.syscall(SYS_PTRACE, 16, os.getppid(), 0, 0)),
+                "clone3": err(libc.syscall(SYS_CLONE3, 0, 0))}
+
+    assert in_filtered_child(body) == {"unshare": errno.EPERM, "ptrace": errno.EPERM,
+                                       "clone3": errno.ENOSYS}
+
+
+def test_ordinary_work_still_runs():
+    def body():
+        import subprocess
+        import threading
+
+        import numpy as np
+
+        seen = []
+        t = threading.Thread(target=seen.append, args=(1,))
+        t.start()
+        t.join()
+        echo = subprocess.run(["/bin/echo", "ok"], capture_output=True, text=True).stdout
+        pid = os.fork()
+        if pid == 0:
+            os._exit(9)
+        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        return {"thread": seen, "echo": echo.strip(), "fork": code,
+                "numpy": float(np.ones((64, 64)).dot(np.ones(64)).sum())}
+
+    assert in_filtered_child(body) == {"thread": [1], "echo": "ok", "fork": 9,
+                                       "numpy": 4096.0}
+
+
+def test_every_denied_name_is_known_to_libseccomp():
+    import pyseccomp
+
+    arch = pyseccomp.system_arch()
+    for name in syscall_filter.DENIED:
+        assert pyseccomp.resolve_syscall(arch, name) >= 0, name
+
+
+def test_missing_library_is_reported_not_silent(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyseccomp", None)  # makes the import fail
+    compiled = syscall_filter.compile_filter()
+    assert not compiled.active
+    assert "pyseccomp" in compiled.detail and "pip install" in compiled.detail
+    compiled.load()  # loading nothing is a no-op, reported as inactive by the monitor
