@@ -41,6 +41,7 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+SIZE_LIMIT = "(the assignment's message_mb limit)"
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ class _Encoder:
     def _buffer(self, data: bytes) -> int:
         self.size += len(data)
         if self.size > self.limits.max_bytes:
-            raise CodecError(f"message exceeds {self.limits.max_bytes} bytes")
+            raise CodecError(f"message exceeds {self.limits.max_bytes} bytes {SIZE_LIMIT}")
         self.buffers.append(data)
         return len(self.buffers) - 1
 
@@ -206,7 +207,7 @@ def encode(
                          "bytes; send large data as numpy arrays")
     total = 4 + len(text) + enc.size
     if total > limits.max_bytes:
-        raise CodecError(f"message of {total} bytes exceeds {limits.max_bytes} bytes")
+        raise CodecError(f"message of {total} bytes exceeds {limits.max_bytes} bytes {SIZE_LIMIT}")
     return b"".join([struct.pack(">I", len(text)), text, *enc.buffers])
 
 
@@ -295,7 +296,7 @@ def decode(
     """Decode a payload made by :func:`encode`; raises CodecError on anything else."""
     view = memoryview(data)
     if len(view) > limits.max_bytes:
-        raise CodecError(f"message of {len(view)} bytes exceeds {limits.max_bytes} bytes")
+        raise CodecError(f"message of {len(view)} bytes exceeds {limits.max_bytes} bytes {SIZE_LIMIT}")
     if len(view) < 4:
         raise CodecError("message too short")
     (jlen,) = struct.unpack(">I", view[:4])

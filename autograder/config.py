@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -22,6 +22,20 @@ class Limits:
     open_files: int = 256
     file_size_mb: int = 64
     threads: int = 1
+    # Largest value one call may send or return: bounds the grader's memory per reply
+    # (Gradescope gives grader and worker 768 MB together).
+    message_mb: int = 64
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            whole = f.type in ("int", int)
+            ok = (isinstance(value, int) if whole else isinstance(value, (int, float))) \
+                and not isinstance(value, bool) and value > 0
+            if not ok:
+                kind = "a positive whole number" if whole else "a positive number"
+                raise ConfigError(f"[limits] {f.name} = {value!r}: use {kind}, e.g. "
+                                  f"{f.name} = {f.default}")
 
 
 @dataclass(frozen=True)
@@ -44,7 +58,10 @@ class AssignmentConfig:
         try:
             lim = Limits(**data.get("limits", {}))
         except TypeError as exc:
-            raise ConfigError(f"{path}: bad [limits] entry: {exc}") from exc
+            known = ", ".join(f.name for f in fields(Limits))
+            raise ConfigError(f"{path}: bad [limits] entry: {exc}; known limits: {known}") from exc
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
         vis = data.get("visibility", {}).get("default", "visible")
         if vis not in VISIBILITIES:
             raise ConfigError(f"{path}: visibility.default = {vis!r}; use one of {VISIBILITIES}")

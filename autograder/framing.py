@@ -71,7 +71,8 @@ def recv_frame(sock: socket.socket, max_bytes: int, deadline: float | None = Non
         got += _recv_into(sock, memoryview(head)[got:], deadline)
     (size,) = _HEADER.unpack(head)
     if size > max_bytes:
-        raise CodecError(f"incoming message of {size} bytes exceeds the {max_bytes}-byte limit")
+        raise CodecError(f"incoming message of {size} bytes exceeds the {max_bytes}-byte limit "
+                         "(the assignment's message_mb limit)")
     # Grow with the data actually received: an announced size costs nothing by itself.
     buf = bytearray(min(size, _INITIAL))
     got = 0

@@ -8,8 +8,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import sys
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,6 +84,7 @@ def run_suite(*, suite: Suite, submission: Path, output: Path, isolation: str = 
             if quiet:
                 stack.enter_context(contextlib.redirect_stdout(sink))
                 stack.enter_context(contextlib.redirect_stderr(sink))
+            stack.enter_context(_forget_suite_imports(suite))
             code = pytest.main(args)
     except BaseException:  # noqa: BLE001 - fail closed, whatever broke
         code = -1
@@ -94,6 +98,24 @@ def run_suite(*, suite: Suite, submission: Path, output: Path, isolation: str = 
                                execution_time=time.monotonic() - start)
     results.write(data, output)
     return Outcome(ExitCode.HARNESS_ERROR, data)
+
+
+@contextlib.contextmanager
+def _forget_suite_imports(suite: Suite) -> Iterator[None]:
+    """pytest leaves the suite's test modules and conftest in ``sys.modules`` (and their
+    folder on ``sys.path``): a second run in this process, with another folder holding a
+    file of the same name, would fail collection with "import file mismatch"."""
+    path_before = list(sys.path)
+    before = set(sys.modules)
+    try:
+        yield
+    finally:
+        sys.path[:] = path_before
+        folders = [str(p.resolve()) for p in (*suite.tests, suite.rootdir)]
+        for name in set(sys.modules) - before:
+            file = getattr(sys.modules[name], "__file__", None) or ""
+            if any(file.startswith(folder + os.sep) for folder in folders):
+                del sys.modules[name]
 
 
 def _expected_records(suite: Suite) -> list[results.TestRecord]:

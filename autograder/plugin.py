@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Generator, Iterator
+from dataclasses import replace
 from numbers import Real
 from pathlib import Path
 from typing import Any
@@ -165,10 +166,11 @@ class GradingSession:
         self.uncollected: dict[str, results.TestRecord] = {}
         self.worker_protections: list[dict[str, Any]] = []
         self.static_protections: list[dict[str, Any]] = []
-        self.codec_limits = codec.DEFAULT_LIMITS
         self.zygote: Zygote | None = None
         cfg_path = _find_config(config)
         self.assignment = AssignmentConfig.load(cfg_path)
+        self.codec_limits = replace(codec.DEFAULT_LIMITS,
+                                    max_bytes=self.assignment.limits.message_mb * 2**20)
         support = config.getoption("ag_support")
         self.support_dir = Path(support) if support else None
         self.tmp = Path(tempfile.mkdtemp(prefix="autograder-grade-"))

@@ -270,3 +270,69 @@ def test_test_timeout_fails_only_that_test(tmp_path: Path) -> None:
     assert by_name["many short calls"]["status"] == "failed"
     assert "Timeout" in by_name["many short calls"]["output"]
     assert by_name["one call"]["status"] == "passed"
+
+
+@pytest.mark.parametrize("isolation", ["sandbox", "none"])
+def test_message_limit_fails_only_the_oversized_call(tmp_path: Path, isolation: str) -> None:
+    """[limits] message_mb bounds one value in either direction; the test that sent or
+    received it fails with a message naming the limit, the others are unaffected."""
+    from autograder.grading import Suite, run_suite
+
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    (ref / "assignment.toml").write_text(
+        '[assignment]\nid = "t1"\ntitle = "t"\nmodules = ["m"]\n\n[limits]\nmessage_mb = 1\n')
+    (ref / "test_t.py").write_text(
+        "import numpy as np\n\n"
+        "def test_big_reply(student):\n"
+        "    '''big reply'''\n"
+        "    student.module('m').zeros(2_000_000)\n\n"
+        "def test_big_argument(student):\n"
+        "    '''big argument'''\n"
+        "    student.module('m').size(np.zeros(2_000_000))\n\n"
+        "def test_small(student):\n"
+        "    '''small values'''\n"
+        "    assert student.module('m').zeros(10).shape == (10,)\n"
+        "    assert student.module('m').size(np.zeros(10)) == 10\n")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "m.py").write_text("import numpy as np\n\ndef zeros(n):\n    return np.zeros(n)\n\n"
+                              "def size(x):\n    return x.size\n")
+    for p in (tmp_path, ref, sub):
+        p.chmod(0o755)
+    out = run_suite(suite=Suite(tests=[ref], config=ref / "assignment.toml", support=None,
+                                rootdir=ref, hide=[]), submission=sub,
+                    output=tmp_path / "r.json", isolation=isolation)
+    results.validate(out.data)
+    by_name = {t["name"]: t for t in out.data["tests"]}
+    assert by_name["small values"]["status"] == "passed", by_name["small values"]
+    for name in ("big reply", "big argument"):
+        assert by_name[name]["status"] == "failed"
+        assert "1048576" in by_name[name]["output"] and "message_mb" in by_name[name]["output"], \
+            by_name[name]["output"]
+    assert "harness_error" not in out.data["extra_data"]
+
+
+def test_run_suite_twice_in_one_process(tmp_path: Path) -> None:
+    """Two suites with a test file of the same name, graded one after the other by the same
+    process (as a library user or a bulk runner would): each sees its own tests."""
+    from autograder.grading import Suite, run_suite
+
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "m.py").write_text("def one():\n    return 1\n")
+    names = []
+    for i, expected in enumerate((1, 2)):
+        ref = tmp_path / f"ref{i}"
+        ref.mkdir()
+        (ref / "assignment.toml").write_text(
+            f'[assignment]\nid = "r{i}"\ntitle = "t"\nmodules = ["m"]\n')
+        (ref / "test_same.py").write_text(
+            f"def test_one(student):\n    '''one is {expected}'''\n"
+            f"    assert student.module('m').one() == {expected}\n")
+        out = run_suite(suite=Suite(tests=[ref], config=ref / "assignment.toml", support=None,
+                                    rootdir=ref, hide=[]), submission=sub,
+                        output=tmp_path / f"r{i}.json", isolation="none")
+        assert "harness_error" not in out.data["extra_data"], out.data["tests"][-1]["output"]
+        names += [(t["name"], t["status"]) for t in out.data["tests"]]
+    assert names == [("one is 1", "passed"), ("one is 2", "failed")]
