@@ -208,7 +208,8 @@ class GradingSession:
                              limits=self.codec_limits)
 
     def _covers(self, cfg_path: Path) -> dict[str, list[str]]:
-        """What the worker must not see, which temp folders it gets fresh, and which
+        """What the worker must not see (the course, submissions and results by name, and
+        everything at / outside the allow-list), which temp folders it gets fresh, and which
         interpreter folders below those are bound back (read-only)."""
         ref = cfg_path.parent.resolve()
         # The whole course checkout (every assignment's hidden tests and solutions, .git,
@@ -233,9 +234,11 @@ class GradingSession:
         private_tmp = list(dict.fromkeys(str(Path(t).resolve()) for t in temp))
         interpreter = [Path(p).resolve() for p in sandbox.interpreter_paths()]
         dirs = {p if p.is_dir() else p.parent for p in interpreter}
-        covered = [Path(c) for c in hide + private_tmp]
+        cover_top, mask_files = sandbox.host_entries()
+        covered = [Path(c) for c in hide + private_tmp + cover_top]
         keep = sorted(str(d) for d in dirs if any(c in d.parents or c == d for c in covered))
-        return {"hide": sorted(hide), "private_tmp": private_tmp, "keep": keep}
+        return {"hide": sorted(hide), "private_tmp": private_tmp, "keep": keep,
+                "cover_top": cover_top, "mask_files": mask_files}
 
     def importable(self) -> list[str]:
         """Student modules plus the official support modules (data.py -> data)."""

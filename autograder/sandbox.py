@@ -44,6 +44,11 @@ class SandboxSpec:
     workdir: str
     modules: list[str]
     hide: list[str] = field(default_factory=list)
+    # The allow-list: entries of / outside SYSTEM_FOLDERS (see host_entries), covered
+    # (folders) or masked with /dev/null (files), so copies of solutions anywhere on the
+    # host stay unseen.
+    cover_top: list[str] = field(default_factory=list)
+    mask_files: list[str] = field(default_factory=list)
     memory_mb: int = 2048
     cpu_seconds: int = 120
     processes: int = 64
@@ -84,6 +89,9 @@ def _mount(source: bytes, target: bytes, fstype: bytes | None, flags: int, data:
 
 
 INNER_WORKDIR = "/tmp/work"
+# What the worker sees of the host besides the interpreter and its own folders.
+SYSTEM_FOLDERS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "dev",
+                  "proc", "sys", "tmp")
 SETUP_FAILED = 70  # exit code of a worker whose sandbox could not be set up
 
 
@@ -93,7 +101,7 @@ def enter_namespaces(spec: SandboxSpec) -> tuple[list[Protection], str]:
     as the worker will see it."""
     if not spec.namespaces:
         names = ("network", "pid-namespace", "read-only-filesystems", "hidden-paths",
-                 "private-tmp", "private-proc")
+                 "host-folders", "private-tmp", "private-proc")
         return [Protection(n, False, "needs root") for n in names], spec.workdir
     out: list[Protection] = []
     err = _unshare(CLONE_NEWNET)
@@ -104,7 +112,8 @@ def enter_namespaces(spec: SandboxSpec) -> tuple[list[Protection], str]:
     if err is None:
         err = _mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None)
     if err is not None:
-        for name in ("read-only-filesystems", "hidden-paths", "private-tmp", "private-proc"):
+        for name in ("read-only-filesystems", "hidden-paths", "host-folders", "private-tmp",
+                     "private-proc"):
             out.append(Protection(name, False, f"no mount namespace: {err}"))
         return out, spec.workdir
     # Opened before anything is covered: the work folder and the interpreter may sit
@@ -117,6 +126,7 @@ def enter_namespaces(spec: SandboxSpec) -> tuple[list[Protection], str]:
         workdir = INNER_WORKDIR if tmp_ok else spec.workdir
         keep = {p: fd for p, fd in fds.items() if p != spec.workdir or not tmp_ok}
         out.append(_cover_all(spec.hide, keep, read_only=True, name="hidden-paths", size="4k"))
+        out.append(_allow_list(spec, keep))
         private = _cover_all(spec.private_tmp, keep, read_only=False, name="private-tmp",
                              size=f"{spec.file_size_mb}m")
         if tmp_ok:
@@ -175,6 +185,41 @@ def _cover_all(paths: list[str], keep: dict[str, int], *, read_only: bool, name:
         covered.append(path)
     verb = "hidden" if read_only else "fresh tmpfs"
     return Protection(name, True, f"{verb}: " + ", ".join(covered) if covered else "nothing to cover")
+
+
+def _allow_list(spec: SandboxSpec, keep: dict[str, int]) -> Protection:
+    _cover_all(spec.cover_top, keep, read_only=True, name="host-folders", size="4k")
+    for path in spec.mask_files:
+        e = _mount(b"/dev/null", path.encode(), None, MS_BIND, None)
+        if e is None:
+            e = _mount(b"none", path.encode(), None, MS_REMOUNT | MS_BIND | MS_RDONLY, None)
+        if e:
+            raise OSError(f"cannot mask {path}: {e}")
+    visible = ", ".join(f"/{n}" for n in SYSTEM_FOLDERS if os.path.lexists(f"/{n}"))
+    hidden = ", ".join(spec.cover_top + spec.mask_files) or "nothing"
+    return Protection("host-folders", True, f"only {visible} and the interpreter are visible; "
+                      f"covered: {hidden}")
+
+
+def host_entries() -> tuple[list[str], list[str]]:
+    """Folders and files at / outside the allow-list: SYSTEM_FOLDERS plus the top-level
+    folder of the base interpreter (a Python under /opt keeps /opt: its shared libraries).
+    A venv elsewhere is bound back like the other interpreter folders (``keep``); symlinks
+    at / (bin -> usr/bin) lead into what is allowed anyway."""
+    allowed = set(SYSTEM_FOLDERS)
+    for prefix in (sys.base_prefix, sys.base_exec_prefix):
+        parts = Path(prefix).resolve().parts
+        if len(parts) > 1:
+            allowed.add(parts[1])
+    folders, files = [], []
+    for entry in sorted(os.scandir("/"), key=lambda e: e.name):
+        if entry.is_symlink() or entry.name in allowed:
+            continue
+        if entry.is_dir():
+            folders.append(entry.path)
+        elif entry.is_file():
+            files.append(entry.path)
+    return folders, files
 
 
 def _bind(fd: int, path: str) -> None:

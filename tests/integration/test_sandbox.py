@@ -35,7 +35,7 @@ needs_root = pytest.mark.skipif(not IS_ROOT, reason=(
 SECRET = "hunter2-grader-only"
 ALL_PROTECTIONS = {"network", "pid-namespace", "hidden-paths", "private-tmp", "private-proc",
                    "read-only-filesystems", "rlimits", "scrubbed-env", "process-cleanup",
-                   "unprivileged-user", "syscall-filter"}
+                   "unprivileged-user", "syscall-filter", "host-folders"}
 
 
 def daemons(seconds: str) -> list[int]:
@@ -79,11 +79,12 @@ def course():
 
 
 def run_graded(base: Path, out: Path, *extra: str, user: str | None = None,
+               host_leak: Path = Path("/nonexistent"),
                ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any], float, str]:
     seconds = f"{random.randint(1000, 9999)}.{os.getpid()}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env.update(SECRET_TOKEN=SECRET, SUBMISSION_DIR=str(base / "sub"), DAEMON_SECONDS=seconds,
-               HOME=str(out.parent))
+               HOME=str(out.parent), HOST_LEAK=str(host_leak))
     ref = base / "course" / "reference_tests" / "s1"
     cmd = [sys.executable, "-m", "pytest", *(extra or [str(ref)]), "-c", str(GRADING_INI),
            "--rootdir", str(ref), "--submission", str(base / "sub"), "--ag-results", str(out),
@@ -106,8 +107,24 @@ def run_graded(base: Path, out: Path, *extra: str, user: str | None = None,
 
 
 @pytest.fixture(scope="module")
-def graded(course):
-    proc, data, elapsed, leftovers = run_graded(course, course / "out" / "results.json")
+def host_leak():
+    """A world-readable copy of a solution in a folder at / that no allow-list names."""
+    folder = Path(f"/ag-sandbox-leak-{os.getpid()}-{random.randint(0, 10**9)}")
+    leak = folder / "solution.py"
+    if IS_ROOT:
+        folder.mkdir(mode=0o755)
+        leak.write_text("copied solution")
+        leak.chmod(0o644)
+    try:
+        yield leak
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def graded(course, host_leak):
+    proc, data, elapsed, leftovers = run_graded(course, course / "out" / "results.json",
+                                                host_leak=host_leak)
     tests = {t["name"]: t for t in data["tests"]}
     return {"proc": proc, "data": data, "tests": tests, "elapsed": elapsed,
             "leftovers": leftovers}
@@ -152,6 +169,11 @@ def test_worker_cannot_read_hidden_tests_or_solutions(graded, course):
 def test_processes_left_by_the_worker_are_killed(graded):
     assert_passed(graded, "Processes started by the worker die with it")
     assert graded["leftovers"] == "", f"processes left behind: {graded['leftovers']}"
+
+
+@needs_root
+def test_worker_sees_only_system_folders_of_the_host(graded):
+    assert_passed(graded, "Worker sees only system folders of the host")
 
 
 @needs_root
@@ -207,7 +229,7 @@ def test_the_grader_survives_and_reports_everything(graded):
     proc, data = graded["proc"], graded["data"]
     assert proc.returncode == 1, proc.stdout[-3000:]  # some tests failed, nothing crashed
     assert "harness_error" not in data["extra_data"]
-    assert len(data["tests"]) == 13
+    assert len(data["tests"]) == 14
     assert "INTERNALERROR" not in proc.stdout + proc.stderr
 
 
@@ -228,7 +250,7 @@ def test_without_root_protections_degrade_visibly(course):
     prot = {p["name"]: p for p in data["extra_data"]["protections"]}
     assert ALL_PROTECTIONS <= set(prot)
     off = {n for n, p in prot.items() if not p["active"]}
-    assert {"network", "pid-namespace", "hidden-paths", "unprivileged-user"} <= off
+    assert {"network", "pid-namespace", "hidden-paths", "host-folders", "unprivileged-user"} <= off
     assert prot["syscall-filter"]["active"]  # seccomp needs no root
     assert all(prot[n]["detail"] for n in off)
     summary = data["output"].lower()
