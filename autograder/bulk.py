@@ -6,11 +6,13 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError
+from .results import harness_cause
 
 
 @dataclass
@@ -32,11 +34,13 @@ class Graded:
 
 
 def grade_in_subprocess(assignment: str, submission: Path, out: Path, *, isolation: str = "sandbox",
-                        name: str | None = None) -> Graded:
-    proc = subprocess.run(
-        # -I: the current folder (maybe a submission) never lands on the grader's sys.path.
-        [sys.executable, "-I", "-m", "autograder", "grade", assignment, str(submission), "-o", str(out),
-         "--isolation", isolation], capture_output=True, text=True, check=False)
+                        name: str | None = None, course: Path | None = None) -> Graded:
+    cmd = [sys.executable, "-I", "-m", "autograder", "grade", assignment, str(submission),
+           "-o", str(out), "--isolation", isolation]
+    if course is not None:
+        cmd += ["--course", str(course)]
+    # -I: the current folder (maybe a submission) never lands on the grader's sys.path.
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     g = Graded(name or submission.name, submission, out, exit_code=proc.returncode)
     if not out.exists():
         g.error = f"no results.json (exit {proc.returncode}): {proc.stderr[-500:]}"
@@ -48,34 +52,45 @@ def grade_in_subprocess(assignment: str, submission: Path, out: Path, *, isolati
     g.failed = tuple(t["name"] for t in data["tests"] if t["status"] != "passed")
     g.per_test = tuple((t["name"], float(t["score"]), t["status"]) for t in data["tests"])
     if proc.returncode != 0:
-        g.error = f"harness error (exit {proc.returncode})"
+        cause = harness_cause(data) or proc.stderr.strip()[-300:]
+        g.error = f"harness error (exit {proc.returncode}): {cause}"
     return g
 
 
-def parse_targets(specs: list[str]) -> list[tuple[str, Path]]:
-    """``NAME=PATH`` or ``PATH``; a folder of folders expands to its subfolders."""
+def parse_targets(specs: list[str], modules: Collection[str] = (),
+                  ) -> tuple[list[tuple[str, Path]], list[Path]]:
+    """``NAME=PATH`` or ``PATH`` -> (name, folder) pairs, and the files left out.
+
+    A folder that holds one of the assignment's modules (NAME.py or NAME.ipynb) is one
+    submission; otherwise a folder with subfolders is a folder of submissions, and the
+    files beside them (an export's metadata, .DS_Store, notes) are left out and listed."""
     out: list[tuple[str, Path]] = []
+    ignored: list[Path] = []
+    wanted = {f"{m}{ext}" for m in modules for ext in (".py", ".ipynb")}
     for spec in specs:
         name, _, path_text = spec.rpartition("=") if "=" in spec else ("", "", spec)
         path = Path(path_text)
         if not path.is_dir():
             raise ConfigError(f"submission {path} is not a folder; pass submission folders "
                               "(or one folder that holds them)")
-        subdirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-        has_files = any(p.is_file() for p in path.iterdir())
-        if not name and subdirs and not has_files:
-            out += [(p.name, p) for p in subdirs]
+        entries = sorted(path.iterdir())
+        subdirs = [p for p in entries if p.is_dir() and not p.name.startswith(".")]
+        is_submission = any(p.name in wanted for p in entries) or not subdirs
+        if name or is_submission:
+            out.append((name or path.resolve().name, path))
         else:
-            out.append((name or path.name, path))
+            out += [(p.name, p) for p in subdirs]
+            ignored += [p for p in entries if p not in subdirs]
     names = [n for n, _ in out]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise ConfigError(f"two submissions are named {', '.join(dup)}; name them with NAME=PATH")
-    return out
+    return out, ignored
 
 
 def grade_all(*, assignment: str, targets: list[tuple[str, Path]], out_dir: Path,
-              jobs: int = 0, isolation: str = "sandbox") -> list[Graded]:
+              jobs: int = 0, isolation: str = "sandbox", course: Path | None = None,
+              ) -> list[Graded]:
     out_dir.mkdir(parents=True, exist_ok=True)
 
     def one(item: tuple[str, Path]) -> Graded:
@@ -83,7 +98,7 @@ def grade_all(*, assignment: str, targets: list[tuple[str, Path]], out_dir: Path
         folder = out_dir / name
         folder.mkdir(parents=True, exist_ok=True)
         return grade_in_subprocess(assignment, path, folder / "results.json",
-                                   isolation=isolation, name=name)
+                                   isolation=isolation, name=name, course=course)
 
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
         return list(pool.map(one, targets))

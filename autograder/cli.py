@@ -11,7 +11,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.table import Table
@@ -19,23 +19,39 @@ from rich.text import Text
 
 from .config import AssignmentConfig, Layout, find_course_root, match_name, resolve_name
 from .errors import AutograderError, ConfigError, ExitCode
+from .results import harness_cause
 
 # Logs and CI are not terminals: rich would wrap tables at 80 columns there.
 console = Console() if sys.stdout.isatty() else Console(width=160)
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """Bad usage exits with 3, as documented (argparse's own 2 means a harness error here)."""
+        self.print_usage(sys.stderr)
+        self.exit(int(ExitCode.USAGE), f"{self.prog}: error: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="autograder", description=__doc__)
+    p = _Parser(prog="autograder", description=__doc__)
     p.add_argument("--debug", action="store_true", help="show tracebacks of harness errors")
     sub = p.add_subparsers(dest="command", required=True)
+    staff = _Parser(add_help=False)
+    staff.add_argument("--course", type=Path, default=None,
+                       help="the course repository (default: $AUTOGRADER_COURSE, else the "
+                            "nearest parent of the current folder with reference_tests/, "
+                            "else the checkout the harness is installed from)")
+    staff.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show tracebacks of harness errors")
 
-    g = sub.add_parser("grade", help="grade one submission and write results.json")
+    g = sub.add_parser("grade", help="grade one submission and write results.json", parents=[staff])
     g.add_argument("assignment", help="assignment id or folder name, e.g. a1")
     g.add_argument("submission", type=Path, help="folder with the student's files")
     g.add_argument("-o", "--output", type=Path, default=Path("results.json"))
     g.add_argument("--isolation", choices=("sandbox", "none"), default="sandbox")
 
-    b = sub.add_parser("grade-all", help="grade many submissions in parallel, print a score table")
+    b = sub.add_parser("grade-all", help="grade many submissions in parallel, print a score table",
+                       parents=[staff])
     b.add_argument("assignment", help="assignment id, e.g. a1")
     b.add_argument("submissions", nargs="+",
                    help="submission folders (NAME=PATH to name one), or a folder of them")
@@ -52,12 +68,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="none runs your code in-process (breakpoints and prints work)")
 
     v = sub.add_parser("validate", help="prove hidden suites: solution full, template zero, "
-                                        "mutants caught, runs equal")
+                                        "mutants caught, runs equal", parents=[staff])
     v.add_argument("assignments", nargs="*", help="default: all")
     v.add_argument("-j", "--jobs", type=int, default=0, help="parallel gradings (default: CPUs)")
     v.add_argument("--isolation", choices=("sandbox", "none"), default="sandbox")
 
-    t = sub.add_parser("template", help="generate assignments/ from solutions/")
+    t = sub.add_parser("template", help="generate assignments/ from solutions/", parents=[staff])
     t.add_argument("assignments", nargs="*", help="default: all")
     t.add_argument("--check", action="store_true", help="fail if the committed templates drifted")
     return p
@@ -117,7 +133,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
     with _sigterm_interrupts() as terminated:
         try:
             outcome = grade(assignment=args.assignment, submission=args.submission,
-                            output=output, isolation=args.isolation)
+                            output=output, isolation=args.isolation,
+                            root=find_course_root(explicit=args.course))
         except AutograderError as exc:
             fail_closed_on_error(output, exc)
             _error(f"{exc}\n(results.json written with a harness error)")
@@ -138,17 +155,24 @@ def cmd_grade(args: argparse.Namespace) -> int:
                        f"({len(data['tests'])} tests, {data['execution_time']:.1f} s) -> {output}"),
                   highlight=False)
     if outcome.exit_code != ExitCode.OK:
-        console.print("[red]the harness failed; see the staff-only entry in results.json[/red]")
+        cause = harness_cause(data, full=args.debug) or "(no cause recorded)"
+        console.print(Text.assemble(("the harness failed", "red"), f": {cause}\n(the staff-only "
+                                    "entry of results.json has the traceback; --debug prints it)"),
+                      highlight=False, soft_wrap=True)
     return int(outcome.exit_code)
 
 
 def cmd_grade_all(args: argparse.Namespace) -> int:
     from .bulk import grade_all, parse_targets
 
-    root = find_course_root()
-    resolve_name(root, args.assignment)
-    graded = grade_all(assignment=args.assignment, targets=parse_targets(args.submissions),
-                       out_dir=args.output, jobs=args.jobs, isolation=args.isolation)
+    root = find_course_root(explicit=args.course)
+    layout = Layout(root, resolve_name(root, args.assignment))
+    targets, ignored = parse_targets(args.submissions, layout.config().modules)
+    if ignored:
+        console.print(Text("not submissions, left out: " + ", ".join(str(p) for p in ignored)),
+                      highlight=False)
+    graded = grade_all(assignment=args.assignment, targets=targets, out_dir=args.output,
+                       jobs=args.jobs, isolation=args.isolation, course=root)
     table = Table(title=Text(f"{args.assignment}: {len(graded)} submissions"))
     for col in ("submission", "score", "seconds", "failed tests", "results.json"):
         table.add_column(col, overflow="fold")
@@ -274,7 +298,8 @@ def _category(test: dict) -> str:
 def cmd_validate(args: argparse.Namespace) -> int:
     from .validation import validate
 
-    report = validate(assignments=args.assignments, jobs=args.jobs, isolation=args.isolation)
+    report = validate(assignments=args.assignments, jobs=args.jobs, isolation=args.isolation,
+                      root=find_course_root(explicit=args.course))
     _render_validate(report)
     return int(ExitCode.OK if report.ok else ExitCode.FAILED)
 
@@ -288,7 +313,7 @@ def _render_validate(report: Any) -> None:
         table.add_row(Text(r.assignment), Text(r.subject), Text(r.expect),
                       f"{r.score:g}/{r.max_score:g}",
                       Text("yes", style="green") if r.ok else Text("NO", style="red"),
-                      Text(r.note[:120]))
+                      Text(r.note[:400] if r.broken else r.note[:120]))
     console.print(table)
     bad = [r for r in report.rows if not r.ok]
     console.print("[green]all checks hold[/green]" if not bad else
@@ -298,7 +323,7 @@ def _render_validate(report: Any) -> None:
 def cmd_template(args: argparse.Namespace) -> int:
     from .authoring import assignment_names, check_template, write_template
 
-    root = find_course_root()
+    root = find_course_root(explicit=args.course)
     names = [resolve_name(root, a) for a in args.assignments] or assignment_names(root)
     drift = []
     for name in names:

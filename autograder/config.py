@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
@@ -102,11 +103,28 @@ class Layout:
         return AssignmentConfig.load(self.reference / "assignment.toml")
 
 
-def find_course_root(start: Path | None = None) -> Path:
-    """The repository root: the nearest parent holding reference_tests/ or assignments/."""
+COURSE_ENV = "AUTOGRADER_COURSE"
+
+
+def is_course(path: Path) -> bool:
+    return (path / "reference_tests").is_dir() or (path / "assignments").is_dir()
+
+
+def find_course_root(start: Path | None = None, *, explicit: Path | None = None) -> Path:
+    """The course repository: ``explicit`` (--course), else $AUTOGRADER_COURSE, else the
+    nearest parent of ``start`` (default: the current folder) holding reference_tests/ or
+    assignments/, else the checkout the harness is installed from. Graders must also check
+    that the result does not lie inside a submission (see grading.grade)."""
+    given = explicit or (Path(os.environ[COURSE_ENV]) if os.environ.get(COURSE_ENV) else None)
+    if given is not None:
+        if not is_course(given):
+            source = "--course" if explicit else f"${COURSE_ENV}"
+            raise ConfigError(f"{source} {given} is not a course repository (it has no "
+                              "reference_tests/ or assignments/ folder); pass the repository's root")
+        return given.resolve()
     here = (start or Path.cwd()).resolve()
     for p in (here, *here.parents):
-        if (p / "reference_tests").is_dir() or (p / "assignments").is_dir():
+        if is_course(p):
             return p
     packaged = Path(__file__).resolve().parent.parent
     if (packaged / "reference_tests").is_dir():

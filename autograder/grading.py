@@ -21,7 +21,7 @@ import pytest
 
 from . import results
 from .config import AssignmentConfig, Layout, find_course_root, resolve_name
-from .errors import AutograderError, ExitCode, SubmissionError
+from .errors import AutograderError, ConfigError, ExitCode
 
 GRADING_INI = Path(__file__).with_name("grading.ini")
 
@@ -126,11 +126,17 @@ def _expected_records(suite: Suite) -> list[results.TestRecord]:
 
 def grade(*, assignment: str, submission: Path, output: Path, isolation: str = "sandbox",
           root: Path | None = None) -> Outcome:
-    root = root or find_course_root()
-    layout = Layout(root, resolve_name(root, assignment))
     if not submission.is_dir():
-        raise SubmissionError(f"submission folder {submission} does not exist or is not a folder; "
-                              "pass the folder that holds the student's files")
+        raise ConfigError(f"submission folder {submission} does not exist or is not a folder; "
+                          "pass the folder that holds the student's files")
+    root = (root or find_course_root()).resolve()
+    sub = submission.resolve()
+    if root == sub or sub in root.parents:
+        # Found by walking up from the current folder, inside the submission: a submission
+        # could ship its own reference_tests/ and run them in the grader.
+        raise ConfigError(f"the course repository {root} lies inside the submission {sub}; "
+                          "run the grader from outside the submission or pass --course")
+    layout = Layout(root, resolve_name(root, assignment))
     AssignmentConfig.load(layout.reference / "assignment.toml")  # fail early on bad config
     return run_suite(suite=hidden_suite(layout), submission=submission, output=output,
                      isolation=isolation)

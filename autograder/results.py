@@ -138,3 +138,18 @@ def fail_closed(records: list[TestRecord], error: str, *, execution_time: float,
                         "your submission. Staff can see the details.",
                  extra_data=dict(extra_data or {}, harness_error=True), leaderboard=[],
                  harness_error=error)
+
+
+def harness_cause(data: dict[str, Any], *, full: bool = False) -> str | None:
+    """The staff-only harness error of a results.json, shortened for a terminal (its
+    first and last lines: what failed, and the exception that ended it)."""
+    for t in data.get("tests", []):
+        if "harness" in t.get("tags", []) and t.get("visibility") == "hidden":
+            text = str(t.get("output", "")).strip()
+            if full:
+                return text
+            lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+            if not lines:
+                return None
+            return lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
+    return None

@@ -62,7 +62,8 @@ def _validate(root: Path, names: list[str], tmp: Path, jobs: int, isolation: str
 
     def run(item: tuple[int, tuple[Row, Path]]) -> None:
         i, (row, sub) = item
-        g = grade_in_subprocess(row.assignment, sub, tmp / f"r{i}.json", isolation=isolation)
+        g = grade_in_subprocess(row.assignment, sub, tmp / f"r{i}.json", isolation=isolation,
+                                course=root)
         row.score, row.max_score, row.broken = g.score, g.max_score, g.broken
         row.per_test = g.per_test
         note = g.error or (f"failed: {', '.join(g.failed[:4])}" + (" ..." if len(g.failed) > 4 else "")
@@ -70,8 +71,17 @@ def _validate(root: Path, names: list[str], tmp: Path, jobs: int, isolation: str
         if row.expect != "less" or not row.note or row.broken:
             row.note = note
 
+    # The solution first: when its grading breaks (a hidden test that does not import, a
+    # bad config), every other run would break the same way; say it once.
+    numbered = list(enumerate(jobs_spec))
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-        list(pool.map(run, enumerate(jobs_spec)))
+        list(pool.map(run, [item for item in numbered if item[1][0].expect == "full"]))
+        failed = {row.assignment for row, _ in jobs_spec if row.expect == "full" and row.broken}
+        for row, _ in jobs_spec:
+            if row.assignment in failed and row.expect != "full":
+                row.broken, row.note = True, "not run: grading the solution failed (row above)"
+        list(pool.map(run, [item for item in numbered if item[1][0].expect != "full"
+                            and item[1][0].assignment not in failed]))
     first = {row.assignment: row for row, _ in jobs_spec if row.expect == "full"}
     for row, _ in jobs_spec:
         if row.broken:

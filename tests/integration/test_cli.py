@@ -58,7 +58,7 @@ def test_grade_unknown_assignment_is_usage_error_with_results(course: Path) -> N
 
 def test_grade_missing_submission_folder_names_it(course: Path) -> None:
     proc = ag("grade", "a9", "nowhere", "-o", "r.json", cwd=course)
-    assert proc.returncode == 2
+    assert proc.returncode == 3  # bad usage, as the README says
     assert "nowhere" in proc.stdout
     results.validate(json.loads((course / "r.json").read_text()))
 
@@ -103,7 +103,7 @@ def test_render_check_and_validate_print_markup_literally(capsys: pytest.Capture
                 {"name": f"p {MARKUP}", "active": False, "detail": "why [/red]"}]}}
     assert cli.render_check(data, ExitCode.OK) == ExitCode.FAILED
     row = SimpleNamespace(assignment="a9", subject=f"mutant {MARKUP}", expect="less", score=1.0,
-                          max_score=2.0, ok=False, note=f"error: {MARKUP}")
+                          max_score=2.0, ok=False, note=f"error: {MARKUP}", broken=False)
     cli._render_validate(SimpleNamespace(rows=[row]))
     out = capsys.readouterr().out
     for text in (f"name {MARKUP}", f"Error: {MARKUP}", "more [/]", f"Files graded: {MARKUP}.py",
@@ -336,3 +336,79 @@ def test_run_suite_twice_in_one_process(tmp_path: Path) -> None:
         assert "harness_error" not in out.data["extra_data"], out.data["tests"][-1]["output"]
         names += [(t["name"], t["status"]) for t in out.data["tests"]]
     assert names == [("one is 1", "passed"), ("one is 2", "failed")]
+
+
+def test_usage_errors_exit_3(course: Path) -> None:
+    for args in (("grade",), ("grade", "a9"), ("nonsense",), ("grade-all", "a9", "x", "-j", "two")):
+        proc = ag(*args, cwd=course)
+        assert proc.returncode == int(ExitCode.USAGE), (args, proc.stderr)
+        assert "usage:" in proc.stderr
+
+
+def test_course_inside_the_submission_is_refused(course: Path, tmp_path: Path) -> None:
+    """A submission that ships its own reference_tests/ must never be graded by them, even
+    when the grader is started from inside it (the course is found from the current folder)."""
+    evil = tmp_path / "evil"
+    shutil.copytree(course / "assignments" / "a9_tiny", evil)
+    hidden = evil / "reference_tests" / "a9_tiny"
+    shutil.copytree(course / "reference_tests" / "a9_tiny", hidden)
+    marker = tmp_path / "evil-test-ran"
+    (hidden / "test_evil.py").write_text(
+        "import pytest\n\n@pytest.mark.points(500)\ndef test_evil():\n"
+        f"    '''evil'''\n    open({str(marker)!r}, 'w').close()\n")
+    proc = ag("grade", "a9", ".", "-o", str(tmp_path / "r.json"), cwd=evil)
+    assert proc.returncode == int(ExitCode.USAGE), proc.stdout + proc.stderr
+    assert "lies inside the submission" in proc.stdout and "--course" in proc.stdout
+    assert not marker.exists()
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["score"] == 0
+    # Named explicitly, the real course grades it (the template scores 0, nothing of evil runs).
+    proc = ag("grade", "a9", ".", "-o", str(tmp_path / "r.json"), "--course", str(course), cwd=evil)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 / 2 points" in proc.stdout and not marker.exists()
+    # So does $AUTOGRADER_COURSE; a --course that is no course is a usage error naming it.
+    env = dict(os.environ, AUTOGRADER_COURSE=str(course))
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", "a9", ".", "-o",
+                           str(tmp_path / "r.json")], cwd=evil, env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert proc.returncode == 0 and not marker.exists(), proc.stdout + proc.stderr
+    proc = ag("grade", "a9", ".", "--course", str(tmp_path), cwd=evil)
+    assert proc.returncode == int(ExitCode.USAGE)
+    assert f"--course {tmp_path} is not a course repository" in proc.stdout
+
+
+def test_grade_all_leaves_out_stray_files_of_an_export(course: Path, tmp_path: Path) -> None:
+    """A folder of submissions with files beside them (an export's metadata, .DS_Store) is
+    still a folder of submissions; the stray files are listed, not graded."""
+    subs = tmp_path / "subs"
+    shutil.copytree(course / "solutions" / "a9_tiny", subs / "alice")
+    shutil.copytree(course / "assignments" / "a9_tiny", subs / "bob")
+    (subs / "submission_metadata.yml").write_text("alice: {}\n")
+    (subs / ".DS_Store").write_bytes(b"\0")
+    proc = ag("grade-all", "a9", str(subs), "-o", str(tmp_path / "graded"), cwd=course)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 submissions" in proc.stdout
+    assert "left out" in proc.stdout and "submission_metadata.yml" in proc.stdout
+    scores = {p.parent.name: json.loads(p.read_text())["score"]
+              for p in (tmp_path / "graded").glob("*/results.json")}
+    assert scores == {"alice": 2, "bob": 0}
+    # One submission folder that holds a module and a subfolder is one submission.
+    one = tmp_path / "one"
+    shutil.copytree(course / "solutions" / "a9_tiny", one)
+    (one / "extra").mkdir()
+    proc = ag("grade-all", "a9", str(one), "-o", str(tmp_path / "g2"), cwd=course)
+    assert proc.returncode == 0 and "1 submissions" in proc.stdout, proc.stdout
+
+
+def test_harness_failure_prints_its_cause(course: Path) -> None:
+    (course / "reference_tests" / "a9_tiny" / "hidden" / "test_broken.py").write_text(
+        "import no_such_module_xyz\n\n\ndef test_x():\n    pass\n")
+    proc = ag("grade", "a9", "solutions/a9_tiny", "-o", "r.json", cwd=course)
+    assert proc.returncode == int(ExitCode.HARNESS_ERROR)
+    assert "no_such_module_xyz" in proc.stdout, proc.stdout
+    proc = ag("grade-all", "a9", "solutions/a9_tiny", "-o", "graded", cwd=course)
+    assert "no_such_module_xyz" in proc.stdout, proc.stdout
+    proc = ag("validate", "a9", cwd=course)
+    assert proc.returncode == int(ExitCode.FAILED)
+    assert proc.stdout.count("no_such_module_xyz") == 1, proc.stdout  # said once, not per row
+    assert "not run: grading the solution failed" in proc.stdout
