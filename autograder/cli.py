@@ -137,7 +137,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
                             root=find_course_root(explicit=args.course))
         except AutograderError as exc:
             fail_closed_on_error(output, exc)
-            _error(f"{exc}\n(results.json written with a harness error)")
+            _error(f"{exc}\n(results.json written: no points, this error in its staff-only entry)")
             return int(ExitCode.USAGE if isinstance(exc, ConfigError) else ExitCode.HARNESS_ERROR)
         except KeyboardInterrupt:
             if not terminated:
@@ -221,6 +221,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         root = find_course_root(submission)
         layout = Layout(root, resolve_name(root, args.assignment))
+        modules = layout.config().modules
+        files = [f"{m}.py" for m in modules]
+        if not any((submission / f).is_file() or (submission / f"{m}.ipynb").is_file()
+                   for m, f in zip(modules, files, strict=True)):
+            raise ConfigError(f"{submission} holds none of {layout.name}'s files "
+                              f"({', '.join(files)}, or .ipynb); run `autograder check "
+                              f"{args.assignment}` in your assignment folder, or pass it")
         full = hidden_suite(layout)
         suite = type(full)(tests=[layout.reference / "public"], config=full.config,
                            support=full.support, rootdir=layout.reference, hide=full.hide)

@@ -75,8 +75,13 @@ class AssignmentConfig:
 
 
 def _names(value: Any, path: Path) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.isidentifier() for v in value):
-        raise ConfigError(f"{path}: modules must be a list of module names, got {value!r}")
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{path}: modules = {value!r}; give a non-empty list of module names, "
+                          'e.g. modules = ["layers", "mlp"]')
+    for v in value:
+        if not (isinstance(v, str) and v.isidentifier()):
+            hint = f' (write "{v[:-3]}", without ".py")' if isinstance(v, str) and v.endswith(".py") else ""
+            raise ConfigError(f"{path}: modules entry {v!r} is not a module name{hint}")
     return tuple(value)
 
 
@@ -100,7 +105,12 @@ class Layout:
         return self.root / "assignments" / self.name
 
     def config(self) -> AssignmentConfig:
-        return AssignmentConfig.load(self.reference / "assignment.toml")
+        path = self.reference / "assignment.toml"
+        config = AssignmentConfig.load(path)
+        if self.name != config.id and self.name.split("_", 1)[0] != config.id:
+            raise ConfigError(f"{path}: id = {config.id!r} does not match the folder {self.name!r}; "
+                              f"folders are named ID or ID_topic (e.g. {config.id}_{self.name})")
+        return config
 
 
 COURSE_ENV = "AUTOGRADER_COURSE"
@@ -142,7 +152,9 @@ def match_name(names: list[str], key: str, *, none_known: str = "none") -> str:
         return matches[0]
     if matches:
         raise ConfigError(f"assignment {key!r} is ambiguous ({', '.join(matches)}); use the full name")
-    raise ConfigError(f"unknown assignment {key!r}; known assignments: {', '.join(names) or none_known}")
+    ids = ", ".join(dict.fromkeys(n.split("_", 1)[0] for n in names))
+    known = f"{', '.join(names)} (by id: {ids})" if names else none_known
+    raise ConfigError(f"unknown assignment {key!r}; known assignments: {known}")
 
 
 def resolve_name(root: Path, key: str) -> str:

@@ -137,7 +137,7 @@ def grade(*, assignment: str, submission: Path, output: Path, isolation: str = "
         raise ConfigError(f"the course repository {root} lies inside the submission {sub}; "
                           "run the grader from outside the submission or pass --course")
     layout = Layout(root, resolve_name(root, assignment))
-    AssignmentConfig.load(layout.reference / "assignment.toml")  # fail early on bad config
+    layout.config()  # fail early on a bad config
     return run_suite(suite=hidden_suite(layout), submission=submission, output=output,
                      isolation=isolation)
 

@@ -53,6 +53,7 @@ def _validate(root: Path, names: list[str], tmp: Path, jobs: int, isolation: str
     jobs_spec: list[tuple[Row, Path]] = []
     for name in names:
         layout = Layout(root, name)
+        layout.config()  # a bad config fails here, once, not in every grading
         jobs_spec.append((Row(name, "solution", "full"), layout.solution))
         jobs_spec.append((Row(name, "solution (2nd run)", "equal"), layout.solution))
         jobs_spec.append((Row(name, "template", "zero"), layout.template))

@@ -34,7 +34,8 @@ def buggy(layout: Layout, dest: Path) -> Path:
     current.rename(dest)
     for i in range(len(picked) - 1):
         shutil.rmtree(dest.with_name(f"{dest.name}-{i}"), ignore_errors=True)
-    print(f"buggy submission: {', '.join(m.name for m in picked)}")
+    bugs = "; ".join(f"{m.name} ({m.description})" for m in picked)
+    print(f"'buggy' is the reference solution with two shipped mutants applied: {bugs}")
     return dest
 
 
@@ -60,7 +61,8 @@ def run() -> int:
         "notebook": notebooks(layout, subs / "notebook"),
         "malicious": ROOT / "examples" / "a1_numpy_nn" / "malicious",
     }
-    return main(["grade-all", "a1", *[f"{k}={v}" for k, v in targets.items()], "-o", str(OUT)])
+    return main(["grade-all", "a1", *[f"{k}={v}" for k, v in targets.items()], "-o", str(OUT),
+                 "--course", str(ROOT)])
 
 
 if __name__ == "__main__":

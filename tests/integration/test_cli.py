@@ -412,3 +412,11 @@ def test_harness_failure_prints_its_cause(course: Path) -> None:
     assert proc.returncode == int(ExitCode.FAILED)
     assert proc.stdout.count("no_such_module_xyz") == 1, proc.stdout  # said once, not per row
     assert "not run: grading the solution failed" in proc.stdout
+
+
+def test_check_outside_an_assignment_folder_says_so(course: Path) -> None:
+    elsewhere = course / "elsewhere"
+    elsewhere.mkdir()
+    proc = ag("check", "a9", str(elsewhere), cwd=course)
+    assert proc.returncode == int(ExitCode.USAGE), proc.stdout + proc.stderr
+    assert "holds none of a9_tiny's files (ops.py" in proc.stdout
