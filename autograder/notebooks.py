@@ -9,6 +9,14 @@ Line numbers: the converted source starts each code cell with a marker line
 student sees them top to bottom), and every line of a cell keeps its own line, so
 ``ConvertedNotebook.cell_line_of(lineno)`` maps a traceback line of the module back to
 ``(cell, line_in_cell)``.
+
+``from __future__`` imports: Jupyter compiles each cell on its own, so a cell may start
+with one even below other cells. When any would not be at the beginning of the joined
+module, all of them are moved to its top (one line each, before the first marker; that
+line maps to the cell and line it came from) and their own lines become comments.
+
+Untrusted input: the JSON is checked for nesting depth and for the number of objects and
+arrays before it is parsed, so a small file cannot exhaust the grader's stack or memory.
 """
 
 from __future__ import annotations
@@ -16,7 +24,9 @@ from __future__ import annotations
 import ast
 import re
 import warnings
+from bisect import bisect_right
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 
 import nbformat
@@ -25,6 +35,12 @@ from autograder.errors import SubmissionError
 
 STRIP_PREFIX = "# [autograder] stripped: "
 CELL_MARKER = "# %% [cell {}]"
+MOVED_PREFIX = "# [autograder] moved to the top: "
+# A notebook nests about 6 levels deep (widget state a few more); nbformat recurses per
+# level and fails near 500. Each object or array costs ~500 bytes once parsed and validated.
+MAX_JSON_DEPTH = 100
+MAX_JSON_CONTAINERS = 100_000
+MAX_PARSED_CHARS = 100_000  # ast.parse needs ~500 bytes of memory per character
 
 
 @dataclass(frozen=True)
@@ -39,14 +55,18 @@ class StrippedLine:
 class ConvertedNotebook:
     source: str
     stripped: list[StrippedLine]
-    # origin[i] is the (cell, line) of source line i + 1; None for marker/padding lines
-    origin: tuple[tuple[int, int] | None, ...] = field(default=(), repr=False)
+    # (first source line, cell, its line in the cell) of each run of source lines that
+    # come from consecutive lines of one cell; cell 0 for marker/padding lines and after
+    # the end. Runs, not one entry per line: a huge cell must not cost a tuple per line.
+    runs: tuple[tuple[int, int, int], ...] = field(default=(), repr=False)
 
     def cell_line_of(self, source_line: int) -> tuple[int, int] | None:
         """(cell, line in cell) of a 1-based line of ``source``; None for marker lines."""
-        if 1 <= source_line <= len(self.origin):
-            return self.origin[source_line - 1]
-        return None
+        at = bisect_right(self.runs, source_line, key=lambda run: run[0]) - 1
+        if source_line < 1 or at < 0 or self.runs[at][1] == 0:
+            return None
+        start, cell, line = self.runs[at]
+        return cell, line + source_line - start
 
 
 # ---------------------------------------------------------------- notebook -> source
@@ -185,24 +205,152 @@ def _convert_cell(text: str, cell: int) -> tuple[list[str], list[StrippedLine]]:
     return out, stripped
 
 
+def _parse(text: str) -> ast.Module | None:
+    """The AST of a short piece of code (one logical line), or None."""
+    if len(text) > MAX_PARSED_CHARS:  # the grader parses; a huge AST costs gigabytes
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SyntaxWarning: compiling the module shows them
+            return ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def _is_future(node: ast.stmt) -> bool:
+    return isinstance(node, ast.ImportFrom) and node.module == "__future__" and node.level == 0
+
+
+def _is_docstring(node: ast.stmt) -> bool:
+    return (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str))
+
+
+def _logical_lines(lines: list[str]) -> list[tuple[int, int]]:
+    """[first, end) line indices of each logical line holding code (not only a comment)."""
+    found: list[tuple[int, int]] = []
+    st = _ScanState()
+    i = 0
+    while i < len(lines):
+        first = i
+        _scan(lines[i], st)
+        i += 1
+        while i < len(lines) and not st.clean:
+            _scan(lines[i], st)
+            i += 1
+        if lines[first].strip() and not lines[first].lstrip().startswith("#"):
+            found.append((first, i))
+    return found
+
+
+def _blank_futures(lines: list[str], tree: ast.Module) -> list[str] | None:
+    """The lines of one logical line with its ``__future__`` imports taken out: comments
+    where it holds nothing else, else ``pass`` in their place (``x = 1; from __future__
+    import ...`` on one line); None where neither is safe (the line is then left alone)."""
+    if all(_is_future(n) for n in tree.body):
+        return [MOVED_PREFIX + lines[0].strip()] + [MOVED_PREFIX + "(continued)"] * (len(lines) - 1)
+    if len(lines) != 1:
+        return None
+    line = lines[0].encode("utf-8", "surrogatepass")  # ast offsets count UTF-8 bytes
+    for node in reversed(tree.body):
+        if _is_future(node):
+            line = line[: node.col_offset] + b"pass" + line[node.end_col_offset or 0 :]
+    new = line.decode("utf-8", "surrogatepass")
+    after = _parse(new)
+    expected = [ast.dump(ast.Pass() if _is_future(n) else n) for n in tree.body]
+    if after is None or [ast.dump(n) for n in after.body] != expected:
+        return None
+    return [new]
+
+
+def _hoist_futures(cells: list[tuple[int, list[str]]]) -> list[tuple[str, tuple[int, int]]]:
+    """Where joining the cells would put a ``__future__`` import after other statements
+    (fine in Jupyter, which compiles cell by cell), take every top-level one out of its
+    cell (in place) and return the lines that import them at the top, with their origin.
+
+    Works on logical lines (the lexical scan above) and parses only those that mention
+    ``__future__`` or may be a leading docstring, so it stays cheap on huge cells."""
+    if not any("__future__" in line for _, lines in cells for line in lines):
+        return []
+    first, misplaced = True, False
+    started = False  # a statement other than a leading docstring or __future__ import seen
+    moves: list[tuple[int, list[str], int, int, ast.Module]] = []
+    for number, lines in cells:
+        for begin, end in _logical_lines(lines):
+            text = "\n".join(lines[begin:end])
+            top = not lines[begin][:1].isspace()
+            tree = _parse(text) if top and ("__future__" in text or first) else None
+            if tree is None:
+                first, started = False, True
+                continue
+            if any(_is_future(n) for n in tree.body):
+                moves.append((number, lines, begin, end, tree))
+            for node in tree.body:
+                if _is_future(node):
+                    misplaced = misplaced or started
+                elif not (first and _is_docstring(node)):
+                    started = True
+                first = False
+    if not misplaced:
+        return []
+    header: list[tuple[str, tuple[int, int]]] = []
+    for number, lines, begin, end, tree in moves:
+        new = _blank_futures(lines[begin:end], tree)
+        if new is None:
+            continue
+        lines[begin:end] = new
+        header += [(f"{ast.unparse(n)}  # [autograder] moved here from cell {number}",
+                    (number, begin + n.lineno)) for n in tree.body if _is_future(n)]
+    return header
+
+
 def _convert(nb: nbformat.NotebookNode) -> ConvertedNotebook:
-    out: list[str] = []
-    origin: list[tuple[int, int] | None] = []
+    cells: list[tuple[int, list[str]]] = []
     stripped: list[StrippedLine] = []
     for number, cell in enumerate(nb.cells, start=1):
         if cell.cell_type != "code" or not cell.source.strip():
             continue
         lines, found = _convert_cell(cell.source, number)
         stripped.extend(found)
-        if out:
-            out.append("")
-            origin.append(None)
-        out.append(CELL_MARKER.format(number))
-        origin.append(None)
+        cells.append((number, lines))
+    out: list[str] = []
+    runs: list[tuple[int, int, int]] = []
+
+    def place(lines: list[str], cell: int = 0, line: int = 0) -> None:
+        runs.append((len(out) + 1, cell, line))
         out.extend(lines)
-        origin.extend((number, k) for k in range(1, len(lines) + 1))
+
+    for text, (cell, line) in _hoist_futures(cells):
+        place([text], cell, line)
+    for number, lines in cells:
+        place(["", CELL_MARKER.format(number)] if out else [CELL_MARKER.format(number)])
+        place(lines, number, 1)
+    place([])  # past the end
     source = "\n".join(out) + "\n" if out else ""
-    return ConvertedNotebook(source=source, stripped=stripped, origin=tuple(origin))
+    return ConvertedNotebook(source=source, stripped=stripped, runs=tuple(runs))
+
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def _json_shape_problem(text: str, fix: str) -> str | None:
+    """Why JSON text is too deep or holds too many objects and arrays to parse safely,
+    and the fix.
+
+    Exact for valid JSON (strings are skipped); for invalid JSON only an estimate, but
+    the parser rejects that anyway."""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    depth = max(accumulate(1 if c in "[{" else -1 for c in brackets), default=0)
+    if depth > MAX_JSON_DEPTH:
+        return (f"its JSON is nested {depth} levels deep (at most {MAX_JSON_DEPTH} are read; "
+                f"a notebook needs fewer than 10); {fix}")
+    containers = brackets.count("[") + brackets.count("{")
+    if containers > MAX_JSON_CONTAINERS:
+        return (f"it holds {containers} JSON objects and arrays (at most "
+                f"{MAX_JSON_CONTAINERS} are read: large outputs or widget state?); "
+                f"clear its outputs and {fix}")
+    return None
 
 
 def notebook_to_source(path: Path) -> ConvertedNotebook:
@@ -213,16 +361,26 @@ def notebook_to_source(path: Path) -> ConvertedNotebook:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SubmissionError(f"{path.name} cannot be read as a notebook ({exc}); {fix}") from exc
+    shape = _json_shape_problem(text, fix)
+    if shape is not None:
+        raise SubmissionError(f"{path.name} is not a valid notebook: {shape}")
     try:
-        with warnings.catch_warnings():
-            # notebooks from older tools lack cell ids; harmless for grading
-            warnings.simplefilter("ignore")
-            nb = nbformat.reads(text, as_version=4)
-            nbformat.validate(nb)
-    except (ValueError, AttributeError, KeyError, TypeError, nbformat.ValidationError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SubmissionError(f"{path.name} is not a valid notebook: {first}; {fix}") from exc
-    return _convert(nb)
+        try:
+            with warnings.catch_warnings():
+                # notebooks from older tools lack cell ids; harmless for grading
+                warnings.simplefilter("ignore")
+                nb = nbformat.reads(text, as_version=4)
+                nbformat.validate(nb)
+        except (ValueError, AttributeError, KeyError, TypeError, nbformat.ValidationError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SubmissionError(f"{path.name} is not a valid notebook: {first}; {fix}") from exc
+        return _convert(nb)
+    except RecursionError as exc:  # the depth check above should make this unreachable
+        raise SubmissionError(f"{path.name} is not a valid notebook: it is nested too deeply "
+                              f"to read; {fix}") from exc
+    except MemoryError as exc:
+        raise SubmissionError(f"{path.name} is too large to read as a notebook (out of "
+                              f"memory); clear its outputs and {fix}") from exc
 
 
 # ---------------------------------------------------------------- source -> notebook

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
+
+import nbformat
 
 from autograder.config import AssignmentConfig
 from autograder.notebooks import source_to_notebook, write_notebook
@@ -58,3 +65,81 @@ def test_symlinked_module_is_refused_not_followed(tmp_path: Path) -> None:
     prepared = prepare_submission(sub, CONFIG, None, tmp_path / "out")
     assert prepared.problems["ops"][0] == "SubmissionError"
     assert not (tmp_path / "out" / "ops.py").exists()
+
+
+TWO = AssignmentConfig(id="s2", title="s", modules=("ops", "stats"))
+DEEP = "[" * 200_000 + "]" * 200_000  # valid JSON, 400 KB: nbformat used to recurse to death
+
+
+def test_deeply_nested_notebook_is_a_problem_of_its_module_only(tmp_path: Path) -> None:
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "ops.ipynb").write_text(DEEP)
+    (sub / "stats.py").write_text("def mean(x):\n    return 0\n")
+    prepared = prepare_submission(sub, TWO, None, tmp_path / "out")
+    kind, message = prepared.problems["ops"]
+    assert kind == "InvalidNotebook"
+    assert message.startswith("ops.ipynb is not a valid notebook: its JSON is nested 200000")
+    assert message.endswith("re-save it from Jupyter or submit ops.py instead")
+    assert prepared.found == {"stats": "stats.py"}
+    assert f"Problem with module ops: {message}" in prepared.report()
+    assert not (tmp_path / "out" / "ops.py").exists()
+
+
+def _with_cell_above_imports(source: str) -> nbformat.NotebookNode:
+    """The twin of ``source`` after a student adds a code cell above its import cell."""
+    nb = source_to_notebook(source)
+    nb.cells.insert(0, nbformat.v4.new_code_cell("import math"))
+    return nb
+
+
+def test_future_import_below_a_new_cell_grades_like_jupyter_runs_it(tmp_path: Path) -> None:
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    source = "from __future__ import annotations\n\nimport numpy as np\n\n\n" + DONE
+    write_notebook(_with_cell_above_imports(source), sub / "ops.ipynb")
+    prepared = prepare_submission(sub, CONFIG, None, tmp_path / "out")
+    assert prepared.problems == {}
+    module = (tmp_path / "out" / "ops.py").read_text()
+    compile(module, "ops.py", "exec")  # was: from __future__ imports must occur at the beginning
+    assert module.startswith("from __future__ import annotations")
+    assert prepared.locate("SyntaxError: oops (ops.py, line 1)") == (
+        "SyntaxError: oops (ops.ipynb, cell 2, line 1)"
+    )
+    line = module.splitlines().index("    raise ValueError('boom')") + 1
+    assert prepared.locate(f'File "ops.py", line {line}') == 'File "ops.ipynb", cell 3, line 3'
+
+
+COURSE = Path(__file__).resolve().parents[1] / "fixtures" / "authoring" / "course"
+
+
+def _grade(course: Path, submission: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", "a9", str(submission), "-o", "r.json"],
+        cwd=course, capture_output=True, text=True, timeout=300, check=False,
+    )
+    return proc, json.loads((course / "r.json").read_text())
+
+
+def test_grade_end_to_end_with_problem_notebooks(tmp_path: Path) -> None:
+    """`autograder grade`: a deeply nested notebook costs its module's tests only (exit 0,
+    not a harness error); a notebook whose __future__ import is below a new cell grades."""
+    course = tmp_path / "course"
+    shutil.copytree(COURSE, course)
+    sub = tmp_path / "sub"
+    shutil.copytree(course / "solutions" / "a9_tiny", sub)
+    (sub / "ops.py").unlink()
+    (sub / "ops.ipynb").write_text(DEEP)
+    proc, data = _grade(course, sub)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert data["score"] == 0 and data["tests"]
+    assert all(t["max_score"] > 0 for t in data["tests"])
+    assert all("InvalidNotebook: ops.ipynb is not a valid notebook" in t["output"]
+               for t in data["tests"])
+    assert "Files graded: stats.py" in data["output"]
+
+    source = (course / "solutions" / "a9_tiny" / "ops.py").read_text()
+    write_notebook(_with_cell_above_imports(source), sub / "ops.ipynb")
+    proc, data = _grade(course, sub)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert data["score"] == sum(t["max_score"] for t in data["tests"]) > 0, data["output"]
