@@ -31,6 +31,7 @@ class Submission:
     ignored: list[str] = field(default_factory=list)  # files never loaded, with the reason
     stripped: list[str] = field(default_factory=list)  # notebook lines not executed
     notebooks: dict[str, ConvertedNotebook] = field(default_factory=dict)  # module -> source map
+    twins: list[str] = field(default_factory=list)  # notebooks not graded: their .py is (a tie)
 
     def locate(self, text: str) -> str:
         """Point lines of converted notebooks back at their cells in student messages."""
@@ -59,6 +60,9 @@ class Submission:
         if self.stripped:
             lines.append("Notebook lines not executed (magics / shell escapes):")
             lines += [f"  {s}" for s in self.stripped[:MAX_LISTED]]
+        if self.twins:  # the template ships both twins: one line, not one per module
+            lines.append(f"Notebook twins not graded ({', '.join(self.twins)}): the .py files "
+                         "are; a notebook is graded instead when it has fewer TODO stubs")
         if self.ignored:
             lines.append("Files in your submission that are never loaded:")
             lines += [f"  {s}" for s in self.ignored[:MAX_LISTED]]
@@ -105,9 +109,11 @@ def _choose(py: Path, nb: Path, loaded: dict[Path, Any], sub: Submission) -> Pat
         sub.ignored.append(f"{py.name} (ignored: {nb.name} is graded instead, as {py.name} "
                            f"still has {py_todo} TODO stub(s); submit only one of the two)")
         return nb
-    why = f"{nb.name} still has {nb_todo} TODO stub(s)" if nb_todo > py_todo else "both are present"
-    sub.ignored.append(f"{nb.name} (ignored: {py.name} is graded instead, {why}; "
-                       "submit only one of the two)")
+    if nb_todo == py_todo:
+        sub.twins.append(nb.name)
+        return py
+    sub.ignored.append(f"{nb.name} (ignored: {py.name} is graded instead, {nb.name} still has "
+                       f"{nb_todo} TODO stub(s); submit only one of the two)")
     return py
 
 

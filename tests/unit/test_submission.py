@@ -38,7 +38,20 @@ def test_py_wins_a_tie_and_the_notebook_is_listed(tmp_path: Path) -> None:
     write_notebook(source_to_notebook(DONE), sub / "ops.ipynb")
     prepared = prepare_submission(sub, CONFIG, None, tmp_path / "out")
     assert prepared.found == {"ops": "ops.py"}
-    assert any(s.startswith("ops.ipynb (ignored") for s in prepared.ignored)
+    assert prepared.twins == ["ops.ipynb"] and prepared.ignored == []
+    # One line for all twins (an untouched template has one per module), not one each.
+    assert "Notebook twins not graded (ops.ipynb): the .py files are" in prepared.report()
+
+
+def test_notebook_with_more_stubs_than_its_py_is_listed_with_the_reason(tmp_path: Path) -> None:
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "ops.py").write_text(DONE)
+    write_notebook(source_to_notebook(STUB), sub / "ops.ipynb")
+    prepared = prepare_submission(sub, CONFIG, None, tmp_path / "out")
+    assert prepared.found == {"ops": "ops.py"} and prepared.twins == []
+    assert any(s.startswith("ops.ipynb (ignored: ops.py is graded instead, ops.ipynb still has 1")
+               for s in prepared.ignored)
 
 
 def test_notebook_lines_point_at_cells(tmp_path: Path) -> None:
