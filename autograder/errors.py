@@ -60,3 +60,12 @@ class StudentTimeout(StudentError):
 
 class WorkerDied(StudentError):
     """The worker process ended during a call (crash, exit, resource limit)."""
+
+
+class UnusableValue(StudentError):
+    """The grader tried to use a value of the student's code that stayed in the worker (an
+    array of strings, an object of the student's class) as a number, array or truth value.
+
+    Not a TypeError: numpy and pytest.approx catch TypeError and try something else, where
+    this must fail the test with its message.
+    """

@@ -21,8 +21,15 @@ import pytest
 
 from . import codec, results, sandbox
 from .config import VISIBILITIES, AssignmentConfig
-from .errors import AutograderError, SandboxError, StudentError, StudentTimeout, WorkerDied
-from .pool import LocalWorker, SandboxConfig, Zygote
+from .errors import (
+    AutograderError,
+    SandboxError,
+    StudentError,
+    StudentTimeout,
+    UnusableValue,
+    WorkerDied,
+)
+from .pool import LocalWorker, Printed, SandboxConfig, Zygote
 from .proxy import StudentProxy
 from .submission import prepare_submission
 
@@ -140,7 +147,9 @@ def category(tags: list[str]) -> str:
 
 def _failure_text(excinfo: pytest.ExceptionInfo[BaseException], memory_mb: int) -> str:
     exc = excinfo.value
-    if isinstance(exc, (StudentTimeout, WorkerDied)):
+    if isinstance(exc, StudentTimeout) and exc.student_traceback:
+        return f"{exc.message}\nWhere (your files):\n{exc.student_traceback.rstrip()}"
+    if isinstance(exc, (StudentTimeout, WorkerDied, UnusableValue)):
         return exc.message
     if isinstance(exc, StudentError):
         where = f" in {exc.where}" if exc.where else ""
@@ -390,14 +399,48 @@ def student(request: pytest.FixtureRequest) -> Iterator[StudentProxy]:
     try:
         yield proxy
     finally:
-        proxy.close()
+        proxy.close(output_limit=results.MAX_STUDENT_STDOUT)
         rec = session.records.get(request.node.nodeid)
-        printed = [(text, size) for text, size in proxy.outputs if size]
-        if rec is not None and printed:
-            text, size = printed[-1]
-            shown = results.truncate(text, results.MAX_STUDENT_STDOUT)
-            more = f"\n[output truncated: {size} bytes in all]" if size > len(text) else ""
-            rec.output = (rec.output + "\n\n" if rec.output else "") + "Your code printed:\n" + shown + more
+        section = printed_section(proxy.outputs)
+        if rec is not None and section:
+            # The failure message gives way first: the note on what was left out must stay.
+            room = results.MAX_TEST_OUTPUT - len(section) - 100
+            head = results.truncate(rec.output, max(room, 200)) + "\n\n" if rec.output else ""
+            rec.output = head + section
+
+
+def printed_section(outputs: list[Printed]) -> str:
+    """'Your code printed:' with the head of what the test's workers printed (control
+    characters escaped: no terminal escapes reach `autograder check`) and, where the output
+    was cut, how many bytes were left out."""
+    printed = [p for p in outputs if p.total]
+    if not printed:
+        return ""
+    head = b"".join(p.head for p in printed)[: results.MAX_STUDENT_STDOUT]
+    total = sum(p.total for p in printed)
+    text, shown = _escape_controls(head, results.MAX_STUDENT_STDOUT)
+    section = "Your code printed:\n" + text.rstrip("\n")
+    if total > shown:
+        section += (f"\n[output truncated: {total - shown} bytes left out; the first "
+                    f"{shown} of {total} bytes are shown]")
+    return section
+
+
+def _escape_controls(data: bytes, limit: int) -> tuple[str, int]:
+    """``data`` as text of at most ``limit`` characters, control characters (but newlines
+    and tabs) escaped; and how many bytes of ``data`` that text shows."""
+    text = data.decode("utf-8", "replace")
+    if text.isprintable() or all(c.isprintable() or c in "\n\t" for c in text):
+        return text, len(data)
+    out: list[str] = []
+    used = 0
+    for i, c in enumerate(text):
+        piece = c if c.isprintable() or c in "\n\t" else repr(c)[1:-1]
+        if used + len(piece) > limit:
+            return "".join(out), len(text[:i].encode("utf-8", "replace"))
+        out.append(piece)
+        used += len(piece)
+    return "".join(out), len(data)
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
+import select
 import shutil
 import signal
 import socket
@@ -17,14 +19,23 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from types import FrameType
+from typing import Any, NamedTuple, NoReturn, Protocol
 
 from . import codec, sandbox
 from .errors import CodecError, SandboxError, StudentError, StudentTimeout, WorkerDied
 from .framing import PeerClosed, recv_frame, send_frame
-from .zygote import READY
+from .zygote import READY, STACK_SIGNAL
+
+OUTPUT_LIMIT = 16 * 2**20  # bytes a worker may print (stdout + stderr) before it is stopped
+STACK_WAIT = 0.5  # seconds a timed-out worker gets to dump its stack before it is killed
+STACK_QUIET = 0.05  # a dump is complete after this long without more bytes
+STACK_MAX_BYTES = 256 * 1024
+MAX_TIMEOUT_FRAMES = 12
 
 _SIGNAL_HINTS = {
     signal.SIGKILL: "killed (memory, process or time limit)",
@@ -48,12 +59,97 @@ def describe_status(status: int | None) -> str:
     return f"the worker process exited with code {code} (does your code call sys.exit or os._exit?)"
 
 
+@dataclass(frozen=True)
+class StudentFrame:
+    """One frame of the student's code: a file of the submission, shown by its name."""
+
+    file: str
+    line: int
+    function: str
+    source: str = ""
+
+
+def timeout_error(timeout: float | None, what: str, frames: list[StudentFrame]) -> StudentTimeout:
+    """'your code exceeded 10 s in train.train; it was running relu_backward (layers.py,
+    line 42)', the student's frames (outermost first) as its traceback.
+
+    The frames only help the student: student code can fake them (a worker's stack dump is
+    whatever its process writes), so nothing may ever judge by them.
+    """
+    limit = "its time limit" if timeout is None else f"{timeout:g} s"
+    message = f"your code exceeded {limit} in {what}"
+    frames = frames[-MAX_TIMEOUT_FRAMES:]
+    if frames:
+        last = frames[-1]
+        running = "module-level code" if last.function == "<module>" else last.function
+        message += f"; it was running {running} ({last.file}, line {last.line})"
+    trace = "".join(f'  File "{f.file}", line {f.line}, in {f.function}\n'
+                    + (f"    {f.source}\n" if f.source else "") for f in frames)
+    return StudentTimeout("Timeout", message, trace, where=what)
+
+
+_DUMP_HEADER = ("Current thread 0x", "Thread 0x", "Stack (most recent call first)")
+_DUMP_FRAME = re.compile(r'  File "(.{1,4096})", line (\d{1,9}) in (.{1,300})')
+
+
+def frames_from_dump(dump: str, root: str, sources: Path | None = None) -> list[StudentFrame]:
+    """The student's frames (outermost first) in a faulthandler dump of the worker.
+
+    ``root`` is the worker's own path of its work directory (only files below it are the
+    submission's); ``sources`` a trusted copy of the submission for the source lines. Of
+    several threads, the one serving the grader's request is preferred.
+    """
+    blocks: list[list[tuple[str, int, str]]] = []
+    for line in dump.splitlines():
+        if line.startswith(_DUMP_HEADER):
+            blocks.append([])
+        elif blocks and (m := _DUMP_FRAME.fullmatch(line)):
+            blocks[-1].append((m.group(1), int(m.group(2)), m.group(3)))
+    serving = [b for b in blocks if any(f.endswith("/autograder/worker.py") for f, _, _ in b)]
+    prefix = root.rstrip("/") + "/"
+    for block in serving + blocks:
+        mine = [(f[len(prefix):], n, fn) for f, n, fn in reversed(block) if f.startswith(prefix)]
+        if mine:
+            return [StudentFrame(name[:200], n, fn[:200], _source_line(sources, name, n))
+                    for name, n, fn in mine]
+    return []
+
+
+def frames_from_stack(frame: FrameType | None, root: Path) -> list[StudentFrame]:
+    """The student's frames (outermost first) of a live stack (the in-process mode)."""
+    prefix = str(root) + "/"
+    return [StudentFrame(f.filename[len(prefix):], f.lineno or 0, f.name, (f.line or "").strip())
+            for f in traceback.extract_stack(frame) if f.filename.startswith(prefix)]
+
+
+def _source_line(sources: Path | None, name: str, lineno: int) -> str:
+    """Line ``lineno`` of the submission's file ``name``, read from the trusted copy only
+    (never from the worker's folder, where student code may have put a symlink)."""
+    if sources is None or not name.endswith(".py") or "/" in name or name.startswith("."):
+        return ""
+    path = sources / name
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > 4 * 2**20:
+            return ""
+        lines = path.read_bytes().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return ""
+    return lines[lineno - 1].strip()[:200] if 1 <= lineno <= len(lines) else ""
+
+
+class Printed(NamedTuple):
+    """What a worker printed: the first bytes, and how many bytes in all."""
+
+    head: bytes
+    total: int
+
+
 class Worker(Protocol):
     protections: list[dict[str, Any]]
 
     def request(self, payload: bytes, timeout: float | None, what: str) -> bytearray: ...
 
-    def output(self, limit: int) -> tuple[str, int]: ...
+    def output(self, limit: int) -> Printed: ...
 
     def close(self) -> None: ...
 
@@ -73,10 +169,12 @@ class LocalWorker:
             return bytearray(self.runtime.handle(payload))
         # Best effort in-process timeout: an alarm interrupts Python code (not C loops).
         fired = False
+        where: list[StudentFrame] = []
 
-        def on_alarm(signum: int, frame: Any) -> None:
+        def on_alarm(signum: int, frame: FrameType | None) -> None:
             nonlocal fired
             fired = True
+            where.extend(frames_from_stack(frame, self.runtime.workdir))
             raise TimeoutError(f"exceeded {timeout:g} s")
 
         start = time.monotonic()
@@ -91,11 +189,11 @@ class LocalWorker:
                 left = max(old_delay - (time.monotonic() - start), 1e-3)
                 signal.setitimer(signal.ITIMER_REAL, left, old_interval)
         if fired:
-            raise StudentTimeout("Timeout", f"your code exceeded {timeout:g} s in {what}")
+            raise timeout_error(timeout, what, where)
         return bytearray(reply)
 
-    def output(self, limit: int) -> tuple[str, int]:
-        return "", 0
+    def output(self, limit: int) -> Printed:
+        return Printed(b"", 0)  # prints went to the terminal (or pytest's capture)
 
     def close(self) -> None:
         self.runtime.close()
@@ -103,15 +201,19 @@ class LocalWorker:
 
 class OutputDrain(threading.Thread):
     """Reads the worker's stdout/stderr pipe: keeps the head, counts the rest. A pipe, not a
-    file, so flooding the output costs the student nothing but CPU time (no size limit)."""
+    file, so the output costs no disk; once more than ``limit`` bytes came through it calls
+    ``on_flood`` (which kills the worker): a print loop costs a second, not minutes."""
 
     KEEP = 64 * 1024
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, limit: int = OUTPUT_LIMIT) -> None:
         super().__init__(daemon=True)
         self.fd = fd
+        self.limit = limit
         self.head = bytearray()
         self.total = 0
+        self.flooded = False
+        self.on_flood: Callable[[], None] | None = None
 
     def run(self) -> None:
         try:
@@ -119,6 +221,10 @@ class OutputDrain(threading.Thread):
                 self.total += len(chunk)
                 if len(self.head) < self.KEEP:
                     self.head += chunk[: self.KEEP - len(self.head)]
+                if self.total > self.limit and not self.flooded:
+                    self.flooded = True  # before on_flood: the grader sees it once the worker is gone
+                    if self.on_flood is not None:
+                        self.on_flood()
         except OSError:
             pass
         finally:
@@ -127,7 +233,9 @@ class OutputDrain(threading.Thread):
 
 class SandboxedWorker:
     def __init__(self, pid: int, sock: socket.socket, status: socket.socket, drain: OutputDrain,
-                 protections: list[dict[str, Any]], max_bytes: int, workdir: Path) -> None:
+                 protections: list[dict[str, Any]], max_bytes: int, workdir: Path, *,
+                 stack_fd: int | None = None, inner_workdir: str | None = None,
+                 sources: Path | None = None) -> None:
         self.pid = pid
         self.workdir = workdir
         self.sock = sock
@@ -135,7 +243,13 @@ class SandboxedWorker:
         self.drain = drain
         self.protections = protections
         self.max_bytes = max_bytes
+        self.stack_fd = stack_fd  # read end of the pipe the worker's faulthandler writes to
+        self.inner_workdir = inner_workdir or str(workdir)  # the work folder as the worker sees it
+        self.sources = sources  # trusted copy of the submission, for source lines
         self.dead: StudentError | None = None
+        drain.on_flood = self.kill
+        if drain.flooded:  # it flooded before on_flood was set
+            self.kill()
 
     def request(self, payload: bytes, timeout: float | None, what: str) -> bytearray:
         if self.dead is not None:
@@ -143,17 +257,71 @@ class SandboxedWorker:
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             send_frame(self.sock, payload, deadline)
-            return recv_frame(self.sock, self.max_bytes, deadline)
+            reply = recv_frame(self.sock, self.max_bytes, deadline)
         except TimeoutError:
+            if self.drain.flooded:
+                self._died(None, what)
+            frames = frames_from_dump(self._dump_stack(), self.inner_workdir, self.sources)
             self.kill()
-            self.dead = StudentTimeout(
-                "Timeout", f"your code exceeded {timeout:g} s in {what}")
+            self.dead = timeout_error(timeout, what, frames)
             raise self.dead from None
         except (PeerClosed, OSError):
-            status = self._exit_status()
-            self.kill()
+            self._died(self._exit_status(), what)
+        if self.drain.flooded:  # killed, but its answer was already on its way
+            self._died(None, what)
+        return reply
+
+    def _died(self, status: int | None, what: str) -> NoReturn:
+        self.kill()
+        if self.drain.flooded:
+            self.dead = WorkerDied("OutputLimit", f"your code printed more than "
+                                   f"{self.drain.limit / 2**20:g} MB during {what}; the worker "
+                                   f"was stopped. Remove the print calls in loops")
+        else:
             self.dead = WorkerDied("WorkerDied", f"{describe_status(status)} during {what}")
-            raise self.dead from None
+        raise self.dead from None
+
+    def _dump_stack(self) -> str:
+        """The worker's Python stack, from the faulthandler it registered for STACK_SIGNAL
+        (a C handler: it answers also while the worker is stuck in a C loop). Waits at most
+        STACK_WAIT seconds; whatever the worker wrote there before is dropped first."""
+        if self.stack_fd is None:
+            return ""
+        poller = select.poll()
+        poller.register(self.stack_fd, select.POLLIN)
+        for _ in range(64):  # earlier bytes (student code can write to the pipe too)
+            try:
+                if not os.read(self.stack_fd, 65536):
+                    return ""
+            except BlockingIOError:
+                break
+            except OSError:
+                return ""
+        try:
+            os.kill(self.pid, STACK_SIGNAL)
+        except (ProcessLookupError, PermissionError):
+            return ""
+        data = bytearray()
+        deadline = time.monotonic() + STACK_WAIT
+        while len(data) < STACK_MAX_BYTES:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            wait = min(left, STACK_QUIET) if data else left
+            if not poller.poll(wait * 1000):
+                if data:
+                    break  # quiet: the dump is complete
+                continue
+            try:
+                chunk = os.read(self.stack_fd, 65536)
+            except BlockingIOError:
+                continue
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        return data.decode("utf-8", "replace")
 
     def _exit_status(self) -> int | None:
         self.status_sock.settimeout(2.0)
@@ -163,12 +331,13 @@ class SandboxedWorker:
         except (OSError, ValueError, KeyError):
             return None
 
-    def output(self, limit: int) -> tuple[str, int]:
-        """First ``limit`` bytes of what the worker printed, and the total size. Ends the
+    def output(self, limit: int) -> Printed:
+        """The first ``limit`` bytes of what the worker printed, and the total size. Ends the
         worker first: the pipe reaches its end only when every writer is gone."""
         self.kill()
         self.drain.join(timeout=2)
-        return bytes(self.drain.head[:limit]).decode("utf-8", "replace"), self.drain.total
+        head = bytes(self.drain.head[:limit])
+        return Printed(head, max(self.drain.total, len(head)))
 
     def kill(self) -> None:
         # The worker is init of its pid namespace: SIGKILL to it ends every descendant.
@@ -181,8 +350,12 @@ class SandboxedWorker:
 
     def close(self) -> None:
         self.kill()
+        self.drain.on_flood = None  # its pid may be another process's later
         for s in (self.sock, self.status_sock):
             s.close()
+        if self.stack_fd is not None:
+            os.close(self.stack_fd)
+            self.stack_fd = None
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
@@ -193,6 +366,7 @@ class SandboxConfig:
     preload: list[str] = field(default_factory=lambda: ["numpy"])
     spec: sandbox.SandboxSpec | None = None
     limits: codec.Limits = codec.DEFAULT_LIMITS
+    output_limit: int = OUTPUT_LIMIT  # bytes printed before a worker is stopped
 
 
 class Zygote:
@@ -247,30 +421,36 @@ class Zygote:
         parent_w, child_w = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         parent_s, child_s = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         out_read, out_fd = os.pipe()
-        drain = OutputDrain(out_read)
+        stack_read, stack_fd = os.pipe()
+        os.set_blocking(stack_read, False)
+        drain = OutputDrain(out_read, self.config.output_limit)
         drain.start()
         lim = self.config.limits
         request = {"spec": spec.to_json(), "limits": dataclasses.asdict(lim)}
         try:
             socket.send_fds(self.control, [json.dumps(request).encode()],
-                            [child_w.fileno(), child_s.fileno(), out_fd])
+                            [child_w.fileno(), child_s.fileno(), out_fd, stack_fd])
         except OSError as exc:
+            os.close(stack_read)
             raise SandboxError(f"the zygote is gone (exit code {self.proc.poll()}): {exc}") from exc
         finally:
             child_w.close()
             child_s.close()
             os.close(out_fd)
+            os.close(stack_fd)
         parent_s.settimeout(30)
         try:
             hello = json.loads(parent_s.recv(65536))
         except (OSError, ValueError) as exc:
+            os.close(stack_read)
             raise SandboxError(f"no worker was started: {exc}") from exc
         worker = SandboxedWorker(hello["pid"], parent_w, parent_s, drain, hello["protections"],
-                                 lim.max_bytes, work)
+                                 lim.max_bytes, work, stack_fd=stack_read,
+                                 inner_workdir=hello.get("workdir"), sources=self.config.pristine)
         try:  # the worker says so once its sandbox is up, before any student code runs
             ready = recv_frame(parent_w, 64, time.monotonic() + 30)
         except (OSError, PeerClosed, CodecError) as exc:
-            head, _ = worker.output(2000)
+            head = worker.output(2000).head.decode("utf-8", "replace")
             worker.close()
             raise SandboxError(f"the worker's sandbox could not be set up ({exc!r}): "
                                f"{head.strip()}") from None

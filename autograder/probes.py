@@ -21,11 +21,17 @@ _sliding = np.lib.stride_tricks.sliding_window_view
 _ascontig = np.ascontiguousarray
 
 PROBES: dict[str, Callable[..., Any]] = {}
+# Probes that call a function of the student's for the grader, and the position of that
+# function among their arguments: students read its name (not the probe's) in messages.
+STUDENT_CALLABLE: dict[str, int] = {}
 
 
-def probe(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def probe(name: str, *, calls: int | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a probe; ``calls`` is the position of the student function it calls, if any."""
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         PROBES[name] = fn
+        if calls is not None:
+            STUDENT_CALLABLE[name] = calls
         return fn
 
     return register
@@ -46,7 +52,7 @@ def count_parameters(obj: Any) -> int:
     raise TypeError(f"count_parameters: cannot count parameters of {type(obj).__qualname__}")
 
 
-@probe("setitem_call")
+@probe("setitem_call", calls=3)
 def setitem_call(container: Any, key: Any, value: Any, fn: Callable[..., Any], *args: Any) -> Any:
     """``container[key] = value; return fn(*args)``: one step of a parameter perturbation
     (used with ``student.map`` for finite differences of a whole model)."""

@@ -13,21 +13,51 @@ from typing import Any
 
 import numpy as np
 
-from . import codec
-from .errors import CodecError, StudentError, WorkerDied
+from . import codec, probes
+from .errors import CodecError, StudentError, UnusableValue, WorkerDied
+from .pool import Printed
 from .submission import Submission
+
+PUT_LABEL = "value"  # handles of the grader's own data, sent with put()
+PLAIN_DATA = ("numbers, strings, numpy arrays of numbers or booleans, and lists, tuples and "
+              "dicts of these")
+
+
+def _refuse(need: str) -> Callable[..., Any]:
+    def refuse(self: RemoteObject, *args: Any, **kwargs: Any) -> Any:
+        raise self._ag_unusable(need)
+
+    refuse.__doc__ = f"The grader cannot use a value that stays in the worker as {need}."
+    return refuse
 
 
 class RemoteObject:
-    """An object that lives in the worker. Attribute names starting with ``_ag_`` are ours."""
+    """An object that lives in the worker. Attribute names starting with ``_ag_`` are ours.
 
-    __slots__ = ("_ag_student", "_ag_handle", "_ag_generation", "_ag_label")
+    It is never evaluated here: using it as a number, an array or a truth value raises
+    :class:`UnusableValue`, which names what the student's code returned.
+    """
+
+    __slots__ = ("_ag_student", "_ag_handle", "_ag_generation", "_ag_label", "_ag_probe")
 
     def __init__(self, student: StudentProxy, handle: codec.Handle, label: str) -> None:
         object.__setattr__(self, "_ag_student", student)
         object.__setattr__(self, "_ag_handle", handle)
         object.__setattr__(self, "_ag_generation", student._generation)
         object.__setattr__(self, "_ag_label", label)
+        object.__setattr__(self, "_ag_probe", None)  # the probe's name for a probe_ref
+
+    def _ag_unusable(self, need: str) -> UnusableValue:
+        label, type_name = self._ag_label, self._ag_handle.type_name
+        if label.endswith("()"):
+            what = f"your code returned a value of type {type_name} from {label[:-2]}"
+        else:
+            what = f"{label} is a value of type {type_name} of your code"
+        return UnusableValue(
+            "UnusableValue",
+            f"{what}, which the grader cannot use as {need}: it stays in the worker, because "
+            f"only plain data comes back from your code ({PLAIN_DATA}). Return one of these, "
+            f"e.g. a float or a numpy array of floats", where=label)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") and name.endswith("__"):
@@ -39,8 +69,10 @@ class RemoteObject:
         self._ag_student.setattr(self, name, value)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._ag_student._request(
-            {"op": "call", "target": self, "args": args, "kwargs": kwargs}, label=self._ag_label)
+        student = self._ag_student
+        label = student._call_label(self, args)
+        return student._request({"op": "call", "target": self, "args": args, "kwargs": kwargs},
+                                label=label, handle_label=f"{label}()")
 
     def __getitem__(self, key: Any) -> Any:
         return self._ag_student.getitem(self, key)
@@ -62,6 +94,32 @@ class RemoteObject:
     def __contains__(self, item: Any) -> bool:
         raise TypeError(f"{self!r} stays in the worker; fetch it by value to search it")
 
+    # Numbers, arrays, truth values, comparisons: the grader judges only plain data.
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RemoteObject):
+            return self is other  # handles can still be looked up in lists and dicts
+        raise self._ag_unusable("a value to compare")
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = object.__hash__
+    __float__ = __int__ = __index__ = __complex__ = __round__ = _refuse("a number")
+    __bool__ = _refuse("a truth value")
+    __lt__ = __le__ = __gt__ = __ge__ = _refuse("a number to compare")
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _refuse("a number")
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = _refuse("a number")
+    __mod__ = __rmod__ = __pow__ = __rpow__ = __neg__ = __pos__ = __abs__ = _refuse("a number")
+    __matmul__ = __rmatmul__ = _refuse("an array")
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+        raise self._ag_unusable("an array")
+
+    def __format__(self, spec: str) -> str:
+        if spec:
+            raise self._ag_unusable(f"a number to format with {spec!r}")
+        return repr(self)
+
 
 class StudentProxy:
     """The ``student`` fixture. One worker per test, started at the first request."""
@@ -77,7 +135,7 @@ class StudentProxy:
         self._worker: Any = None
         self._generation = 0
         self.protections: list[dict[str, Any]] = []
-        self.outputs: list[tuple[str, int]] = []
+        self.outputs: list[Printed] = []
 
     # -- plumbing --------------------------------------------------------------------
     def _ensure_worker(self) -> Any:
@@ -124,12 +182,13 @@ class StudentProxy:
         raise StudentError(str(err.get("type", "Exception")), str(err.get("message", "")),
                            str(err.get("traceback", "")), where=label)
 
-    def close(self) -> None:
+    def close(self, output_limit: int = 64 * 1024) -> None:
+        """End the worker; keep the first ``output_limit`` bytes of what it printed."""
         if self._clean is not None:
             self._clean.close()
             self._clean = None
         if self._worker is not None:
-            self.outputs.append(self._worker.output(64 * 1024))
+            self.outputs.append(self._worker.output(output_limit))
             self._worker.close()
             self._worker = None
 
@@ -144,7 +203,7 @@ class StudentProxy:
                              handle_label=name)
 
     def put(self, value: Any) -> RemoteObject:
-        return self._request({"op": "put", "value": value}, label="value")
+        return self._request({"op": "put", "value": value}, label=PUT_LABEL)
 
     def getattr(self, obj: RemoteObject, name: str, *, by: str = "value") -> Any:
         if by not in ("value", "handle"):
@@ -164,10 +223,17 @@ class StudentProxy:
         self._request({"op": "setitem", "target": obj, "key": key, "value": value},
                       label=f"{obj._ag_label}[{key!r}] = ...")
 
+    def _call_label(self, fn: RemoteObject, args: tuple[Any, ...] | list[Any]) -> str:
+        """What students read for a call of ``fn``: the student's function, also where a
+        probe (``setitem_call``) calls it on the grader's behalf."""
+        student_fn = _student_callable(fn._ag_probe, args) if fn._ag_probe else None
+        return fn._ag_label if student_fn is None else student_fn
+
     def call(self, fn: RemoteObject, *args: Any, want: str = "value", **kwargs: Any) -> Any:
         """Call with an explicit result mode: 'value', 'handle' or 'none'."""
+        label = self._call_label(fn, args)
         return self._request({"op": "call", "target": fn, "args": args, "kwargs": kwargs,
-                              "want": want}, label=fn._ag_label)
+                              "want": want}, label=label, handle_label=f"{label}()")
 
     def map(self, fn: RemoteObject, args_list: list[tuple[Any, ...]], *,
             kwargs: dict[str, Any] | None = None, timeout: float | None = None) -> list[Any]:
@@ -178,18 +244,22 @@ class StudentProxy:
         """
         if not args_list:
             return []
-        request = {"op": "map", "target": fn, "args_list": [tuple(a) for a in args_list],
-                   "kwargs": kwargs or {}}
-        result = self._request(request, label=f"{fn._ag_label} (x{len(args_list)})",
-                               timeout=timeout)
+        calls_args = [tuple(a) for a in args_list]
+        request = {"op": "map", "target": fn, "args_list": calls_args, "kwargs": kwargs or {}}
+        name = self._call_label(fn, calls_args[0])
+        calls = "1 call" if len(args_list) == 1 else f"{len(args_list)} calls"
+        result = self._request(request, label=f"{name} ({calls})", timeout=timeout,
+                               handle_label=f"{name}()")
         return list(result)
 
     def probe(self, name: str, *args: Any, **kwargs: Any) -> Any:
         return self._request({"op": "probe", "name": name, "args": args, "kwargs": kwargs},
-                             label=f"probe {name}")
+                             label=_probe_label(name, args))
 
     def probe_ref(self, name: str) -> RemoteObject:
-        return self._request({"op": "probe_ref", "name": name}, label=name)
+        ref = self._request({"op": "probe_ref", "name": name}, label=name)
+        object.__setattr__(ref, "_ag_probe", name)
+        return ref
 
     def time_call(self, fn: RemoteObject, *args: Any, repeat: int = 5, warmup: int = 1,
                   results: list[RemoteObject] | None = None, **kwargs: Any) -> list[float]:
@@ -197,10 +267,11 @@ class StudentProxy:
         in the worker; pass ``results=[]`` to get their handles and check them with
         :meth:`fetch` (a timed call must also be a correct one)."""
         request = {"op": "call", "target": fn, "args": args, "kwargs": kwargs, "want": "handle"}
+        label = self._call_label(fn, args)
         times = []
         for i in range(warmup + repeat):
             start = time.perf_counter()
-            handle = self._request(request, label=fn._ag_label)
+            handle = self._request(request, label=label, handle_label=f"{label}()")
             if i >= warmup:
                 times.append(time.perf_counter() - start)
                 if results is not None:
@@ -226,3 +297,21 @@ class StudentProxy:
     def fresh(self) -> None:
         """Replace the worker; handles from the old one become stale."""
         self.close()
+
+
+def _student_callable(probe: str, args: tuple[Any, ...] | list[Any]) -> str | None:
+    """The label of the student function that the probe calls for the grader, if any."""
+    index = probes.STUDENT_CALLABLE.get(probe)
+    if index is not None and index < len(args) and isinstance(args[index], RemoteObject):
+        return str(args[index]._ag_label)
+    return None
+
+
+def _probe_label(name: str, args: tuple[Any, ...] | list[Any]) -> str:
+    """A probe's label names the student's code it runs: the function it calls for the
+    grader (``setitem_call``), else the student object it works on."""
+    student_fn = _student_callable(name, args)
+    if student_fn is not None:
+        return student_fn
+    objects = [a._ag_label for a in args if isinstance(a, RemoteObject) and a._ag_label != PUT_LABEL]
+    return f"{name}({objects[0]})" if objects else f"probe {name}"

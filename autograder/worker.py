@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import codec, probes
 from .errors import CodecError
 from .framing import PeerClosed, recv_frame, send_frame
@@ -69,7 +71,7 @@ class Runtime:
     def _register(self, obj: Any) -> codec.Handle:
         key = len(self.objects) + 1
         self.objects[key] = obj
-        return codec.Handle(key, type(obj).__qualname__ if isinstance(type(obj).__qualname__, str) else "?")
+        return codec.Handle(key, _type_name(obj))
 
     # -- requests -----------------------------------------------------------------
     def handle(self, payload: bytes | bytearray) -> bytes:
@@ -193,6 +195,17 @@ class Runtime:
             return self._clean("".join(lines))
         except BaseException:  # noqa: BLE001
             return ""
+
+
+def _type_name(obj: Any) -> str:
+    """The handle's type name, shown to the student when the grader cannot use the value:
+    ``Model``, ``ndarray (dtype <U5)`` for an array the codec refused for its dtype."""
+    name = type(obj).__qualname__
+    if not isinstance(name, str):
+        return "?"
+    if isinstance(obj, np.ndarray | np.generic):
+        return f"{name} (dtype {_safe(lambda: str(obj.dtype), '?')})"
+    return name
 
 
 def _safe(fn: Any, default: str) -> str:

@@ -1,15 +1,18 @@
 """The zygote: imports numpy/torch once, then forks one sandboxed worker per request.
 
 Started by the grader as ``python -I -m autograder.zygote FD MODULE...`` with one end of
-a control socket. Per request it receives the worker's socket, a status socket and the
-output file as file descriptors, and forks a monitor which enters fresh namespaces and
-forks the worker (pid 1 of its own pid namespace, so all its descendants die with it).
-The monitor, which never runs student code, tells the grader the worker's pid, the
-protections in force and finally the worker's exit status.
+a control socket. Per request it receives the worker's socket, a status socket, the
+output pipe and a stack pipe as file descriptors, and forks a monitor which enters fresh
+namespaces and forks the worker (pid 1 of its own pid namespace, so all its descendants
+die with it). The monitor, which never runs student code, tells the grader the worker's
+pid, its work folder as the worker sees it, the protections in force and finally the
+worker's exit status. The worker registers faulthandler for STACK_SIGNAL on the stack
+pipe: on a timeout the grader asks for the student's stack before it kills the worker.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import importlib
 import importlib.abc
 import json
@@ -24,6 +27,9 @@ from .framing import send_frame
 from .syscall_filter import CompiledFilter, compile_filter
 
 READY = b"autograder-worker-ready"
+# Asks a worker for its stack. Should student code unregister the handler, the worker
+# ignores it (init of a pid namespace) or ends (no namespace): it is killed next anyway.
+STACK_SIGNAL = signal.SIGUSR1
 
 
 def _send_json(sock: socket.socket, obj: object) -> None:
@@ -50,14 +56,21 @@ def _hide_harness() -> None:
     sys.meta_path.insert(0, _HarnessBlocker())
 
 
-def _worker(spec: sandbox.SandboxSpec, wsock: socket.socket, out_fd: int, limits: codec.Limits,
-            workdir: str, private_proc: bool, syscalls: CompiledFilter) -> None:
+def _worker(spec: sandbox.SandboxSpec, wsock: socket.socket, out_fd: int, stack_fd: int,
+            limits: codec.Limits, workdir: str, private_proc: bool,
+            syscalls: CompiledFilter) -> None:
     from .worker import Runtime, serve
 
     try:
         sandbox.enter_worker(spec, out_fd, workdir, private_proc)
+        # Where the student's code is stuck when a call times out (read by the grader;
+        # informational only, so a worker without it still grades).
+        try:
+            faulthandler.register(STACK_SIGNAL, file=stack_fd, all_threads=True, chain=False)
+        except (OSError, RuntimeError, ValueError):
+            pass
         syscalls.load()
-        keep = {0, 1, 2, wsock.fileno()}
+        keep = {0, 1, 2, wsock.fileno(), stack_fd}
         for fd in os.listdir("/proc/self/fd"):
             if int(fd) not in keep:
                 try:
@@ -76,7 +89,7 @@ def _worker(spec: sandbox.SandboxSpec, wsock: socket.socket, out_fd: int, limits
 
 
 def _monitor(spec: sandbox.SandboxSpec, wsock: socket.socket, ssock: socket.socket, out_fd: int,
-             limits: codec.Limits, syscalls: CompiledFilter) -> None:
+             stack_fd: int, limits: codec.Limits, syscalls: CompiledFilter) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     os.setsid()
     sandbox.become_subreaper()
@@ -85,12 +98,14 @@ def _monitor(spec: sandbox.SandboxSpec, wsock: socket.socket, ssock: socket.sock
     pid = os.fork()
     if pid == 0:
         ssock.close()
-        _worker(spec, wsock, out_fd, limits, workdir, private_proc, syscalls)
+        _worker(spec, wsock, out_fd, stack_fd, limits, workdir, private_proc, syscalls)
     wsock.close()
     os.close(out_fd)
+    os.close(stack_fd)
     planned = sandbox.worker_protections(spec) + [
         sandbox.Protection("syscall-filter", syscalls.active, syscalls.detail)]
-    _send_json(ssock, {"pid": pid, "protections": sandbox.protections_to_json(protections + planned)})
+    _send_json(ssock, {"pid": pid, "workdir": workdir,
+                       "protections": sandbox.protections_to_json(protections + planned)})
     _, status = os.waitpid(pid, 0)
     _kill_orphans()
     _send_json(ssock, {"status": status})
@@ -134,7 +149,7 @@ def main(argv: list[str]) -> None:
     _send_json(control, {"ready": True})
     while True:
         try:
-            msg, fds, _flags, _addr = socket.recv_fds(control, 1 << 20, 3)
+            msg, fds, _flags, _addr = socket.recv_fds(control, 1 << 20, 4)
         except OSError:  # the grader went away (maybe before it needed any worker)
             return
         if not msg:
@@ -146,10 +161,11 @@ def main(argv: list[str]) -> None:
         ssock = socket.socket(fileno=fds[1])
         if os.fork() == 0:
             control.close()
-            _monitor(spec, wsock, ssock, fds[2], limits, syscalls)
+            _monitor(spec, wsock, ssock, fds[2], fds[3], limits, syscalls)
         wsock.close()
         ssock.close()
         os.close(fds[2])
+        os.close(fds[3])
 
 
 if __name__ == "__main__":

@@ -200,6 +200,9 @@ def test_timeout_fails_only_that_test(graded):
     t = verdict(graded, "A call that sleeps past its timeout")
     assert t["status"] == "failed" and t["score"] == 0
     assert "exceeded 1 s" in t["output"] and "snoop.nap" in t["output"]
+    # where it was stuck, from the worker's stack (also without root: test_without_root...)
+    assert "it was running nap (snoop.py, line 65)" in t["output"], t["output"]
+    assert 'File "snoop.py", line 65, in nap\n    time.sleep(seconds)' in t["output"]
     assert_passed(graded, "Next test after a timeout gets a fresh worker")
     assert graded["elapsed"] < 40  # the 60 s nap was cut short
 
@@ -258,6 +261,8 @@ def test_without_root_protections_degrade_visibly(course):
     for name in off:
         assert name in data["output"]
     status = {t["name"]: t["status"] for t in data["tests"]}
+    nap = next(t for t in data["tests"] if t["name"] == "A call that sleeps past its timeout")
+    assert "it was running nap (snoop.py, line 65)" in nap["output"], nap["output"]
     assert status == {
         "Worker environment holds no grader secrets": "passed",
         "A call that sleeps past its timeout": "failed",

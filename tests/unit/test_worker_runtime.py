@@ -50,6 +50,10 @@ def identity(x):
     return x
 
 
+def np_strings():
+    return np.array(["a", "bc"])
+
+
 def is_same(a, b):
     return a is b
 
@@ -307,9 +311,18 @@ def test_objects_and_methods(rt):
     assert ok(rt, op="call", target=predict, args=(2.0,)) == -2.0
 
 
+def test_handles_of_arrays_name_their_dtype(rt):
+    """What the student is told when the grader cannot use a value: an array of strings
+    stays in the worker, its handle says which dtype it has."""
+    arr = ok(rt, op="call", target=fn(rt, "identity"), args=(["a", "bc"],), want="handle")
+    words = ok(rt, op="call", target=fn(rt, "np_strings"), args=())
+    assert type(words) is Handle and words.type_name == "ndarray (dtype <U2)"
+    assert arr.type_name == "list"
+
+
 def test_put_keeps_identity_in_the_worker(rt):
     big = ok(rt, op="put", value=np.zeros(1000))
-    assert type(big) is Handle and big.type_name == "ndarray"
+    assert type(big) is Handle and big.type_name == "ndarray (dtype float64)"
     assert ok(rt, op="call", target=fn(rt, "is_same"), args=(big, big)) is True
     out = ok(rt, op="call", target=fn(rt, "identity"), args=(big,))
     assert type(out) is np.ndarray and out.shape == (1000,)
