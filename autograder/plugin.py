@@ -30,7 +30,7 @@ from .errors import (
     WorkerDied,
 )
 from .pool import LocalWorker, Printed, SandboxConfig, Zygote
-from .proxy import StudentProxy
+from .proxy import IMPORT_LABEL, StudentProxy
 from .submission import prepare_submission
 
 CATEGORIES = ("gradients", "shapes", "convergence", "parity", "performance")
@@ -172,6 +172,7 @@ class GradingSession:
         self.records: dict[str, results.TestRecord] = {}
         self.leaderboard: list[dict[str, Any]] = []
         self.errors: list[str] = []
+        self.import_failures: dict[str, str] = {}  # module -> why its import failed
         self.uncollected: dict[str, results.TestRecord] = {}
         self.worker_protections: list[dict[str, Any]] = []
         self.static_protections: list[dict[str, Any]] = []
@@ -331,6 +332,12 @@ class GradingSession:
                     self.errors.append(f"{item.nodeid}: {report.longreprtext}")
                 if call.excinfo is not None:
                     rec.output = self.submission.locate(_failure_text(call.excinfo, self.assignment.limits.memory_mb))
+                if isinstance(exc, StudentError) and exc.where.startswith(IMPORT_LABEL):
+                    # The test's hint is about what it checks, not about a broken import;
+                    # the summary names the import failure once.
+                    rec.hint = ""
+                    module = exc.where[len(IMPORT_LABEL):]
+                    self.import_failures.setdefault(module, self.submission.locate(str(exc)))
                 rec.staff_output = report.longreprtext
         elif report.when == "teardown" and report.failed and rec.outcome == "passed":
             rec.outcome = "failed"
@@ -369,6 +376,12 @@ class GradingSession:
             if rec.outcome != "passed" and rec.hint:
                 rec.output = f"{rec.output}\nHint: {rec.hint}".lstrip()
         output = self.submission.report()
+        for module, why in self.import_failures.items():
+            if module in self.submission.problems:
+                continue  # already reported above (missing file, invalid notebook)
+            first = why.strip().splitlines()[0][:300] if why.strip() else "an error"
+            output += (f"\nImporting {module} failed ({first}): every test that uses it fails "
+                       "with the same error; fix that first")
         off: dict[str, list[str]] = {}
         for p in self.protections():
             if not p["active"]:

@@ -22,6 +22,8 @@ PUT_LABEL = "value"  # handles of the grader's own data, sent with put()
 PLAIN_DATA = ("numbers, strings, numpy arrays of numbers or booleans, and lists, tuples and "
               "dicts of these")
 
+IMPORT_LABEL = "the import of "  # label of a module import (the plugin matches it)
+
 
 def _refuse(need: str) -> Callable[..., Any]:
     def refuse(self: RemoteObject, *args: Any, **kwargs: Any) -> Any:
@@ -199,7 +201,7 @@ class StudentProxy:
         problem = self.submission.module_problem(name)
         if problem is not None:
             raise StudentError(*problem)
-        return self._request({"op": "import", "name": name}, label=f"the import of {name}",
+        return self._request({"op": "import", "name": name}, label=f"{IMPORT_LABEL}{name}",
                              handle_label=name)
 
     def put(self, value: Any) -> RemoteObject:

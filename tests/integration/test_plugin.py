@@ -312,6 +312,23 @@ def test_broken_submission_is_graded_not_crashed(graded_problems, scenario, mode
     assert data["score"] == 2
 
 
+IMPORT_FAILS = {"syntax", "import_error", "bad_import"}
+
+
+@pytest.mark.parametrize("scenario", PROBLEMS)
+def test_import_failure_is_summarized_once_and_drops_unrelated_hints(graded_problems, scenario):
+    data = graded_problems[scenario, "sandbox"]["data"]
+    add = by_name(data)["Adds numbers"]
+    summary = [ln for ln in data["output"].splitlines() if ln.startswith("Importing calc failed")]
+    if scenario in IMPORT_FAILS:
+        assert "Hint:" not in add["output"]  # the hint is about add(), not the import
+        assert len(summary) == 1 and PROBLEMS[scenario][1][0] in summary[0], data["output"]
+    else:
+        assert summary == []  # missing files are reported once already; signature: no import issue
+    if scenario == "signature":
+        assert "Hint: add(a, b) returns a + b" in add["output"]
+
+
 def test_broken_submission_scores_agree_across_modes(graded_problems):
     for scenario in PROBLEMS:
         sandbox = [(t["name"], t["score"], t["status"]) for t in graded_problems[scenario, "sandbox"]["data"]["tests"]]
