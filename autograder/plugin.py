@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -337,7 +338,10 @@ class GradingSession:
                     # the summary names the import failure once.
                     rec.hint = ""
                     module = exc.where[len(IMPORT_LABEL):]
-                    self.import_failures.setdefault(module, self.submission.locate(str(exc)))
+                    frames = re.findall(r'File "([^"]+)", line (\d+)', exc.student_traceback)
+                    at = f", {frames[-1][0]} line {frames[-1][1]}" if frames else ""
+                    why = (str(exc).strip().splitlines() or ["an error"])[0][:300] + at
+                    self.import_failures.setdefault(module, self.submission.locate(why))
                 rec.staff_output = report.longreprtext
         elif report.when == "teardown" and report.failed and rec.outcome == "passed":
             rec.outcome = "failed"
@@ -376,12 +380,15 @@ class GradingSession:
             if rec.outcome != "passed" and rec.hint:
                 rec.output = f"{rec.output}\nHint: {rec.hint}".lstrip()
         output = self.submission.report()
+        # One line per cause: a module that fails at import breaks those importing it too.
+        causes: dict[str, list[str]] = {}
         for module, why in self.import_failures.items():
-            if module in self.submission.problems:
-                continue  # already reported above (missing file, invalid notebook)
-            first = why.strip().splitlines()[0][:300] if why.strip() else "an error"
-            output += (f"\nImporting {module} failed ({first}): every test that uses it fails "
-                       "with the same error; fix that first")
+            if module not in self.submission.problems:  # missing/invalid: reported above
+                causes.setdefault(why, []).append(module)
+        for why, modules in causes.items():
+            output += (f"\nImporting {', '.join(modules)} failed ({why}): every test that uses "
+                       f"{'it' if len(modules) == 1 else 'them'} fails with the same error; "
+                       "fix that first")
         off: dict[str, list[str]] = {}
         for p in self.protections():
             if not p["active"]:

@@ -323,6 +323,7 @@ def test_import_failure_is_summarized_once_and_drops_unrelated_hints(graded_prob
     if scenario in IMPORT_FAILS:
         assert "Hint:" not in add["output"]  # the hint is about add(), not the import
         assert len(summary) == 1 and PROBLEMS[scenario][1][0] in summary[0], data["output"]
+        assert "calc.py line " in summary[0] or "(calc.py, line 2)" in summary[0]  # where
     else:
         assert summary == []  # missing files are reported once already; signature: no import issue
     if scenario == "signature":
