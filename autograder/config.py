@@ -26,6 +26,9 @@ class Limits:
     # Largest value one call may send or return: bounds the grader's memory per reply
     # (Gradescope gives grader and worker 768 MB together).
     message_mb: int = 64
+    # What one worker may print before it is stopped (a print in a loop costs seconds,
+    # not minutes of draining).
+    output_mb: int = 16
 
     def __post_init__(self) -> None:
         for f in fields(self):

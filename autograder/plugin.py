@@ -216,7 +216,7 @@ class GradingSession:
             namespaces=os.getuid() == 0, **self._covers(cfg_path))
         return SandboxConfig(modules=self.importable(), pristine=self.submission.pristine,
                              preload=list(self.assignment.preload), spec=spec,
-                             limits=self.codec_limits)
+                             limits=self.codec_limits, output_limit=lim.output_mb * 2**20)
 
     def _covers(self, cfg_path: Path) -> dict[str, list[str]]:
         """What the worker must not see (the course, submissions and results by name, and

@@ -276,7 +276,8 @@ class SandboxedWorker:
         if self.drain.flooded:
             self.dead = WorkerDied("OutputLimit", f"your code printed more than "
                                    f"{self.drain.limit / 2**20:g} MB during {what}; the worker "
-                                   f"was stopped. Remove the print calls in loops")
+                                   f"was stopped. Remove the print calls in loops "
+                                   "(the assignment's output_mb limit)")
         else:
             self.dead = WorkerDied("WorkerDied", f"{describe_status(status)} during {what}")
         raise self.dead from None

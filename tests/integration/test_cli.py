@@ -420,3 +420,28 @@ def test_check_outside_an_assignment_folder_says_so(course: Path) -> None:
     proc = ag("check", "a9", str(elsewhere), cwd=course)
     assert proc.returncode == int(ExitCode.USAGE), proc.stdout + proc.stderr
     assert "holds none of a9_tiny's files (ops.py" in proc.stdout
+
+
+def test_output_limit_is_the_assignments(tmp_path: Path) -> None:
+    """[limits] output_mb: past it the worker is stopped and the test says which limit."""
+    from autograder.grading import Suite, run_suite
+
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    (ref / "assignment.toml").write_text(
+        '[assignment]\nid = "t1"\ntitle = "t"\nmodules = ["m"]\n\n[limits]\noutput_mb = 1\n')
+    (ref / "test_t.py").write_text(
+        "def test_loud(student):\n    '''loud'''\n    student.module('m').shout(2_000_000)\n\n"
+        "def test_quiet(student):\n    '''quiet'''\n    student.module('m').shout(1000)\n")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "m.py").write_text("def shout(n):\n    print('x' * n)\n")
+    for p in (tmp_path, ref, sub):
+        p.chmod(0o755)
+    out = run_suite(suite=Suite(tests=[ref], config=ref / "assignment.toml", support=None,
+                                rootdir=ref, hide=[]), submission=sub, output=tmp_path / "r.json")
+    by_name = {t["name"]: t for t in out.data["tests"]}
+    assert by_name["quiet"]["status"] == "passed"
+    assert by_name["loud"]["status"] == "failed"
+    assert "printed more than 1 MB during m.shout" in by_name["loud"]["output"]
+    assert "output_mb" in by_name["loud"]["output"]
