@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Collection
@@ -33,17 +34,38 @@ class Graded:
         return self.exit_code != 0 or bool(self.error)
 
 
+DEFAULT_TIMEOUT = 3600.0  # seconds one submission may take in bulk grading
+
+
 def grade_in_subprocess(assignment: str, submission: Path, out: Path, *, isolation: str = "sandbox",
-                        name: str | None = None, course: Path | None = None) -> Graded:
+                        name: str | None = None, course: Path | None = None,
+                        timeout: float = DEFAULT_TIMEOUT) -> Graded:
     cmd = [sys.executable, "-I", "-m", "autograder", "grade", assignment, str(submission),
            "-o", str(out), "--isolation", isolation]
     if course is not None:
         cmd += ["--course", str(course)]
     # -I: the current folder (maybe a submission) never lands on the grader's sys.path.
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    overdue = False
+    try:
+        _, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        # SIGTERM: `grade` fails closed (results.json with every test at 0); then the group.
+        overdue = True
+        proc.terminate()
+        try:
+            _, stderr = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            _, stderr = proc.communicate()
     g = Graded(name or submission.name, submission, out, exit_code=proc.returncode)
+    if overdue:
+        g.error = f"grading took longer than {timeout:g} s and was stopped"
+        if not out.exists():
+            return g
     if not out.exists():
-        g.error = f"no results.json (exit {proc.returncode}): {proc.stderr[-500:]}"
+        g.error = f"no results.json (exit {proc.returncode}): {stderr[-500:]}"
         return g
     data = json.loads(out.read_text())
     g.score = float(data["score"])
@@ -51,8 +73,8 @@ def grade_in_subprocess(assignment: str, submission: Path, out: Path, *, isolati
     g.seconds = float(data["execution_time"])
     g.failed = tuple(t["name"] for t in data["tests"] if t["status"] != "passed")
     g.per_test = tuple((t["name"], float(t["score"]), t["status"]) for t in data["tests"])
-    if proc.returncode != 0:
-        cause = harness_cause(data) or proc.stderr.strip()[-300:]
+    if proc.returncode != 0 and not overdue:
+        cause = harness_cause(data) or stderr.strip()[-300:]
         g.error = f"harness error (exit {proc.returncode}): {cause}"
     return g
 
@@ -90,7 +112,7 @@ def parse_targets(specs: list[str], modules: Collection[str] = (),
 
 def grade_all(*, assignment: str, targets: list[tuple[str, Path]], out_dir: Path,
               jobs: int = 0, isolation: str = "sandbox", course: Path | None = None,
-              ) -> list[Graded]:
+              timeout: float = DEFAULT_TIMEOUT) -> list[Graded]:
     out_dir.mkdir(parents=True, exist_ok=True)
 
     def one(item: tuple[str, Path]) -> Graded:
@@ -98,7 +120,8 @@ def grade_all(*, assignment: str, targets: list[tuple[str, Path]], out_dir: Path
         folder = out_dir / name
         folder.mkdir(parents=True, exist_ok=True)
         return grade_in_subprocess(assignment, path, folder / "results.json",
-                                   isolation=isolation, name=name, course=course)
+                                   isolation=isolation, name=name, course=course,
+                                   timeout=timeout)
 
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
         return list(pool.map(one, targets))

@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="folder for NAME/results.json (default: graded/)")
     b.add_argument("-j", "--jobs", type=int, default=0, help="parallel gradings (default: CPUs)")
     b.add_argument("--isolation", choices=("sandbox", "none"), default="sandbox")
+    b.add_argument("--timeout", type=float, default=3600.0,
+                   help="seconds one submission may take; then it is stopped and scores 0 "
+                        "(default: 3600)")
 
     c = sub.add_parser("check", help="run the public tests on your work (students)")
     c.add_argument("assignment", help="assignment id, e.g. a1")
@@ -172,7 +175,8 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
         console.print(Text("not submissions, left out: " + ", ".join(str(p) for p in ignored)),
                       highlight=False)
     graded = grade_all(assignment=args.assignment, targets=targets, out_dir=args.output,
-                       jobs=args.jobs, isolation=args.isolation, course=root)
+                       jobs=args.jobs, isolation=args.isolation, course=root,
+                       timeout=args.timeout)
     table = Table(title=Text(f"{args.assignment}: {len(graded)} submissions"))
     for col in ("submission", "score", "seconds", "failed tests", "results.json"):
         table.add_column(col, overflow="fold")

@@ -330,7 +330,10 @@ def _convert(nb: nbformat.NotebookNode) -> ConvertedNotebook:
     return ConvertedNotebook(source=source, stripped=stripped, runs=tuple(runs))
 
 
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# A string, or an unclosed one up to the end: every match succeeds where it starts, so the
+# scan is linear (a pattern that needs the closing quote rescans the rest of the text from
+# every quote of an unclosed string: quadratic).
+_JSON_STRING = re.compile(r'"(?:[^"\\]+|\\.)*(?:"|\\?\Z)', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 

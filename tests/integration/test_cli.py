@@ -445,3 +445,16 @@ def test_output_limit_is_the_assignments(tmp_path: Path) -> None:
     assert by_name["loud"]["status"] == "failed"
     assert "printed more than 1 MB during m.shout" in by_name["loud"]["output"]
     assert "output_mb" in by_name["loud"]["output"]
+
+
+def test_grade_all_stops_a_submission_past_its_timeout(course: Path, tmp_path: Path) -> None:
+    """A grading that runs too long is stopped; it still gets a results.json (0 points)."""
+    slow = tmp_path / "slow"
+    shutil.copytree(course / "solutions" / "a9_tiny", slow)
+    (slow / "ops.py").write_text((slow / "ops.py").read_text() + "\nimport time\n\ntime.sleep(8)\n")
+    proc = ag("grade-all", "a9", f"slow={slow}", "-o", str(tmp_path / "g"), "--timeout", "2",
+              cwd=course)
+    assert "grading took longer than 2 s and was stopped" in proc.stdout, proc.stdout
+    data = json.loads((tmp_path / "g" / "slow" / "results.json").read_text())
+    results.validate(data)
+    assert data["score"] == 0

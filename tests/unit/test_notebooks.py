@@ -602,3 +602,13 @@ def test_round_trip_gives_equivalent_code(tmp_path: Path, module: Path) -> None:
 
 def test_sample_modules_are_found() -> None:
     assert len(_sample_modules()) >= 5
+
+
+@pytest.mark.timeout(60)  # the old string pattern took hours on this (quadratic)
+@pytest.mark.parametrize("tail", ["", "\\"])
+def test_unclosed_json_string_is_scanned_in_one_pass(tmp_path: Path, tail: str) -> None:
+    """An unclosed string full of escaped quotes: rejected as invalid, promptly."""
+    path = tmp_path / "layers.ipynb"
+    path.write_text('"' + '\\"' * 2_000_000 + tail)
+    with pytest.raises(SubmissionError, match=r"layers\.ipynb is not a valid notebook"):
+        notebook_to_source(path)
