@@ -202,15 +202,11 @@ def _allow_list(spec: SandboxSpec, keep: dict[str, int]) -> Protection:
 
 
 def host_entries() -> tuple[list[str], list[str]]:
-    """Folders and files at / outside the allow-list: SYSTEM_FOLDERS plus the top-level
-    folder of the base interpreter (a Python under /opt keeps /opt: its shared libraries).
-    A venv elsewhere is bound back like the other interpreter folders (``keep``); symlinks
-    at / (bin -> usr/bin) lead into what is allowed anyway."""
+    """Folders and files at / outside the allow-list (SYSTEM_FOLDERS). An interpreter
+    outside it (a Python under /opt/conda, a venv under /work) is bound back at its own
+    path (``keep``, see interpreter_paths), not its whole top-level folder; symlinks at /
+    (bin -> usr/bin) lead into what is allowed anyway."""
     allowed = set(SYSTEM_FOLDERS)
-    for prefix in (sys.base_prefix, sys.base_exec_prefix):
-        parts = Path(prefix).resolve().parts
-        if len(parts) > 1:
-            allowed.add(parts[1])
     folders, files = [], []
     for entry in sorted(os.scandir("/"), key=lambda e: e.name):
         if entry.is_symlink() or entry.name in allowed:
@@ -332,9 +328,10 @@ def readable_by_others(path: Path) -> bool:
 
 
 def interpreter_paths() -> list[Path]:
+    # The base prefixes hold the shared libraries (libpython, a conda's MKL) too.
     paths = {Path(sys.executable), Path(sysconfig.get_paths()["stdlib"]),
              Path(sysconfig.get_paths()["purelib"]), Path(sysconfig.get_paths()["platlib"]),
-             Path(__file__).parent}
+             Path(sys.base_prefix), Path(sys.base_exec_prefix), Path(__file__).parent}
     return sorted(paths)
 
 

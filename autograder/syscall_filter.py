@@ -14,7 +14,9 @@ falls back to clone, whose flags are checked.
 
 from __future__ import annotations
 
+import ctypes
 import errno
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +41,7 @@ DENIED = (
     "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "vhangup",
 )
 
+PR_SET_NO_NEW_PRIVS = 38
 SUMMARY = "no namespaces, mounts, ptrace, bpf, io_uring, keyrings or kernel modules (seccomp)"
 
 
@@ -56,6 +59,33 @@ class CompiledFilter:
     def load(self) -> None:
         if self.handle is not None:
             self.handle.load()
+
+    def checked(self) -> CompiledFilter:
+        """This filter if a child process can load it, else an inactive one saying why
+        (a kernel without seccomp, or an outer sandbox that forbids it): workers must not
+        fail their setup over a protection the platform cannot give."""
+        if self.handle is None:
+            return self
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            code = 0
+            try:
+                os.close(r)
+                ctypes.CDLL(None).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+                self.handle.load()
+            except BaseException as exc:  # noqa: BLE001 - reported to the parent
+                os.write(w, repr(exc).encode()[:500])
+                code = 1
+            os._exit(code)
+        os.close(w)
+        with os.fdopen(r, "rb") as f:
+            why = f.read().decode("utf-8", "replace")
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) == 0:
+            return self
+        return CompiledFilter(None, f"the kernel refused the filter ({why or 'no reason'}); "
+                                    "seccomp is unavailable here")
 
 
 def compile_filter() -> CompiledFilter:

@@ -144,7 +144,7 @@ def main(argv: list[str]) -> None:
         sys.modules["torch"].set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     # Import what the worker needs now, so a worker that cannot read the harness still works.
     from . import probes, worker  # noqa: F401
-    syscalls = compile_filter()  # once: each worker only loads it
+    syscalls = compile_filter().checked()  # once: each worker only loads it
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # monitors are reaped automatically
     _send_json(control, {"ready": True})
     while True:

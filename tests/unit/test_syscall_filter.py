@@ -87,3 +87,18 @@ def test_missing_library_is_reported_not_silent(monkeypatch):
     assert not compiled.active
     assert "pyseccomp" in compiled.detail and "pip install" in compiled.detail
     compiled.load()  # loading nothing is a no-op, reported as inactive by the monitor
+
+
+def test_a_filter_the_kernel_refuses_is_reported_inactive():
+    """Under an outer sandbox that forbids seccomp(), workers must still start: the zygote
+    checks the filter once in a child and reports it off, with the reason."""
+    compiled = syscall_filter.compile_filter()
+
+    class Refused:
+        def load(self):
+            raise OSError(125, "Operation canceled")
+
+    checked = syscall_filter.CompiledFilter(Refused(), compiled.detail).checked()
+    assert not checked.active
+    assert "the kernel refused the filter" in checked.detail and "Operation canceled" in checked.detail
+    assert compiled.checked() is compiled  # loadable here: kept as it is
