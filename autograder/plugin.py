@@ -339,7 +339,8 @@ class GradingSession:
                     rec.hint = ""
                     module = exc.where[len(IMPORT_LABEL):]
                     frames = re.findall(r'File "([^"]+)", line (\d+)', exc.student_traceback)
-                    at = f", {frames[-1][0]} line {frames[-1][1]}" if frames else ""
+                    # "(layers.py, line 20)": the form locate() maps to a notebook's cell
+                    at = f" ({frames[-1][0]}, line {frames[-1][1]})" if frames else ""
                     why = (str(exc).strip().splitlines() or ["an error"])[0][:300] + at
                     self.import_failures.setdefault(module, self.submission.locate(why))
                 rec.staff_output = report.longreprtext
@@ -386,7 +387,7 @@ class GradingSession:
             if module not in self.submission.problems:  # missing/invalid: reported above
                 causes.setdefault(why, []).append(module)
         for why, modules in causes.items():
-            output += (f"\nImporting {', '.join(modules)} failed ({why}): every test that uses "
+            output += (f"\nImporting {', '.join(modules)} failed: {why}. Every test that uses "
                        f"{'it' if len(modules) == 1 else 'them'} fails with the same error; "
                        "fix that first")
         off: dict[str, list[str]] = {}

@@ -18,6 +18,7 @@ import pytest
 
 import autograder
 from autograder import results
+from autograder.notebooks import source_to_notebook, write_notebook
 
 pytest_plugins = ["pytester"]
 
@@ -244,6 +245,7 @@ PROBLEMS = {
     "missing": ("missing", ["calc.py", "missing"]),
     "signature": ("signature", ["TypeError", "add()"]),
     "notebook": ("notebook", ["calc.ipynb"]),
+    "notebook_raises": ("notebook_raises", ["RuntimeError", "calc.ipynb\", cell 2, line 2"]),
     "empty": ("empty", ["calc.py", "missing"]),
     "unrelated": ("unrelated", ["calc.py", "missing"]),
 }
@@ -262,6 +264,10 @@ def graded_problems(tmp_path_factory) -> dict[tuple[str, str], dict[str, Any]]:
         (subs / name).parent.mkdir(parents=True, exist_ok=True)
         (subs / name).write_text(content)
     (subs / "empty").mkdir()
+    (subs / "notebook_raises").mkdir()
+    nb = source_to_notebook("def add(a, b):\n    return a + b\n\n\n"
+                            "x = 1\nraise RuntimeError('cell two fails')\n")
+    write_notebook(nb, subs / "notebook_raises" / "calc.ipynb")
     (broken / "ref" / "test_typo.py").write_text(HIDDEN_TYPO)
     jobs = []
     for scenario, (folder, _) in PROBLEMS.items():
@@ -312,7 +318,7 @@ def test_broken_submission_is_graded_not_crashed(graded_problems, scenario, mode
     assert data["score"] == 2
 
 
-IMPORT_FAILS = {"syntax", "import_error", "bad_import"}
+IMPORT_FAILS = {"syntax", "import_error", "bad_import", "notebook_raises"}
 
 
 @pytest.mark.parametrize("scenario", PROBLEMS)
@@ -323,7 +329,8 @@ def test_import_failure_is_summarized_once_and_drops_unrelated_hints(graded_prob
     if scenario in IMPORT_FAILS:
         assert "Hint:" not in add["output"]  # the hint is about add(), not the import
         assert len(summary) == 1 and PROBLEMS[scenario][1][0] in summary[0], data["output"]
-        assert "calc.py line " in summary[0] or "(calc.py, line 2)" in summary[0]  # where
+        where = "(calc.ipynb, cell 2, line 2)" if scenario == "notebook_raises" else "(calc.py, line "
+        assert where in summary[0], summary
     else:
         assert summary == []  # missing files are reported once already; signature: no import issue
     if scenario == "signature":
