@@ -117,6 +117,14 @@ class RemoteObject:
     def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
         raise self._ag_unusable("an array")
 
+    # numpy asks these before running a function or ufunc on an argument; np.array_equal
+    # would otherwise catch the error from __array__ and quietly answer False.
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        raise self._ag_unusable(f"an argument of numpy.{getattr(func, '__name__', 'function')}")
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        raise self._ag_unusable(f"an argument of numpy.{getattr(ufunc, '__name__', 'ufunc')}")
+
     def __format__(self, spec: str) -> str:
         if spec:
             raise self._ag_unusable(f"a number to format with {spec!r}")
@@ -170,7 +178,9 @@ class StudentProxy:
         try:
             message = codec.decode(reply, limits=self.limits,
                                    on_handle=lambda h: RemoteObject(self, h, handle_label))
-            if type(message) is not dict or message.get("id") != request_id:
+            # type() first: a forged id could be a handle, whose == raises UnusableValue
+            if type(message) is not dict or type(message.get("id")) is not int \
+                    or message["id"] != request_id:
                 raise CodecError("reply does not answer the request")
             if "ok" in message:
                 return message["ok"]

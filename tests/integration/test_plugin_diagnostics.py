@@ -25,7 +25,7 @@ import pytest
 
 import autograder
 from autograder import codec, results
-from autograder.errors import StudentTimeout, UnusableValue
+from autograder.errors import StudentTimeout, UnusableValue, WorkerDied
 from autograder.plugin import printed_section
 from autograder.pool import (
     LocalWorker,
@@ -310,7 +310,11 @@ def test_remote_object_refuses_numeric_use_clearly(tmp_path):
                 lambda v: 1 + v, lambda v: v - 1, lambda v: np.ones(1) * v, lambda v: -v,
                 lambda v: f"{v:.3f}", lambda v: [0, 1][v], lambda v: np.ones(2) @ v,
                 lambda v: v == 1, lambda v: v != 1, lambda v: 1 in [v],
-                lambda v: v == pytest.approx(1.0)]
+                lambda v: v == pytest.approx(1.0),
+                # numpy functions that would catch the error and answer quietly
+                lambda v: np.array_equal(v, np.ones(1)), lambda v: np.array_equiv(v, 1),
+                lambda v: np.allclose(v, 1.0), lambda v: np.isclose(v, 1.0),
+                lambda v: np.add(v, 1), lambda v: np.testing.assert_allclose(v, 1.0)]
         for use in uses:
             with pytest.raises(UnusableValue) as info:
                 use(arr)
@@ -371,3 +375,28 @@ def test_in_process_timeout_names_the_line(tmp_path):
     finally:
         proxy.close()
         assert signal.getsignal(signal.SIGALRM) is old
+
+
+def test_a_reply_whose_id_is_a_handle_is_a_protocol_error(tmp_path):
+    """A forged reply (student code writing to the harness's socket) may carry a handle
+    where the id belongs: that is a broken protocol, not an UnusableValue."""
+    proxy = _proxy(tmp_path, "def one():\n    return 1\n")
+
+    class Forging:
+        def request(self, payload, timeout, what):
+            return codec.encode({"id": codec.Handle(1, "x"), "ok": 2})
+
+        def close(self):
+            pass
+
+        def output(self, limit):
+            return Printed(b"", 0)
+
+        protections: list = []
+
+    try:
+        proxy._worker = Forging()
+        with pytest.raises(WorkerDied, match="ProtocolError|was not valid"):
+            proxy.module("agdiag_mod")
+    finally:
+        proxy.close()
