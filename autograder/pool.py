@@ -247,6 +247,14 @@ class SandboxedWorker:
         self.inner_workdir = inner_workdir or str(workdir)  # the work folder as the worker sees it
         self.sources = sources  # trusted copy of the submission, for source lines
         self.dead: StudentError | None = None
+        # A pidfd names this process, never a later one that reuses its pid (the output
+        # drain may call kill() after the monitor has reaped the worker).
+        self.closed = False
+        self.pidfd: int | None
+        try:
+            self.pidfd = os.pidfd_open(pid)
+        except OSError:
+            self.pidfd = None  # already gone, or a kernel without pidfds: kill by pid
         drain.on_flood = self.kill
         if drain.flooded:  # it flooded before on_flood was set
             self.kill()
@@ -342,12 +350,22 @@ class SandboxedWorker:
 
     def kill(self) -> None:
         # The worker is init of its pid namespace: SIGKILL to it ends every descendant.
-        for target in (lambda: os.kill(self.pid, signal.SIGKILL),
-                       lambda: os.killpg(self.pid, signal.SIGKILL)):
-            try:
-                target()
-            except (ProcessLookupError, PermissionError):
-                pass
+        if self.closed:
+            return
+        try:
+            if self.pidfd is not None:
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            else:
+                os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            if self.pidfd is not None:
+                return  # reaped: its pid, and so its group id, may be another process's now
+        except OSError:
+            pass
+        try:  # without a pid namespace: what the worker started in its own group
+            os.killpg(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
 
     def close(self) -> None:
         self.kill()
@@ -357,6 +375,10 @@ class SandboxedWorker:
         if self.stack_fd is not None:
             os.close(self.stack_fd)
             self.stack_fd = None
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
+        self.closed = True
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
