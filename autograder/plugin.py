@@ -449,16 +449,23 @@ def printed_section(outputs: list[Printed]) -> str:
 
 def _escape_controls(data: bytes, limit: int) -> tuple[str, int]:
     """``data`` as text of at most ``limit`` characters, control characters (but newlines
-    and tabs) escaped; and how many bytes of ``data`` that text shows."""
-    text = data.decode("utf-8", "replace")
+    and tabs) and bytes that are not UTF-8 (as \\xff) escaped; and how many bytes of
+    ``data`` that text shows (surrogateescape: one character per invalid byte, so the
+    count is exact)."""
+    text = data.decode("utf-8", "surrogateescape")
     if text.isprintable() or all(c.isprintable() or c in "\n\t" for c in text):
         return text, len(data)
     out: list[str] = []
     used = 0
     for i, c in enumerate(text):
-        piece = c if c.isprintable() or c in "\n\t" else repr(c)[1:-1]
+        if c.isprintable() or c in "\n\t":
+            piece = c
+        elif "\udc80" <= c <= "\udcff":
+            piece = f"\\x{ord(c) - 0xDC00:02x}"
+        else:
+            piece = repr(c)[1:-1]
         if used + len(piece) > limit:
-            return "".join(out), len(text[:i].encode("utf-8", "replace"))
+            return "".join(out), len(text[:i].encode("utf-8", "surrogateescape"))
         out.append(piece)
         used += len(piece)
     return "".join(out), len(data)

@@ -400,3 +400,14 @@ def test_a_reply_whose_id_is_a_handle_is_a_protocol_error(tmp_path):
             proxy.module("agdiag_mod")
     finally:
         proxy.close()
+
+
+def test_truncation_note_counts_invalid_utf8_bytes_exactly():
+    """Bytes that are not UTF-8 are shown as \\xff, one byte each: the note stays and its
+    counts are exact (they were off when such bytes were counted as three)."""
+    data = b"\xff" * 2048 + b"\x01" * 2048
+    section = printed_section([Printed(data, len(data))])
+    shown = section.split("\n")[1].count("\\x")
+    assert section.endswith(f"[output truncated: {len(data) - shown} bytes left out; the first "
+                            f"{shown} of {len(data)} bytes are shown]"), section[-200:]
+    assert "\ufffd" not in section
