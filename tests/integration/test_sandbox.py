@@ -204,7 +204,7 @@ def test_timeout_fails_only_that_test(graded):
     assert "it was running nap (snoop.py, line 65)" in t["output"], t["output"]
     assert 'File "snoop.py", line 65, in nap\n    time.sleep(seconds)' in t["output"]
     assert_passed(graded, "Next test after a timeout gets a fresh worker")
-    assert graded["elapsed"] < 40  # the 60 s nap was cut short
+    # The nap was cut short: an hour-long nap, and run_graded's subprocess timeout is 120 s.
 
 
 def test_os_exit_fails_the_test_with_a_message(graded):
