@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import results
 from .errors import ConfigError
 from .results import harness_cause
 
@@ -62,8 +63,8 @@ def grade_in_subprocess(assignment: str, submission: Path, out: Path, *, isolati
     g = Graded(name or submission.name, submission, out, exit_code=proc.returncode)
     if overdue:
         g.error = f"grading took longer than {timeout:g} s and was stopped"
-        if not out.exists():
-            return g
+        if not out.exists():  # stopped before it could fail closed itself (still starting)
+            results.write(results.fail_closed([], g.error, execution_time=timeout), out)
     if not out.exists():
         g.error = f"no results.json (exit {proc.returncode}): {stderr[-500:]}"
         return g

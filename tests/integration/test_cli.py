@@ -458,3 +458,16 @@ def test_grade_all_stops_a_submission_past_its_timeout(course: Path, tmp_path: P
     data = json.loads((tmp_path / "g" / "slow" / "results.json").read_text())
     results.validate(data)
     assert data["score"] == 0
+
+
+def test_a_grading_stopped_while_starting_still_leaves_results(course: Path, tmp_path: Path) -> None:
+    """Stopped before `grade` could install its SIGTERM handler: bulk writes the file."""
+    from autograder.bulk import grade_in_subprocess
+
+    out = tmp_path / "r.json"
+    g = grade_in_subprocess("a9", course / "solutions" / "a9_tiny", out, timeout=0.01,
+                            course=course)
+    assert g.error == "grading took longer than 0.01 s and was stopped"
+    data = json.loads(out.read_text())
+    results.validate(data)
+    assert data["score"] == 0
