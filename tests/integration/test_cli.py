@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -242,31 +243,44 @@ def test_grade_all_rejects_duplicate_names(course: Path) -> None:
     assert "a9_tiny" in proc.stdout and "NAME=PATH" in proc.stdout
 
 
-def test_test_timeout_fails_only_that_test(tmp_path: Path) -> None:
-    """[limits] test_timeout bounds a whole test (many calls each under call_timeout)."""
+def grade_one_file_suite(tmp_path: Path, limits: str, tests: str, module: str,
+                         isolation: str = "sandbox") -> dict[str, Any]:
+    """Grade module m (``module``'s source) with a one-file suite (``tests``) under
+    ``[limits]`` ``limits``; the results' tests by name (and "harness_error" if any)."""
     from autograder.grading import Suite, run_suite
 
     ref = tmp_path / "ref"
     ref.mkdir()
     (ref / "assignment.toml").write_text(
-        '[assignment]\nid = "t1"\ntitle = "t"\nmodules = ["m"]\n\n'
-        "[limits]\ncall_timeout = 5\ntest_timeout = 2\n")
-    (ref / "test_t.py").write_text(
+        f'[assignment]\nid = "t1"\ntitle = "t"\nmodules = ["m"]\n\n[limits]\n{limits}')
+    (ref / "test_t.py").write_text(tests)
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "m.py").write_text(module)
+    for p in (tmp_path, ref, sub):
+        p.chmod(0o755)
+    out = run_suite(suite=Suite(tests=[ref], config=ref / "assignment.toml", support=None,
+                                rootdir=ref, hide=[]), submission=sub,
+                    output=tmp_path / "r.json", isolation=isolation)
+    results.validate(out.data)
+    by_name: dict[str, Any] = {t["name"]: t for t in out.data["tests"]}
+    if out.data["extra_data"].get("harness_error"):
+        by_name["harness_error"] = True
+    return by_name
+
+
+def test_test_timeout_fails_only_that_test(tmp_path: Path) -> None:
+    """[limits] test_timeout bounds a whole test (many calls each under call_timeout)."""
+    by_name = grade_one_file_suite(
+        tmp_path, "call_timeout = 5\ntest_timeout = 2\n",
         "def test_slow(student):\n"
         "    '''many short calls'''\n"
         "    for _ in range(100):\n"
         "        student.module('m').nap()\n\n"
         "def test_fast(student):\n"
         "    '''one call'''\n"
-        "    assert student.module('m').nap() is None\n")
-    sub = tmp_path / "sub"
-    sub.mkdir()
-    (sub / "m.py").write_text("import time\n\ndef nap():\n    time.sleep(0.1)\n")
-    out = run_suite(suite=Suite(tests=[ref], config=ref / "assignment.toml", support=None,
-                                rootdir=ref, hide=[]), submission=sub,
-                    output=tmp_path / "r.json")
-    results.validate(out.data)
-    by_name = {t["name"]: t for t in out.data["tests"]}
+        "    assert student.module('m').nap() is None\n",
+        "import time\n\ndef nap():\n    time.sleep(0.1)\n")
     assert by_name["many short calls"]["status"] == "failed"
     assert "Timeout" in by_name["many short calls"]["output"]
     assert by_name["one call"]["status"] == "passed"
@@ -276,13 +290,8 @@ def test_test_timeout_fails_only_that_test(tmp_path: Path) -> None:
 def test_message_limit_fails_only_the_oversized_call(tmp_path: Path, isolation: str) -> None:
     """[limits] message_mb bounds one value in either direction; the test that sent or
     received it fails with a message naming the limit, the others are unaffected."""
-    from autograder.grading import Suite, run_suite
-
-    ref = tmp_path / "ref"
-    ref.mkdir()
-    (ref / "assignment.toml").write_text(
-        '[assignment]\nid = "t1"\ntitle = "t"\nmodules = ["m"]\n\n[limits]\nmessage_mb = 1\n')
-    (ref / "test_t.py").write_text(
+    by_name = grade_one_file_suite(
+        tmp_path, "message_mb = 1\n",
         "import numpy as np\n\n"
         "def test_big_reply(student):\n"
         "    '''big reply'''\n"
@@ -293,24 +302,15 @@ def test_message_limit_fails_only_the_oversized_call(tmp_path: Path, isolation: 
         "def test_small(student):\n"
         "    '''small values'''\n"
         "    assert student.module('m').zeros(10).shape == (10,)\n"
-        "    assert student.module('m').size(np.zeros(10)) == 10\n")
-    sub = tmp_path / "sub"
-    sub.mkdir()
-    (sub / "m.py").write_text("import numpy as np\n\ndef zeros(n):\n    return np.zeros(n)\n\n"
-                              "def size(x):\n    return x.size\n")
-    for p in (tmp_path, ref, sub):
-        p.chmod(0o755)
-    out = run_suite(suite=Suite(tests=[ref], config=ref / "assignment.toml", support=None,
-                                rootdir=ref, hide=[]), submission=sub,
-                    output=tmp_path / "r.json", isolation=isolation)
-    results.validate(out.data)
-    by_name = {t["name"]: t for t in out.data["tests"]}
+        "    assert student.module('m').size(np.zeros(10)) == 10\n",
+        "import numpy as np\n\ndef zeros(n):\n    return np.zeros(n)\n\n"
+        "def size(x):\n    return x.size\n", isolation)
     assert by_name["small values"]["status"] == "passed", by_name["small values"]
     for name in ("big reply", "big argument"):
         assert by_name[name]["status"] == "failed"
         assert "1048576" in by_name[name]["output"] and "message_mb" in by_name[name]["output"], \
             by_name[name]["output"]
-    assert "harness_error" not in out.data["extra_data"]
+    assert "harness_error" not in by_name
 
 
 def test_run_suite_twice_in_one_process(tmp_path: Path) -> None:
@@ -424,23 +424,11 @@ def test_check_outside_an_assignment_folder_says_so(course: Path) -> None:
 
 def test_output_limit_is_the_assignments(tmp_path: Path) -> None:
     """[limits] output_mb: past it the worker is stopped and the test says which limit."""
-    from autograder.grading import Suite, run_suite
-
-    ref = tmp_path / "ref"
-    ref.mkdir()
-    (ref / "assignment.toml").write_text(
-        '[assignment]\nid = "t1"\ntitle = "t"\nmodules = ["m"]\n\n[limits]\noutput_mb = 1\n')
-    (ref / "test_t.py").write_text(
+    by_name = grade_one_file_suite(
+        tmp_path, "output_mb = 1\n",
         "def test_loud(student):\n    '''loud'''\n    student.module('m').shout(2_000_000)\n\n"
-        "def test_quiet(student):\n    '''quiet'''\n    student.module('m').shout(1000)\n")
-    sub = tmp_path / "sub"
-    sub.mkdir()
-    (sub / "m.py").write_text("def shout(n):\n    print('x' * n)\n")
-    for p in (tmp_path, ref, sub):
-        p.chmod(0o755)
-    out = run_suite(suite=Suite(tests=[ref], config=ref / "assignment.toml", support=None,
-                                rootdir=ref, hide=[]), submission=sub, output=tmp_path / "r.json")
-    by_name = {t["name"]: t for t in out.data["tests"]}
+        "def test_quiet(student):\n    '''quiet'''\n    student.module('m').shout(1000)\n",
+        "def shout(n):\n    print('x' * n)\n")
     assert by_name["quiet"]["status"] == "passed"
     assert by_name["loud"]["status"] == "failed"
     assert "printed more than 1 MB during m.shout" in by_name["loud"]["output"]
