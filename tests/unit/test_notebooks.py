@@ -221,6 +221,15 @@ def test_form_feeds_do_not_split_lines(tmp_path: Path) -> None:
     assert converted.cell_line_of(3) == (1, 2)
 
 
+def rejection(tmp_path: Path, content: bytes) -> SubmissionError:
+    """The SubmissionError raised for a layers.ipynb holding ``content``."""
+    path = tmp_path / "layers.ipynb"
+    path.write_bytes(content)
+    with pytest.raises(SubmissionError) as info:
+        notebook_to_source(path)
+    return info.value
+
+
 @pytest.mark.parametrize(
     ("content", "detail"),
     [
@@ -240,15 +249,12 @@ def test_form_feeds_do_not_split_lines(tmp_path: Path) -> None:
 def test_broken_notebooks_raise_submission_error(
     tmp_path: Path, content: bytes, detail: str
 ) -> None:
-    path = tmp_path / "layers.ipynb"
-    path.write_bytes(content)
-    with pytest.raises(SubmissionError) as info:
-        notebook_to_source(path)
-    message = str(info.value)
+    error = rejection(tmp_path, content)
+    message = str(error)
     assert message.startswith("layers.ipynb ")
     assert detail in message
     assert "re-save it from Jupyter or submit layers.py" in message
-    assert info.value.__cause__ is not None
+    assert error.__cause__ is not None
 
 
 def test_missing_notebook_raises_submission_error(tmp_path: Path) -> None:
@@ -279,11 +285,7 @@ def _valid_notebook_json(metadata: str = "{}", source: str = "x = 1") -> str:
 )
 def test_deep_or_huge_json_is_an_invalid_notebook(tmp_path: Path, content: str, detail: str) -> None:
     """Used to raise RecursionError in nbformat (a harness error); now a student's problem."""
-    path = tmp_path / "layers.ipynb"
-    path.write_text(content)
-    with pytest.raises(SubmissionError) as info:
-        notebook_to_source(path)
-    message = str(info.value)
+    message = str(rejection(tmp_path, content.encode()))
     assert message.startswith("layers.ipynb is not a valid notebook: ")
     assert detail in message
     assert message.endswith("re-save it from Jupyter or submit layers.py instead")
