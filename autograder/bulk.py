@@ -15,6 +15,7 @@ from pathlib import Path
 from . import results
 from .errors import ConfigError
 from .results import harness_cause
+from .submission import holds_a_module
 
 
 @dataclass
@@ -89,7 +90,6 @@ def parse_targets(specs: list[str], modules: Collection[str] = (),
     files beside them (an export's metadata, .DS_Store, notes) are left out and listed."""
     out: list[tuple[str, Path]] = []
     ignored: list[Path] = []
-    wanted = {f"{m}{ext}" for m in modules for ext in (".py", ".ipynb")}
     for spec in specs:
         name, _, path_text = spec.rpartition("=") if "=" in spec else ("", "", spec)
         path = Path(path_text)
@@ -98,7 +98,7 @@ def parse_targets(specs: list[str], modules: Collection[str] = (),
                               "(or one folder that holds them)")
         entries = sorted(path.iterdir())
         subdirs = [p for p in entries if p.is_dir() and not p.name.startswith(".")]
-        is_submission = any(p.name in wanted for p in entries) or not subdirs
+        is_submission = holds_a_module(path, modules) or not subdirs
         if name or is_submission:
             out.append((name or path.resolve().name, path))
         else:

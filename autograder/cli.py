@@ -20,6 +20,7 @@ from rich.text import Text
 from .config import AssignmentConfig, Layout, find_course_root, match_name, resolve_name
 from .errors import AutograderError, ConfigError, ExitCode
 from .results import harness_cause
+from .submission import holds_a_module
 
 # Logs and CI are not terminals: rich would wrap tables at 80 columns there.
 console = Console() if sys.stdout.isatty() else Console(width=160)
@@ -226,11 +227,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         root = find_course_root(submission)
         layout = Layout(root, resolve_name(root, args.assignment))
         modules = layout.config().modules
-        files = [f"{m}.py" for m in modules]
-        if not any((submission / f).is_file() or (submission / f"{m}.ipynb").is_file()
-                   for m, f in zip(modules, files, strict=True)):
+        if not holds_a_module(submission, modules):
+            files = ", ".join(f"{m}.py" for m in modules)
             raise ConfigError(f"{submission} holds none of {layout.name}'s files "
-                              f"({', '.join(files)}, or .ipynb); run `autograder check "
+                              f"({files}, or .ipynb); run `autograder check "
                               f"{args.assignment}` in your assignment folder, or pass it")
         full = hidden_suite(layout)
         suite = type(full)(tests=[layout.reference / "public"], config=full.config,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,16 @@ class Submission:
         return "\n".join(lines)
 
 
+def module_files(folder: Path, name: str) -> tuple[Path, Path]:
+    """The two files that may provide module ``name``: NAME.py and NAME.ipynb."""
+    return folder / f"{name}.py", folder / f"{name}.ipynb"
+
+
+def holds_a_module(folder: Path, modules: Iterable[str]) -> bool:
+    """True if ``folder`` provides at least one of ``modules`` (as .py or .ipynb)."""
+    return any(p.is_file() for m in modules for p in module_files(folder, m))
+
+
 def _regular_file(path: Path) -> bool:
     # lstat: a symlink could point at hidden tests, which the grader (root) can read.
     try:
@@ -130,7 +141,7 @@ def prepare_submission(root: Path, config: AssignmentConfig, support_dir: Path |
     sub = Submission(root=root, modules=config.modules, pristine=dest)
     used: set[str] = set()
     for name in config.modules:
-        py, nb = root / f"{name}.py", root / f"{name}.ipynb"
+        py, nb = module_files(root, name)
         candidates = [p for p in (py, nb) if p.exists() or p.is_symlink()]
         if not candidates:
             sub.problems[name] = ("ModuleNotFoundError",
