@@ -116,6 +116,11 @@ import ctypes, json, os, resource, signal, sys, time
 from pathlib import Path
 ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 args = json.loads(sys.argv[1])
+# Diagnosis of a hang: every thread's stack, on a copy of stderr that pytest's capture of
+# an in-process grading cannot swallow, shortly before the test gives up on this process.
+import faulthandler
+_diag = os.fdopen(os.dup(2), "w")
+faulthandler.dump_traceback_later(args.pop("dump_after"), exit=False, file=_diag)
 from autograder.grading import grade
 outcome = grade(assignment=args["assignment"], submission=Path(args["submission"]),
                 output=Path(args["output"]), isolation=args["isolation"], root=Path(args["root"]))
@@ -209,7 +214,8 @@ class Graded:
 
     def describe(self) -> str:
         return (f"case {self.case}: rc={self.rc} elapsed={self.elapsed:.1f}s report={self.report}\n"
-                f"stderr tail:\n{self.stderr[-3000:]}\nstdout tail:\n{self.stdout[-2000:]}")
+                f"stderr (head and tail; a hang's stack dump starts with its innermost frames):\n"
+                f"{_head_tail(self.stderr, 3000)}\nstdout tail:\n{self.stdout[-2000:]}")
 
     def test(self, fragment: str) -> dict[str, Any]:
         assert self.data is not None, self.describe()
@@ -219,6 +225,10 @@ class Graded:
 
     def output_of(self, fragment: str) -> str:
         return str(self.test(fragment)["output"])
+
+
+def _head_tail(text: str, n: int) -> str:
+    return text if len(text) <= 2 * n else f"{text[:n]}\n[...]\n{text[-n:]}"
 
 
 def _copy_tree(src: Path, dst: Path, replace: dict[str, str]) -> None:
@@ -393,7 +403,7 @@ def _grade_in(base: Path, case: str, submission_src: Path, isolation: str,
         tmpdir.chmod(0o1777)
     output = tmpdir / ("results.json" if shared_tmp is None else f"{case}-results.json")
     args = {"assignment": "x1", "submission": str(submission), "output": str(output),
-            "isolation": isolation, "root": str(course)}
+            "isolation": isolation, "root": str(course), "dump_after": max(timeout - 10, 1)}
     env = dict(os.environ, TMPDIR=str(tmpdir))
     leftover_marks = [f"{case_tag(base)}-leftover-"]
     before = _proc_snapshot()
