@@ -604,7 +604,8 @@ def _network(g: Graded, b: Baseline) -> None:
 
 
 def _hidden_read(g: Graded, b: Baseline) -> None:
-    _expect_in(g, T_MEAN, "HIDDEN-READ found: nothing")
+    _expect_in(g, T_MEAN, "HIDDEN-READ found: nothing",
+               "HIDDEN-READ phases: own-folders+cmdlines+user-namespace")
 
 
 def _kill_parents(g: Graded, b: Baseline) -> None:
