@@ -210,9 +210,7 @@ class GradingSession:
             self.static_protections.append({"name": "unprivileged-user", "active": False,
                                             "detail": blocker})
         spec = sandbox.SandboxSpec(
-            workdir="", modules=self.importable(), memory_mb=lim.memory_mb,
-            cpu_seconds=lim.cpu_seconds, processes=lim.processes, open_files=lim.open_files,
-            file_size_mb=lim.file_size_mb, threads=lim.threads, uid=uid, gid=gid,
+            workdir="", modules=self.importable(), limits=lim, uid=uid, gid=gid,
             namespaces=os.getuid() == 0, **self._covers(cfg_path))
         return SandboxConfig(modules=self.importable(), pristine=self.submission.pristine,
                              preload=list(self.assignment.preload), spec=spec,

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .config import Limits
+
 CLONE_NEWNS = 0x00020000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
@@ -49,12 +51,7 @@ class SandboxSpec:
     # host stay unseen.
     cover_top: list[str] = field(default_factory=list)
     mask_files: list[str] = field(default_factory=list)
-    memory_mb: int = 2048
-    cpu_seconds: int = 120
-    processes: int = 64
-    open_files: int = 256
-    file_size_mb: int = 64
-    threads: int = 1
+    limits: Limits = field(default_factory=Limits)  # the assignment's [limits]
     uid: int | None = None  # None: keep the current user
     gid: int | None = None
     namespaces: bool = True
@@ -67,6 +64,10 @@ class SandboxSpec:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SandboxSpec:
+        return cls(**{**data, "limits": Limits(**data["limits"])})
 
 
 @dataclass
@@ -128,7 +129,7 @@ def enter_namespaces(spec: SandboxSpec) -> tuple[list[Protection], str]:
         out.append(_cover_all(spec.hide, keep, read_only=True, name="hidden-paths", size="4k"))
         out.append(_allow_list(spec, keep))
         private = _cover_all(spec.private_tmp, keep, read_only=False, name="private-tmp",
-                             size=f"{spec.file_size_mb}m")
+                             size=f"{spec.limits.file_size_mb}m")
         if tmp_ok:
             os.mkdir(INNER_WORKDIR, 0o755)
             _bind(fds[spec.workdir], INNER_WORKDIR)
@@ -258,10 +259,11 @@ def _address_space_in_use() -> int:
 def worker_protections(spec: SandboxSpec) -> list[Protection]:
     """What :func:`enter_worker` will do, reported by the monitor (which runs no student code)."""
     dropped = spec.uid is not None and os.getuid() == 0
+    lim = spec.limits
     return [
-        Protection("rlimits", True, f"memory {spec.memory_mb} MB, cpu {spec.cpu_seconds} s, "
-                   f"open files {spec.open_files}, file size {spec.file_size_mb} MB"
-                   + (f", processes {spec.processes}" if dropped else "")),
+        Protection("rlimits", True, f"memory {lim.memory_mb} MB, cpu {lim.cpu_seconds} s, "
+                   f"open files {lim.open_files}, file size {lim.file_size_mb} MB"
+                   + (f", processes {lim.processes}" if dropped else "")),
         Protection("scrubbed-env", True, "minimal PATH/HOME/LANG, no tokens"),
         Protection("process-cleanup", True, "processes left behind (daemons) are killed "
                    "when the worker ends"),
@@ -284,11 +286,12 @@ def enter_worker(spec: SandboxSpec, out_fd: int, workdir: str, private_proc: boo
     os.close(out_fd)
 
     mb = 1024 * 1024
+    lim = spec.limits
     # Address space on top of what the preloaded interpreter already maps (torch maps a lot).
-    _set_limit(resource.RLIMIT_AS, _address_space_in_use() + spec.memory_mb * mb)
-    _set_limit(resource.RLIMIT_CPU, spec.cpu_seconds)
-    _set_limit(resource.RLIMIT_NOFILE, spec.open_files)
-    _set_limit(resource.RLIMIT_FSIZE, spec.file_size_mb * mb)
+    _set_limit(resource.RLIMIT_AS, _address_space_in_use() + lim.memory_mb * mb)
+    _set_limit(resource.RLIMIT_CPU, lim.cpu_seconds)
+    _set_limit(resource.RLIMIT_NOFILE, lim.open_files)
+    _set_limit(resource.RLIMIT_FSIZE, lim.file_size_mb * mb)
     _set_limit(resource.RLIMIT_CORE, 0)
 
     home = workdir
@@ -296,14 +299,14 @@ def enter_worker(spec: SandboxSpec, out_fd: int, workdir: str, private_proc: boo
     os.environ.update({
         "PATH": "/usr/bin:/bin", "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
-        "OMP_NUM_THREADS": str(spec.threads), "MKL_NUM_THREADS": str(spec.threads),
-        "OPENBLAS_NUM_THREADS": str(spec.threads), "WANDB_MODE": "offline",
+        "OMP_NUM_THREADS": str(lim.threads), "MKL_NUM_THREADS": str(lim.threads),
+        "OPENBLAS_NUM_THREADS": str(lim.threads), "WANDB_MODE": "offline",
     })
     sys.dont_write_bytecode = True
     os.chdir(workdir)
 
     if spec.uid is not None and os.getuid() == 0:
-        _set_limit(resource.RLIMIT_NPROC, spec.processes)
+        _set_limit(resource.RLIMIT_NPROC, lim.processes)
         os.setgroups([])
         os.setgid(spec.gid if spec.gid is not None else spec.uid)
         os.setuid(spec.uid)

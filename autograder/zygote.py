@@ -155,7 +155,7 @@ def main(argv: list[str]) -> None:
         if not msg:
             return
         request = json.loads(msg)
-        spec = sandbox.SandboxSpec(**request["spec"])
+        spec = sandbox.SandboxSpec.from_json(request["spec"])
         limits = codec.Limits(**request["limits"])
         wsock = socket.socket(fileno=fds[0])
         ssock = socket.socket(fileno=fds[1])
