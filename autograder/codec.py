@@ -218,10 +218,16 @@ class _Decoder:
         self.limits = limits
         self.on_handle = on_handle
         self.items = 0
+        # Each buffer decodes into its own copy: one used many times would multiply a
+        # small message into unbounded memory (the encoder never shares a buffer).
+        self.used: set[int] = set()
 
     def _buf(self, index: Any) -> memoryview:
         if type(index) is not int or not 0 <= index < len(self.starts) - 1:
             raise CodecError(f"bad buffer reference {index!r}")
+        if index in self.used:
+            raise CodecError(f"buffer {index} is referenced more than once")
+        self.used.add(index)
         return self.view[self.starts[index] : self.starts[index + 1]]
 
     def _array(self, index: Any) -> np.ndarray:

@@ -22,6 +22,7 @@ from typing import Any
 from .config import Limits
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY = 1
@@ -101,7 +102,7 @@ def enter_namespaces(spec: SandboxSpec) -> tuple[list[Protection], str]:
     hidden paths, private temp folders. Returns the protections and the worker's folder
     as the worker will see it."""
     if not spec.namespaces:
-        names = ("network", "pid-namespace", "read-only-filesystems", "hidden-paths",
+        names = ("network", "pid-namespace", "ipc-namespace", "read-only-filesystems", "hidden-paths",
                  "host-folders", "private-tmp", "private-proc")
         return [Protection(n, False, "needs root") for n in names], spec.workdir
     out: list[Protection] = []
@@ -109,6 +110,9 @@ def enter_namespaces(spec: SandboxSpec) -> tuple[list[Protection], str]:
     out.append(Protection("network", err is None, err or "fresh network namespace, no interfaces up"))
     err = _unshare(CLONE_NEWPID)
     out.append(Protection("pid-namespace", err is None, err or "all worker processes die with it"))
+    err = _unshare(CLONE_NEWIPC)
+    out.append(Protection("ipc-namespace", err is None,
+                          err or "System V IPC and message queues die with the worker"))
     err = _unshare(CLONE_NEWNS)
     if err is None:
         err = _mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None)

@@ -35,6 +35,12 @@ DENIED = (
     # kernel attack surface
     "bpf", "perf_event_open", "userfaultfd", "io_uring_setup", "io_uring_enter",
     "io_uring_register", "keyctl", "add_key", "request_key", "open_by_handle_at",
+    # memory and channels outside the worker's limits and lifetime: System V IPC and POSIX
+    # message queues outlive the process (and reach other gradings where the grader is
+    # not root, so no IPC namespace); memfd pages are not counted by RLIMIT_AS
+    "shmget", "shmat", "shmctl", "msgget", "msgsnd", "msgrcv", "msgctl", "semget", "semop",
+    "semtimedop", "semctl", "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive",
+    "mq_notify", "mq_getsetattr", "memfd_create", "memfd_secret",
     # administration (root only, denied all the same)
     "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load",
     "reboot", "swapon", "swapoff", "acct", "quotactl", "syslog", "iopl", "ioperm",
@@ -42,7 +48,8 @@ DENIED = (
 )
 
 PR_SET_NO_NEW_PRIVS = 38
-SUMMARY = "no namespaces, mounts, ptrace, bpf, io_uring, keyrings or kernel modules (seccomp)"
+SUMMARY = ("no namespaces, mounts, ptrace, bpf, io_uring, keyrings, kernel modules, "
+           "System V IPC, message queues or memfd (seccomp)")
 
 
 @dataclass

@@ -33,7 +33,7 @@ needs_root = pytest.mark.skipif(not IS_ROOT, reason=(
     "needs root: without it the worker keeps the grader's uid, network and view of the "
     "file system (reported as inactive protections)"))
 SECRET = "hunter2-grader-only"
-ALL_PROTECTIONS = {"network", "pid-namespace", "hidden-paths", "private-tmp", "private-proc",
+ALL_PROTECTIONS = {"network", "pid-namespace", "ipc-namespace", "hidden-paths", "private-tmp", "private-proc",
                    "read-only-filesystems", "rlimits", "scrubbed-env", "process-cleanup",
                    "unprivileged-user", "syscall-filter", "host-folders"}
 

@@ -510,6 +510,24 @@ def test_forged_buffer_table_does_not_amplify_memory():
     decode_hostile(message(None, table=[0] * 100_000), factor=32, seconds=20)
 
 
+@pytest.mark.parametrize("tag", ["$a", "$y"])
+def test_buffer_used_twice_is_refused_not_copied_again(tag):
+    """One 1 MiB buffer referenced 600 times would decode into 600 MiB of copies."""
+    buf = valid_npy(np.zeros(1 << 17)) if tag == "$a" else b"x" * (1 << 20)
+    data = message([{tag: 0}] * 600, [buf])
+    with pytest.raises(CodecError, match="buffer 0 is referenced more than once"):
+        decode(data)
+    decode_hostile(data, factor=4)
+
+
+def test_same_array_sent_twice_gets_two_buffers():
+    a = np.arange(3.0)
+    x, y = decode(encode([a, a]))
+    np.testing.assert_array_equal(x, a)
+    x[0] = 9
+    assert y[0] == 0
+
+
 # ---------------------------------------------------------------- hostile messages
 
 def valid_npy(arr: np.ndarray) -> bytes:

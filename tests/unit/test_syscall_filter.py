@@ -42,12 +42,38 @@ def test_denied_calls_fail_with_eperm_and_clone3_with_enosys():
         def err(result):
             return 0 if result == 0 else ctypes.get_errno()
 
+        def raised(fn, *args):
+            try:
+                fn(*args)
+            except OSError as exc:
+                return exc.errno
+            return 0
+
         return {"unshare": err(libc.unshare(0x10000000)),
                 "ptrace": err(libc.syscall(SYS_PTRACE, 16, os.getppid(), 0, 0)),
-                "clone3": err(libc.syscall(SYS_CLONE3, 0, 0))}
+                "clone3": err(libc.syscall(SYS_CLONE3, 0, 0)),
+                # IPC_PRIVATE, 1 MiB, IPC_CREAT | 0o600: would outlive the worker
+                "shmget": 0 if libc.shmget(0, 1 << 20, 0o1600) >= 0 else ctypes.get_errno(),
+                "msgget": 0 if libc.msgget(0, 0o1600) >= 0 else ctypes.get_errno(),
+                "memfd_create": raised(os.memfd_create, "x")}
 
     assert in_filtered_child(body) == {"unshare": errno.EPERM, "ptrace": errno.EPERM,
-                                       "clone3": errno.ENOSYS}
+                                       "clone3": errno.ENOSYS, "shmget": errno.EPERM,
+                                       "msgget": errno.EPERM, "memfd_create": errno.EPERM}
+
+
+def test_torch_multiprocessing_and_shared_memory_still_work():
+    """What a DataLoader with workers uses: POSIX shared memory in /dev/shm, not memfd."""
+    def body():
+        import torch
+        from torch.utils.data import DataLoader, TensorDataset
+
+        shared = torch.arange(4.0).share_memory_()
+        loader = DataLoader(TensorDataset(torch.arange(8.0)), batch_size=4, num_workers=2)
+        total = float(sum(batch[0].sum() for batch in loader))
+        return {"shared": bool(shared.is_shared()), "total": total}
+
+    assert in_filtered_child(body) == {"shared": True, "total": 28.0}
 
 
 def test_ordinary_work_still_runs():
