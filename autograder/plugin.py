@@ -326,9 +326,9 @@ class GradingSession:
                 self.errors.append(f"{item.nodeid} was skipped ({exc}); hidden tests must run")
             else:
                 rec.outcome = "failed"
-                if isinstance(exc, SandboxError) or (
+                if isinstance(exc, SUITE_BUGS) or (
                         report.when == "setup" and not isinstance(exc, StudentError)):
-                    # The suite's own fixtures or the sandbox broke, not the student's code.
+                    # The suite's own code or the sandbox broke, not the student's code.
                     self.errors.append(f"{item.nodeid}: {report.longreprtext}")
                 if call.excinfo is not None:
                     rec.output = self.submission.locate(_failure_text(call.excinfo, self.assignment.limits.memory_mb))
@@ -399,6 +399,11 @@ class GradingSession:
             output += "\nGraded in-process (--isolation none): no sandbox, for debugging only."
         return results.build(records, execution_time=elapsed, output=output.strip(),
                              extra_data=extra, leaderboard=self.leaderboard)
+
+
+# Errors that no value of the student's can cause in the grader's code: a typo or a missing
+# import in a hidden test. (A student's own NameError arrives as a StudentError.)
+SUITE_BUGS = (SandboxError, NameError, ImportError, SyntaxError)
 
 
 def _session(request: pytest.FixtureRequest) -> GradingSession:

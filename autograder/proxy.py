@@ -11,8 +11,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from . import codec, probes
 from .errors import CodecError, StudentError, UnusableValue, WorkerDied
 from .pool import Printed
@@ -274,20 +272,25 @@ class StudentProxy:
         return ref
 
     def time_call(self, fn: RemoteObject, *args: Any, repeat: int = 5, warmup: int = 1,
-                  results: list[RemoteObject] | None = None, **kwargs: Any) -> list[float]:
-        """Wall time of each call, measured here around the round trip. Each result stays
-        in the worker; pass ``results=[]`` to get their handles and check them with
-        :meth:`fetch` (a timed call must also be a correct one)."""
-        request = {"op": "call", "target": fn, "args": args, "kwargs": kwargs, "want": "handle"}
+                  results: list[Any] | None = None, **kwargs: Any) -> list[float]:
+        """Wall time of each call, measured here around the whole round trip.
+
+        The arguments travel with each call and the result comes back by value, both inside
+        the timed window: pass arrays themselves, not :meth:`put` handles, so the worker
+        cannot work on an input before the clock starts, and a lazy result (an array
+        subclass that computes when it is converted) pays for its work. ``results=[]``
+        collects the timed results (a timed call must also be a correct one).
+        """
+        request = {"op": "call", "target": fn, "args": args, "kwargs": kwargs, "want": "value"}
         label = self._call_label(fn, args)
         times = []
         for i in range(warmup + repeat):
             start = time.perf_counter()
-            handle = self._request(request, label=label, handle_label=f"{label}()")
+            value = self._request(request, label=label, handle_label=f"{label}()")
             if i >= warmup:
                 times.append(time.perf_counter() - start)
                 if results is not None:
-                    results.append(handle)
+                    results.append(value)
         return times
 
     def fetch(self, obj: RemoteObject) -> Any:
@@ -296,15 +299,15 @@ class StudentProxy:
 
     def time_probe(self, name: str, *args: Any, repeat: int = 5, warmup: int = 1,
                    **kwargs: Any) -> list[float]:
-        """Like :meth:`time_call` for the probe ``name``, run in a second worker that never
-        loads student code, so a submission cannot slow its own yardstick down. Arrays in
-        ``args`` are sent once; timing is measured here around each call."""
+        """Like :meth:`time_call` for the probe ``name`` (arguments and result cross in the
+        timed window too, so both sides of a ratio pay the same transfer), run in a second
+        worker that never loads student code, so a submission cannot slow its own
+        yardstick down."""
         if self._clean is None:
             self._clean = StudentProxy(self.submission, self._spawn, self.call_timeout,
                                        self.limits, student_code=False)
         clean = self._clean
-        sent = [clean.put(a) if isinstance(a, np.ndarray) else a for a in args]
-        return clean.time_call(clean.probe_ref(name), *sent, repeat=repeat, warmup=warmup, **kwargs)
+        return clean.time_call(clean.probe_ref(name), *args, repeat=repeat, warmup=warmup, **kwargs)
 
     def fresh(self) -> None:
         """Replace the worker; handles from the old one become stale."""

@@ -697,6 +697,7 @@ CASES = [
     Case("course_read", _course_read, check_first=True),
     Case("probe_patch", _perf_attack, check_first=True),
     Case("desync", _perf_attack, check_first=True),
+    Case("lazy_result", _perf_attack, check_first=True),
     Case("tmp_leftover", _tmp_leftover, check_first=True),
     Case("json_bomb", _json_bomb, check_first=True),
 ]

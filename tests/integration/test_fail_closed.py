@@ -45,6 +45,23 @@ def test_broken_fixture_is_a_harness_error(tmp_path: Path) -> None:
     assert all("staff bug" not in t["output"] for t in out.data["tests"] if t["visibility"] != "hidden")
 
 
+@pytest.mark.parametrize("bug", ["layerz.f(1)", "import no_such_helper"])
+def test_a_bug_in_a_hidden_test_body_is_a_harness_error(tmp_path: Path, bug: str) -> None:
+    """A typo in a test is the staff's, not 0 points for the student."""
+    out = grade(tmp_path, (
+        "def test_a(student):\n    '''a'''\n    assert student.module('m').f(1) == 2\n"
+        f"    {bug}\n"), GOOD)
+    assert out.exit_code == ExitCode.HARNESS_ERROR
+    assert out.data["extra_data"]["harness_error"] is True
+
+
+def test_a_students_own_name_error_is_the_students(tmp_path: Path) -> None:
+    out = grade(tmp_path, "def test_a(student):\n    '''a'''\n    assert student.module('m').f(1) == 2\n",
+                "def f(x):\n    return y\n")
+    assert out.exit_code == ExitCode.OK
+    assert "NameError" in out.data["tests"][0]["output"]
+
+
 def test_skipped_hidden_test_is_a_harness_error(tmp_path: Path) -> None:
     out = grade(tmp_path, (
         "import pytest\n\n"

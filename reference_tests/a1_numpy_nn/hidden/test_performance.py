@@ -3,8 +3,10 @@
 Times are measured by the grader around each call; the verdict is the ratio of the
 minima over several repeats after a warm-up, so machine speed cancels out. Every call
 of the submission, the warm-up included, gets its own random input of the same shape
-(sent to the worker before its call, so the transfer is not timed; the yardstick runs on
-the same inputs): caching results keyed on the input gains nothing. The bands are
+(the yardstick runs on the same inputs): caching results keyed on the input gains
+nothing. Inputs travel with the timed call and results come back by value inside the
+timed window, on both sides alike: the worker cannot start before the clock or return a
+lazy result that computes only when it is converted. The bands are
 generous: any vectorized implementation (im2col, one matrix product per kernel offset,
 einsum over a strided view) lands within a few times the yardstick.
 
@@ -27,8 +29,9 @@ def _ratio(student, fn, yardstick, rng, x, rest, repeat=5):
     """Ratio of the minimum times of ``fn(x_i, *rest)`` and ``yardstick(x_i, *rest)``.
 
     Every call gets its own random input of the shape of ``x`` (x itself is the untimed
-    warm-up), so a submission that caches results keyed on the input gains nothing. Each
-    input is sent just before its call, so the transfer is not timed.
+    warm-up), so a submission that caches results keyed on the input gains nothing. Inputs
+    travel with the call and results come back by value inside the timed window, on both
+    sides: the worker cannot start before the clock, nor return a lazy result.
     """
     inputs = [rng.standard_normal(x.shape) for _ in range(repeat)]
     # The yardstick runs in a sibling worker that never loads student code, so a
@@ -36,16 +39,14 @@ def _ratio(student, fn, yardstick, rng, x, rest, repeat=5):
     student.time_probe(yardstick, x, *rest, repeat=0, warmup=1)
     t_yard = min(student.time_probe(yardstick, xi, *rest, repeat=1, warmup=0)[0]
                  for xi in inputs)
-    sent = [student.put(a) if isinstance(a, np.ndarray) else a for a in rest]
-    student.call(fn, student.put(x), *sent, want="handle")  # warm-up, shaped like the rest
+    student.time_call(fn, x, *rest, repeat=0, warmup=1)
     timed = []
-    t_fn = min(student.time_call(fn, student.put(xi), *sent, repeat=1, warmup=0, results=timed)[0]
+    t_fn = min(student.time_call(fn, xi, *rest, repeat=1, warmup=0, results=timed)[0]
                for xi in inputs)
     # A timed call must also be a right one (no lazy or shape-guessing shortcuts): its
     # result is checked against the yardstick computed here, in the grader.
     reference = getattr(probes, yardstick)
-    for xi, handle in zip(inputs, timed, strict=True):
-        out = student.fetch(handle)
+    for xi, out in zip(inputs, timed, strict=True):
         first = out[0] if isinstance(out, tuple) else out
         assert isinstance(first, np.ndarray), (
             f"{fn!r} returned {type(first).__name__} in a timed call, not an array")
