@@ -147,6 +147,19 @@ def category(tags: list[str]) -> str:
 
 
 def _failure_text(excinfo: pytest.ExceptionInfo[BaseException], memory_mb: int) -> str:
+    """What the student reads about a failed test, control characters escaped: messages
+    carry the student's own text (terminal escapes, lone surrogates that are not valid
+    JSON text for Gradescope)."""
+    return _printable(_describe_failure(excinfo, memory_mb))
+
+
+def _printable(text: str) -> str:
+    if text.isprintable() or all(c.isprintable() or c in "\n\t" for c in text):
+        return text
+    return "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)
+
+
+def _describe_failure(excinfo: pytest.ExceptionInfo[BaseException], memory_mb: int) -> str:
     exc = excinfo.value
     if isinstance(exc, StudentTimeout) and exc.student_traceback:
         return f"{exc.message}\nWhere (your files):\n{exc.student_traceback.rstrip()}"
@@ -301,7 +314,7 @@ class GradingSession:
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
-            self.errors.append(f"collection of {report.nodeid} failed:\n{report.longreprtext}")
+            self.errors.append(f"collection of {report.nodeid} failed:\n{_printable(report.longreprtext)}")
             path = Path(str(self.config.rootpath)) / report.nodeid
             if path.is_file():  # still list its tests (0 points) in the fail-closed results
                 for rec in results.scan_test_file(path, report.nodeid):
@@ -329,7 +342,7 @@ class GradingSession:
                 if isinstance(exc, SUITE_BUGS) or (
                         report.when == "setup" and not isinstance(exc, StudentError)):
                     # The suite's own code or the sandbox broke, not the student's code.
-                    self.errors.append(f"{item.nodeid}: {report.longreprtext}")
+                    self.errors.append(f"{item.nodeid}: {_printable(report.longreprtext)}")
                 if call.excinfo is not None:
                     rec.output = self.submission.locate(_failure_text(call.excinfo, self.assignment.limits.memory_mb))
                 if isinstance(exc, StudentError) and exc.where.startswith(IMPORT_LABEL):
@@ -340,9 +353,9 @@ class GradingSession:
                     frames = re.findall(r'File "([^"]+)", line (\d+)', exc.student_traceback)
                     # "(layers.py, line 20)": the form locate() maps to a notebook's cell
                     at = f" ({frames[-1][0]}, line {frames[-1][1]})" if frames else ""
-                    why = (str(exc).strip().splitlines() or ["an error"])[0][:300] + at
+                    why = _printable((str(exc).strip().splitlines() or ["an error"])[0][:300] + at)
                     self.import_failures.setdefault(module, self.submission.locate(why))
-                rec.staff_output = report.longreprtext
+                rec.staff_output = _printable(report.longreprtext)
         elif report.when == "teardown" and report.failed and rec.outcome == "passed":
             rec.outcome = "failed"
             rec.output = self.submission.locate(_failure_text(call.excinfo, self.assignment.limits.memory_mb)) if call.excinfo else "teardown failed"

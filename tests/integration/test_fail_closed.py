@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,18 @@ def test_a_students_own_name_error_is_the_students(tmp_path: Path) -> None:
                 "def f(x):\n    return y\n")
     assert out.exit_code == ExitCode.OK
     assert "NameError" in out.data["tests"][0]["output"]
+
+
+def test_control_characters_in_student_messages_are_escaped(tmp_path: Path) -> None:
+    """Terminal escapes and lone surrogates in an exception message reach neither
+    `autograder check`'s terminal nor results.json."""
+    out = grade(tmp_path, "def test_a(student):\n    '''a'''\n    student.module('m').f(1)\n",
+                "def f(x):\n    raise ValueError('\\x1b[2J\\x07\\x00 \\udcff\\ud800 end')\n")
+    text = out.data["tests"][0]["output"]
+    assert "ValueError" in text and "end" in text
+    assert "\\x1b[2J" in text and "\\udcff" in text
+    assert all(c.isprintable() or c in "\n\t" for c in text), repr(text)
+    json.dumps(out.data, ensure_ascii=False).encode("utf-8")  # no lone surrogates
 
 
 def test_skipped_hidden_test_is_a_harness_error(tmp_path: Path) -> None:
