@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from autograder.config import match_name
-from autograder.errors import ConfigError
+from autograder.errors import CourseError
 from autograder.notebooks import notebook_bytes, source_to_notebook
 
 _BEGIN = re.compile(r"(?P<indent>[ \t]*)#\s*BEGIN SOLUTION(?P<rest>.*)")
@@ -68,37 +68,37 @@ def _marker_blocks(lines: list[str], filename: str) -> list[tuple[int, int, str,
         begin, end = _BEGIN.fullmatch(line), _END.fullmatch(line)
         if begin:
             if opened:
-                raise ConfigError(
+                raise CourseError(
                     f"{filename}:{number}: '# BEGIN SOLUTION' inside the block opened at line "
                     f"{opened[0]}; blocks cannot nest, add '# END SOLUTION' before line {number}"
                 )
             rest = begin["rest"].strip()
             if rest and not rest.startswith("hint:"):
-                raise ConfigError(
+                raise CourseError(
                     f"{filename}:{number}: unexpected text {rest!r} after '# BEGIN SOLUTION'; "
                     "write '# BEGIN SOLUTION hint: ...' or nothing"
                 )
             opened = (number, begin["indent"], rest.removeprefix("hint:").strip())
         elif end:
             if end["rest"].strip():
-                raise ConfigError(
+                raise CourseError(
                     f"{filename}:{number}: unexpected text {end['rest'].strip()!r} after "
                     "'# END SOLUTION'; nothing may follow the marker"
                 )
             if not opened:
-                raise ConfigError(
+                raise CourseError(
                     f"{filename}:{number}: '# END SOLUTION' without a '# BEGIN SOLUTION' "
                     "before it; add the BEGIN marker or delete this line"
                 )
             blocks.append((opened[0], number, opened[1], opened[2]))
             opened = None
         elif _LOOSE.search(line):
-            raise ConfigError(
+            raise CourseError(
                 f"{filename}:{number}: {line.strip()!r} looks like a solution marker but is not "
                 "one; write exactly '# BEGIN SOLUTION' or '# END SOLUTION'"
             )
     if opened:
-        raise ConfigError(
+        raise CourseError(
             f"{filename}:{opened[0]}: '# BEGIN SOLUTION' is never closed; "
             "add '# END SOLUTION' after the solution code"
         )
@@ -116,7 +116,7 @@ def strip_solutions(source: str, *, filename: str) -> str:
     try:
         tree = ast.parse(source, filename=filename)
     except SyntaxError as exc:
-        raise ConfigError(
+        raise CourseError(
             f"{filename}:{exc.lineno}: the solution does not compile ({exc.msg}); fix it first"
         ) from exc
     lines = source.split("\n")
@@ -126,7 +126,7 @@ def strip_solutions(source: str, *, filename: str) -> str:
     for begin, end, indent, hint in _marker_blocks(lines, filename):
         owners = [f for f in functions if f.lineno < begin <= f.region_end and f.col < len(indent)]
         if not owners:
-            raise ConfigError(
+            raise CourseError(
                 f"{filename}:{begin}: '# BEGIN SOLUTION' is not inside a function body or is "
                 "indented less than the function's code; put solution blocks in functions, "
                 "indented like the code they replace (a module-level stub would break imports)"
@@ -142,7 +142,7 @@ def strip_solutions(source: str, *, filename: str) -> str:
     try:
         compile(result, filename, "exec", dont_inherit=True)
     except SyntaxError as exc:
-        raise ConfigError(
+        raise CourseError(
             f"{filename}: the template does not compile after stripping solutions "
             f"(line {exc.lineno}: {exc.msg}); indent each '# BEGIN SOLUTION' like the code "
             "it replaces"
@@ -159,12 +159,12 @@ def _config(root: Path, name: str) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise ConfigError(f"{shown} is missing; see docs/authoring.md for its format") from exc
+        raise CourseError(f"{shown} is missing; see docs/authoring.md for its format") from exc
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{shown} cannot be read: {exc}") from exc
+        raise CourseError(f"{shown} cannot be read: {exc}") from exc
     table = data.get("assignment")
     if not isinstance(table, dict):
-        raise ConfigError(f"{shown} has no [assignment] table; add one with 'modules = [...]'")
+        raise CourseError(f"{shown} has no [assignment] table; add one with 'modules = [...]'")
     modules = table.get("modules")
     if (
         not isinstance(modules, list)
@@ -172,19 +172,19 @@ def _config(root: Path, name: str) -> dict[str, Any]:
         or not all(isinstance(m, str) and m.isidentifier() for m in modules)
         or len(set(modules)) != len(modules)
     ):
-        raise ConfigError(
+        raise CourseError(
             f"{shown}: modules = {modules!r}; give a non-empty list of distinct module "
             'names without ".py", e.g. modules = ["layers", "mlp"]'
         )
     support = table.get("support", [])
     if not isinstance(support, list) or not all(_safe_relative(s) for s in support):
-        raise ConfigError(
+        raise CourseError(
             f"{shown}: support = {support!r}; give a list of file paths relative to "
             f'solutions/{name}/, e.g. support = ["data.py"]'
         )
     clash = {f"{m}.py" for m in modules} & {str(PurePosixPath(s)) for s in support}
     if clash:
-        raise ConfigError(
+        raise CourseError(
             f"{shown}: {sorted(clash)} listed both as module and as support; keep one"
         )
     return data
@@ -206,7 +206,7 @@ def _toml_value(value: Any, where: str) -> str:
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v, where) for v in value) + "]"
-    raise ConfigError(f"{where} = {value!r}: only strings, numbers, booleans and lists are public")
+    raise CourseError(f"{where} = {value!r}: only strings, numbers, booleans and lists are public")
 
 
 def _toml_key(key: str) -> str:
@@ -238,7 +238,7 @@ def _public_config(data: dict[str, Any], name: str) -> bytes:
     text = "\n".join(out) + "\n"
     expected = {t: data[t] for t in _PUBLIC_TABLES if isinstance(data.get(t), dict)}
     if tomllib.loads(text) != expected:  # guard the tiny writer above
-        raise ConfigError(f"{shown}: [assignment]/[limits] cannot be copied to the template")
+        raise CourseError(f"{shown}: [assignment]/[limits] cannot be copied to the template")
     return text.encode("utf-8")
 
 
@@ -250,7 +250,7 @@ def _no_markers(path: Path, shown: str, why: str) -> bytes:
     text = data.decode("utf-8", errors="replace")
     for number, line in enumerate(text.split("\n"), start=1):
         if _LOOSE.search(line):
-            raise ConfigError(
+            raise CourseError(
                 f"{shown}:{number}: has a solution marker but is copied to students as-is "
                 f"({why}); remove the solution or list the module in [assignment] modules"
             )
@@ -270,7 +270,7 @@ def generate_template(root: Path, name: str) -> dict[Path, bytes]:
         path = solution / f"{module}.py"
         shown = f"solutions/{name}/{module}.py"
         if not path.is_file():
-            raise ConfigError(f"{shown} is missing but listed in [assignment] modules; add it")
+            raise CourseError(f"{shown} is missing but listed in [assignment] modules; add it")
         template = strip_solutions(path.read_text(encoding="utf-8"), filename=shown)
         files[Path(f"{module}.py")] = template.encode("utf-8")
         notebook = source_to_notebook(template, title=f"{title}: {module}" if title else module)
@@ -280,7 +280,7 @@ def generate_template(root: Path, name: str) -> dict[Path, bytes]:
         shown = f"solutions/{name}/{entry}"
         if not path.is_file():
             what = "the students' task description" if entry == "README.md" else "a support file"
-            raise ConfigError(f"{shown} is missing ({what}); add it or fix [assignment] support")
+            raise CourseError(f"{shown} is missing ({what}); add it or fix [assignment] support")
         files[Path(entry)] = _no_markers(path, shown, "support file")
     for path in sorted((reference / "public").glob("*.py")):
         shown = f"reference_tests/{name}/public/{path.name}"

@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .config import AssignmentConfig, Layout, find_course_root, match_name, resolve_name
-from .errors import AutograderError, ConfigError, ExitCode
+from .errors import AutograderError, ConfigError, CourseError, ExitCode
 from .results import harness_cause
 from .submission import holds_a_module
 
@@ -142,7 +142,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         except AutograderError as exc:
             fail_closed_on_error(output, exc)
             _error(f"{exc}\n(results.json written: no points, this error in its staff-only entry)")
-            return int(ExitCode.USAGE if isinstance(exc, ConfigError) else ExitCode.HARNESS_ERROR)
+            return _exit_code(exc)
         except KeyboardInterrupt:
             if not terminated:
                 raise
@@ -353,6 +353,12 @@ def cmd_template(args: argparse.Namespace) -> int:
     return int(ExitCode.OK)
 
 
+def _exit_code(exc: AutograderError) -> int:
+    """Bad usage (3) is the caller's to fix; broken course files are the staff's (2)."""
+    usage = isinstance(exc, ConfigError) and not isinstance(exc, CourseError)
+    return int(ExitCode.USAGE if usage else ExitCode.HARNESS_ERROR)
+
+
 COMMANDS = {"grade": cmd_grade, "grade-all": cmd_grade_all, "check": cmd_check, "validate": cmd_validate,
             "template": cmd_template}
 
@@ -362,8 +368,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:
+        if args.debug:
+            traceback.print_exc()
         _error(exc)
-        return int(ExitCode.USAGE)
+        return _exit_code(exc)
     except AutograderError as exc:
         if args.debug:
             traceback.print_exc()

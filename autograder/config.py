@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, CourseError
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 
@@ -57,21 +57,21 @@ class AssignmentConfig:
         try:
             data = tomllib.loads(path.read_text())
         except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"cannot read {path}: {exc}") from exc
+            raise CourseError(f"cannot read {path}: {exc}") from exc
         a = data.get("assignment", {})
         try:
             lim = Limits(**data.get("limits", {}))
         except TypeError as exc:
             known = ", ".join(f.name for f in fields(Limits))
-            raise ConfigError(f"{path}: bad [limits] entry: {exc}; known limits: {known}") from exc
+            raise CourseError(f"{path}: bad [limits] entry: {exc}; known limits: {known}") from exc
         except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
+            raise CourseError(f"{path}: {exc}") from None
         vis = data.get("visibility", {}).get("default", "visible")
         if vis not in VISIBILITIES:
-            raise ConfigError(f"{path}: visibility.default = {vis!r}; use one of {VISIBILITIES}")
+            raise CourseError(f"{path}: visibility.default = {vis!r}; use one of {VISIBILITIES}")
         for key in ("id", "title", "modules"):
             if key not in a:
-                raise ConfigError(f"{path}: [assignment] needs '{key}'")
+                raise CourseError(f"{path}: [assignment] needs '{key}'")
         return cls(id=str(a["id"]), title=str(a["title"]), modules=_names(a["modules"], path),
                    support=tuple(a.get("support", ())), preload=tuple(a.get("preload", ("numpy",))),
                    limits=lim, default_visibility=vis)
@@ -79,12 +79,12 @@ class AssignmentConfig:
 
 def _names(value: Any, path: Path) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
-        raise ConfigError(f"{path}: modules = {value!r}; give a non-empty list of module names, "
+        raise CourseError(f"{path}: modules = {value!r}; give a non-empty list of module names, "
                           'e.g. modules = ["layers", "mlp"]')
     for v in value:
         if not (isinstance(v, str) and v.isidentifier()):
             hint = f' (write "{v[:-3]}", without ".py")' if isinstance(v, str) and v.endswith(".py") else ""
-            raise ConfigError(f"{path}: modules entry {v!r} is not a module name{hint}")
+            raise CourseError(f"{path}: modules entry {v!r} is not a module name{hint}")
     return tuple(value)
 
 
@@ -111,7 +111,7 @@ class Layout:
         path = self.reference / "assignment.toml"
         config = AssignmentConfig.load(path)
         if self.name != config.id and self.name.split("_", 1)[0] != config.id:
-            raise ConfigError(f"{path}: id = {config.id!r} does not match the folder {self.name!r}; "
+            raise CourseError(f"{path}: id = {config.id!r} does not match the folder {self.name!r}; "
                               f"folders are named ID or ID_topic (e.g. {config.id}_{self.name})")
         return config
 

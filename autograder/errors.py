@@ -17,7 +17,12 @@ class AutograderError(Exception):
 
 
 class ConfigError(AutograderError):
-    """An assignment, its config, its mutants or a command line is wrong."""
+    """A command line or the files it names are wrong (bad usage)."""
+
+
+class CourseError(ConfigError):
+    """The course's own files are wrong (assignment.toml, the hidden suite, mutants, solution
+    markers): staff must fix them, so for grading this is a harness error, not bad usage."""
 
 
 class SubmissionError(AutograderError):

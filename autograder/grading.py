@@ -21,7 +21,7 @@ import pytest
 
 from . import results
 from .config import AssignmentConfig, Layout, find_course_root, resolve_name
-from .errors import AutograderError, ConfigError, ExitCode
+from .errors import AutograderError, ConfigError, CourseError, ExitCode
 
 GRADING_INI = Path(__file__).with_name("grading.ini")
 
@@ -38,9 +38,20 @@ class Suite:
 
 
 def hidden_suite(layout: Layout) -> Suite:
+    ref = layout.reference
+    public = ref / "public"
+    if not any(p for p in _test_files(ref) if public not in p.parents):
+        # e.g. a copy of the course that lost hidden/: every student would be graded on the
+        # public tests alone, with full marks within reach and nothing said.
+        raise CourseError(f"{ref} holds no hidden tests (test_*.py outside public/); "
+                          f"restore {ref / 'hidden'} before grading")
     support = layout.solution if layout.solution.is_dir() else layout.template
     return Suite(tests=[layout.reference], config=layout.reference / "assignment.toml",
                  support=support, rootdir=layout.reference, hide=[layout.solution])
+
+
+def _test_files(folder: Path) -> list[Path]:
+    return [p for pattern in ("test_*.py", "*_test.py") for p in folder.rglob(pattern)]
 
 
 def public_suite(folder: Path) -> Suite:

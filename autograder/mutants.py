@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from autograder.errors import ConfigError
+from autograder.errors import CourseError
 
 MUTANTS_FILE = "mutants.toml"
 _FIELDS = ("name", "description", "file", "find", "replace")
@@ -32,25 +32,25 @@ class Mutant:
 def _occurrences(solution_dir: Path, mutant: Mutant) -> int:
     target = solution_dir / mutant.file
     if not target.is_file():
-        raise ConfigError(
+        raise CourseError(
             f"mutant {mutant.name!r}: file {mutant.file!r} does not exist in {solution_dir}; "
             "give a path relative to the solution folder"
         )
     try:
         return target.read_bytes().decode("utf-8").count(mutant.find)
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"mutant {mutant.name!r}: {mutant.file} is not UTF-8 text") from exc
+        raise CourseError(f"mutant {mutant.name!r}: {mutant.file} is not UTF-8 text") from exc
 
 
 def _check_unique(solution_dir: Path, mutant: Mutant) -> None:
     count = _occurrences(solution_dir, mutant)
     if count == 0:
-        raise ConfigError(
+        raise CourseError(
             f"mutant {mutant.name!r}: find text {mutant.find!r} does not occur in "
             f"{mutant.file}; update it to match the solution"
         )
     if count > 1:
-        raise ConfigError(
+        raise CourseError(
             f"mutant {mutant.name!r}: find text {mutant.find!r} occurs {count} times in "
             f"{mutant.file}; it must occur exactly once, so include more of the line"
         )
@@ -59,34 +59,34 @@ def _check_unique(solution_dir: Path, mutant: Mutant) -> None:
 def _parse(entry: object, index: int, shown: str) -> Mutant:
     where = f"{shown}: [[mutant]] #{index}"
     if not isinstance(entry, dict):
-        raise ConfigError(f"{where} is not a table; write it as [[mutant]] with key = value lines")
+        raise CourseError(f"{where} is not a table; write it as [[mutant]] with key = value lines")
     label = f"{where} ({entry['name']!r})" if isinstance(entry.get("name"), str) else where
     unknown = sorted(set(entry) - set(_FIELDS))
     if unknown:
-        raise ConfigError(f"{label}: unknown keys {unknown}; allowed keys are {list(_FIELDS)}")
+        raise CourseError(f"{label}: unknown keys {unknown}; allowed keys are {list(_FIELDS)}")
     for key in _FIELDS:
         if not isinstance(entry.get(key), str):
-            raise ConfigError(f"{label}: {key} = {entry.get(key)!r}; it must be a string")
+            raise CourseError(f"{label}: {key} = {entry.get(key)!r}; it must be a string")
     mutant = Mutant(**{key: entry[key] for key in _FIELDS})
     if not _SLUG.fullmatch(mutant.name):
-        raise ConfigError(
+        raise CourseError(
             f"{where}: name {mutant.name!r} is not a slug; use lowercase letters, digits, "
             "'_' or '-' (e.g. 'relu_backward_passes_negative')"
         )
     if not mutant.description.strip():
-        raise ConfigError(f"{label}: description is empty; say which bug it simulates")
+        raise CourseError(f"{label}: description is empty; say which bug it simulates")
     path = PurePosixPath(mutant.file)
     if not mutant.file or "\\" in mutant.file or path.is_absolute() or ".." in path.parts:
-        raise ConfigError(
+        raise CourseError(
             f"{label}: file = {mutant.file!r}; give a path inside the solution folder "
             "with '/' separators, e.g. 'layers.py'"
         )
     if path.name == MUTANTS_FILE or _NOT_COPIED & set(path.parts):
-        raise ConfigError(f"{label}: file = {mutant.file!r} is not part of the solution copy")
+        raise CourseError(f"{label}: file = {mutant.file!r} is not part of the solution copy")
     if not mutant.find:
-        raise ConfigError(f"{label}: find is empty; give the exact solution text to change")
+        raise CourseError(f"{label}: find is empty; give the exact solution text to change")
     if mutant.find == mutant.replace:
-        raise ConfigError(f"{label}: replace equals find, so nothing changes; fix replace")
+        raise CourseError(f"{label}: replace equals find, so nothing changes; fix replace")
     return mutant
 
 
@@ -98,22 +98,22 @@ def load_mutants(solution_dir: Path) -> list[Mutant]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise ConfigError(
+        raise CourseError(
             f"{path} is missing; every assignment ships mutants (see docs/authoring.md)"
         ) from exc
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{shown} cannot be read: {exc}") from exc
+        raise CourseError(f"{shown} cannot be read: {exc}") from exc
     extra = sorted(set(data) - {"mutant"})
     if extra:
-        raise ConfigError(f"{shown}: unknown top-level keys {extra}; write each as [[mutant]]")
+        raise CourseError(f"{shown}: unknown top-level keys {extra}; write each as [[mutant]]")
     entries = data.get("mutant", [])
     if not isinstance(entries, list) or not entries:
-        raise ConfigError(f"{shown} defines no [[mutant]] tables; add at least one")
+        raise CourseError(f"{shown} defines no [[mutant]] tables; add at least one")
     mutants = [_parse(entry, i, shown) for i, entry in enumerate(entries, start=1)]
     seen: set[str] = set()
     for mutant in mutants:
         if mutant.name in seen:
-            raise ConfigError(f"{shown}: mutant name {mutant.name!r} is used twice; rename one")
+            raise CourseError(f"{shown}: mutant name {mutant.name!r} is used twice; rename one")
         seen.add(mutant.name)
         _check_unique(solution_dir, mutant)
     return mutants
@@ -130,7 +130,7 @@ def apply_mutant(solution_dir: Path, mutant: Mutant, dest_dir: Path) -> Path:
     """
     solution_dir, dest_dir = Path(solution_dir), Path(dest_dir)
     if dest_dir.exists() and any(dest_dir.iterdir()):
-        raise ConfigError(f"{dest_dir} is not empty; apply mutant {mutant.name!r} to a new folder")
+        raise CourseError(f"{dest_dir} is not empty; apply mutant {mutant.name!r} to a new folder")
     _check_unique(solution_dir, mutant)  # the solution may have changed since loading
     shutil.copytree(solution_dir, dest_dir, ignore=_ignore, dirs_exist_ok=True)
     target = dest_dir / mutant.file

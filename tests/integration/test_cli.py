@@ -459,3 +459,23 @@ def test_a_grading_stopped_while_starting_still_leaves_results(course: Path, tmp
     data = json.loads(out.read_text())
     results.validate(data)
     assert data["score"] == 0
+
+
+@pytest.mark.parametrize("breakage", ["bad limit", "no hidden tests"])
+def test_broken_course_files_are_a_harness_error_not_bad_usage(course: Path, breakage: str) -> None:
+    """The staff's files are wrong: exit 2 (as a harness error), results.json written, and
+    the message names what to fix."""
+    ref = course / "reference_tests" / "a9_tiny"
+    if breakage == "bad limit":
+        toml = ref / "assignment.toml"
+        toml.write_text(toml.read_text().replace("call_timeout = 10", "call_timeout = -5"))
+        needle = "call_timeout = -5"
+    else:
+        shutil.rmtree(ref / "hidden")  # a copy of the course that lost its hidden tests
+        needle = "holds no hidden tests"
+    proc = ag("grade", "a9", "solutions/a9_tiny", "-o", "r.json", cwd=course)
+    assert proc.returncode == int(ExitCode.HARNESS_ERROR), proc.stdout + proc.stderr
+    assert needle in proc.stdout
+    data = json.loads((course / "r.json").read_text())
+    results.validate(data)
+    assert data["score"] == 0 and data["extra_data"]["harness_error"] is True
