@@ -51,6 +51,7 @@ class AssignmentConfig:
     preload: tuple[str, ...] = ("numpy",)
     limits: Limits = field(default_factory=Limits)
     default_visibility: str = "visible"
+    hidden_visibility: str = "after_published"  # tests outside public/ without a marker
 
     @classmethod
     def load(cls, path: Path) -> AssignmentConfig:
@@ -66,15 +67,18 @@ class AssignmentConfig:
             raise CourseError(f"{path}: bad [limits] entry: {exc}; known limits: {known}") from exc
         except ConfigError as exc:
             raise CourseError(f"{path}: {exc}") from None
-        vis = data.get("visibility", {}).get("default", "visible")
-        if vis not in VISIBILITIES:
-            raise CourseError(f"{path}: visibility.default = {vis!r}; use one of {VISIBILITIES}")
+        table = data.get("visibility", {})
+        vis = table.get("default", "visible")
+        hidden_vis = table.get("hidden", "after_published")
+        for key, value in (("default", vis), ("hidden", hidden_vis)):
+            if value not in VISIBILITIES:
+                raise CourseError(f"{path}: visibility.{key} = {value!r}; use one of {VISIBILITIES}")
         for key in ("id", "title", "modules"):
             if key not in a:
                 raise CourseError(f"{path}: [assignment] needs '{key}'")
         return cls(id=str(a["id"]), title=str(a["title"]), modules=_names(a["modules"], path),
                    support=tuple(a.get("support", ())), preload=tuple(a.get("preload", ("numpy",))),
-                   limits=lim, default_visibility=vis)
+                   limits=lim, default_visibility=vis, hidden_visibility=hidden_vis)
 
 
 def _names(value: Any, path: Path) -> tuple[str, ...]:

@@ -479,3 +479,16 @@ def test_broken_course_files_are_a_harness_error_not_bad_usage(course: Path, bre
     data = json.loads((course / "r.json").read_text())
     results.validate(data)
     assert data["score"] == 0 and data["extra_data"]["harness_error"] is True
+
+
+def test_hidden_tests_without_a_marker_are_not_visible(course: Path) -> None:
+    """A forgotten visibility marker must not show a hidden test before publication:
+    [visibility] default applies to public/, hidden (after_published) to the rest."""
+    toml = course / "reference_tests" / "a9_tiny" / "assignment.toml"
+    toml.write_text(toml.read_text().replace('default = "after_published"', 'default = "visible"'))
+    proc = ag("grade", "a9", "solutions/a9_tiny", "-o", "r.json", cwd=course)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    tests = json.loads((course / "r.json").read_text())["tests"]
+    seen = {t["name"]: t["visibility"] for t in tests}
+    assert seen == {"relu keeps positive values": "visible",  # public/test_ops.py
+                    "relu zeroes negative values (hidden)": "after_published"}, tests
