@@ -6,6 +6,8 @@ tests behave the same whatever the isolation mode.
 
 from __future__ import annotations
 
+import bdb
+import contextlib
 import dataclasses
 import json
 import os
@@ -20,7 +22,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
@@ -154,6 +156,9 @@ class Worker(Protocol):
     def close(self) -> None: ...
 
 
+ALARM_TICK = 0.25  # seconds between the in-process timeout's checks
+
+
 class LocalWorker:
     """``--isolation none``: student code in this process, same codec round trip."""
 
@@ -165,23 +170,40 @@ class LocalWorker:
                              "detail": "--isolation none: student code runs in the grader process"}]
 
     def request(self, payload: bytes, timeout: float | None, what: str) -> bytearray:
-        if not timeout or threading.current_thread() is not threading.main_thread():
-            return bytearray(self.runtime.handle(payload))
-        # Best effort in-process timeout: an alarm interrupts Python code (not C loops).
+        with _exit_refused():
+            if not timeout or threading.current_thread() is not threading.main_thread():
+                return bytearray(self.runtime.handle(payload))
+            return self._timed(payload, timeout, what)
+
+    def _timed(self, payload: bytes, timeout: float, what: str) -> bytearray:
+        # Best effort in-process timeout: an alarm interrupts Python code (not C loops). It
+        # ticks, so that time spent stopped in a debugger (breakpoint(), pdb) restarts the
+        # clock: the student is stepping, not stuck.
         fired = False
         where: list[StudentFrame] = []
+        deadline = time.monotonic() + timeout
 
         def on_alarm(signum: int, frame: FrameType | None) -> None:
-            nonlocal fired
+            nonlocal fired, deadline
+            now = time.monotonic()
+            if isinstance(getattr(sys.gettrace(), "__self__", None), bdb.Bdb):
+                deadline = now + timeout
+            if now < deadline:
+                signal.setitimer(signal.ITIMER_REAL, min(ALARM_TICK, deadline - now))
+                return
             fired = True
             where.extend(frames_from_stack(frame, self.runtime.workdir))
             raise TimeoutError(f"exceeded {timeout:g} s")
 
         start = time.monotonic()
         old_handler = signal.signal(signal.SIGALRM, on_alarm)
-        old_delay, old_interval = signal.setitimer(signal.ITIMER_REAL, timeout)
+        old_delay, old_interval = signal.setitimer(signal.ITIMER_REAL, min(ALARM_TICK, timeout))
         try:
             reply = self.runtime.handle(payload)
+        except TimeoutError:
+            if not fired:
+                raise
+            reply = b""  # the alarm hit the worker's own code after the student's returned
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, old_handler)
@@ -197,6 +219,25 @@ class LocalWorker:
 
     def close(self) -> None:
         self.runtime.close()
+
+
+@contextlib.contextmanager
+def _exit_refused() -> Iterator[None]:
+    """In-process, os._exit would end the grader without a results.json or a table:
+    raised as SystemExit instead, which fails the test as the sandbox's dead worker does."""
+    real = os._exit
+    grader = os.getpid()
+
+    def refused(status: int) -> NoReturn:
+        if os.getpid() != grader:  # a child the student forked (multiprocessing): let it go
+            real(status)
+        raise SystemExit(f"os._exit({status}) called; in the sandbox this ends the worker")
+
+    os._exit = refused
+    try:
+        yield
+    finally:
+        os._exit = real
 
 
 class OutputDrain(threading.Thread):

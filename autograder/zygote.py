@@ -56,6 +56,15 @@ def _hide_harness() -> None:
     sys.meta_path.insert(0, _HarnessBlocker())
 
 
+def _breakpoint_in_sandbox(*args: object, **kwargs: object) -> None:
+    """A leftover breakpoint() goes on, with a note in the test's output (the worker has no
+    terminal: pdb would read end-of-file and raise BdbQuit, an error with no message)."""
+    caller = sys._getframe(1)
+    print(f"[autograder] breakpoint() skipped ({os.path.basename(caller.f_code.co_filename)}, "
+          f"line {caller.f_lineno}): the sandbox has no terminal; to stop there, run "
+          "`autograder check` with --isolation none", file=sys.stderr, flush=True)
+
+
 def _worker(spec: sandbox.SandboxSpec, wsock: socket.socket, out_fd: int, stack_fd: int,
             limits: codec.Limits, workdir: str, private_proc: bool,
             syscalls: CompiledFilter) -> None:
@@ -78,6 +87,7 @@ def _worker(spec: sandbox.SandboxSpec, wsock: socket.socket, out_fd: int, stack_
                 except OSError:
                     pass
         runtime = Runtime(Path(workdir), spec.modules, limits)
+        sys.breakpointhook = _breakpoint_in_sandbox
         _hide_harness()
         # Before any student code runs: after this, whatever ends the worker is the student's.
         send_frame(wsock, READY)

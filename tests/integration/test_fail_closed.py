@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,8 @@ from autograder.grading import Outcome, Suite, run_suite
 CONFIG = '[assignment]\nid = "f1"\ntitle = "f"\nmodules = ["m"]\n\n[limits]\ncall_timeout = 5\n'
 
 
-def grade(tmp_path: Path, tests: str, module: str, limits: str = "") -> Outcome:
+def grade(tmp_path: Path, tests: str, module: str, limits: str = "",
+          isolation: str = "sandbox") -> Outcome:
     ref = tmp_path / "ref"
     ref.mkdir()
     (ref / "assignment.toml").write_text(CONFIG + limits)
@@ -25,7 +28,8 @@ def grade(tmp_path: Path, tests: str, module: str, limits: str = "") -> Outcome:
     sub.mkdir()
     (sub / "m.py").write_text(module)
     out = run_suite(suite=Suite(tests=[ref], config=ref / "assignment.toml", support=None,
-                                rootdir=ref, hide=[]), submission=sub, output=tmp_path / "r.json")
+                                rootdir=ref, hide=[]), submission=sub, output=tmp_path / "r.json",
+                    isolation=isolation)
     results.validate(out.data)
     return out
 
@@ -73,6 +77,60 @@ def test_control_characters_in_student_messages_are_escaped(tmp_path: Path) -> N
     assert "\\x1b[2J" in text and "\\udcff" in text
     assert all(c.isprintable() or c in "\n\t" for c in text), repr(text)
     json.dumps(out.data, ensure_ascii=False).encode("utf-8")  # no lone surrogates
+
+
+@pytest.mark.parametrize("isolation", ["sandbox", "none"])
+def test_os_exit_fails_the_test_in_both_modes(tmp_path: Path, isolation: str) -> None:
+    """In-process, os._exit would end the grader itself: no table, no results.json. Run in
+    a child process, so that a regression cannot end this test run early (and green)."""
+    script = (
+        "import json, sys\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "from pathlib import Path\n"
+        "from test_fail_closed import grade\n"
+        "out = grade(Path(sys.argv[2]), \"def test_a(student):\\n    student.module('m').f(1)\\n\\n\"\n"
+        "            \"def test_b(student):\\n    assert student.module('m').g() == 2\\n\",\n"
+        "            'import os\\ndef f(x):\\n    os._exit(0)\\ndef g():\\n    return 2\\n',\n"
+        "            isolation=sys.argv[3])\n"
+        "print('RESULT ' + json.dumps([out.exit_code, out.data['tests']]))\n")
+    proc = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent), str(tmp_path),
+                           isolation], capture_output=True, text=True, timeout=300, check=False)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert lines, f"the grading process ended early (rc={proc.returncode}):\n{proc.stderr[-2000:]}"
+    code, (a, b) = json.loads(lines[-1][len("RESULT "):])
+    assert code == ExitCode.OK
+    assert a["status"] == "failed" and b["status"] == "passed"
+    assert "exit" in a["output"] and "0" in a["output"], a["output"]
+
+
+def test_in_process_a_stopped_debugger_does_not_count_as_a_timeout(tmp_path: Path) -> None:
+    """`check --isolation none` with breakpoint(): the student stepping in pdb for longer
+    than the call timeout is not stuck (the alarm sees a bdb debugger tracing)."""
+    tests = ("import pytest\n\n@pytest.mark.call_timeout(0.5)\n"
+             "def test_a(student):\n    '''a'''\n    assert student.module('m').f() == 1\n\n"
+             "@pytest.mark.call_timeout(0.5)\n"
+             "def test_b(student):\n    '''b'''\n    assert student.module('m').g() == 1\n")
+    module = ("import bdb, sys, time\n\n"
+              "class Stepping(bdb.Bdb):  # a debugger that stays stopped for 1.5 s\n"
+              "    def user_line(self, frame):\n        pass\n\n"
+              "def f():\n    d = Stepping()\n    d.reset()\n    sys.settrace(d.trace_dispatch)\n"
+              "    try:\n        time.sleep(1.5)\n    finally:\n        sys.settrace(None)\n"
+              "    return 1\n\n"
+              "def g():\n    time.sleep(1.5)\n    return 1\n")
+    out = grade(tmp_path, tests, module, isolation="none")
+    a, b = out.data["tests"]
+    assert a["status"] == "passed", a["output"]
+    assert b["status"] == "failed" and "exceeded 0.5 s" in b["output"], b["output"]
+
+
+def test_a_leftover_breakpoint_is_skipped_with_a_note(tmp_path: Path) -> None:
+    """Without a terminal pdb would raise BdbQuit with no message; the sandbox goes on."""
+    out = grade(tmp_path, "def test_a(student):\n    '''a'''\n    assert student.module('m').f(1) == 2\n",
+                "def f(x):\n    breakpoint()\n    return x + 1\n")
+    (test,) = out.data["tests"]
+    assert test["status"] == "passed", test["output"]
+    assert "breakpoint() skipped (m.py, line 2)" in test["output"]
+    assert "--isolation none" in test["output"]
 
 
 def test_skipped_hidden_test_is_a_harness_error(tmp_path: Path) -> None:
