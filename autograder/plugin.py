@@ -184,6 +184,7 @@ class GradingSession:
         self.start = time.monotonic()
         self.isolation = config.getoption("isolation")
         self.records: dict[str, results.TestRecord] = {}
+        self.hung_imports: dict[str, StudentTimeout] = {}
         self.leaderboard: list[dict[str, Any]] = []
         self.errors: list[str] = []
         self.import_failures: dict[str, str] = {}  # module -> why its import failed
@@ -360,7 +361,8 @@ class GradingSession:
                     frames = re.findall(r'File "([^"]+)", line (\d+)', exc.student_traceback)
                     # "(layers.py, line 20)": the form locate() maps to a notebook's cell
                     at = f" ({frames[-1][0]}, line {frames[-1][1]})" if frames else ""
-                    why = _printable((str(exc).strip().splitlines() or ["an error"])[0][:300] + at)
+                    why = (str(exc).strip().splitlines() or ["an error"])[0][:300]
+                    why = _printable(why if at.strip() in why else why + at)
                     self.import_failures.setdefault(module, self.submission.locate(why))
                 rec.staff_output = _printable(report.longreprtext)
         elif report.when == "teardown" and report.failed and rec.outcome == "passed":
@@ -440,7 +442,8 @@ def student(request: pytest.FixtureRequest) -> Iterator[StudentProxy]:
     session = _session(request)
     marker = request.node.get_closest_marker("call_timeout")
     timeout = float(marker.args[0]) if marker else session.assignment.limits.call_timeout
-    proxy = StudentProxy(session.submission, session.spawn, timeout, session.codec_limits)
+    proxy = StudentProxy(session.submission, session.spawn, timeout, session.codec_limits,
+                         hung_imports=session.hung_imports)
     try:
         yield proxy
     finally:

@@ -133,6 +133,18 @@ def test_a_leftover_breakpoint_is_skipped_with_a_note(tmp_path: Path) -> None:
     assert "--isolation none" in test["output"]
 
 
+def test_an_import_that_hangs_is_not_retried_by_every_test(tmp_path: Path) -> None:
+    """An endless loop at import costs one call timeout, not one per test."""
+    tests = "import pytest\n\n" + "".join(
+        f"@pytest.mark.call_timeout(1)\ndef test_{n}(student):\n    '''{n}'''\n"
+        "    student.module('m')\n\n" for n in "abc")
+    out = grade(tmp_path, tests, "while True:\n    pass\n")
+    first, *later = [t["output"] for t in out.data["tests"]]
+    assert "exceeded 1 s in the import of m" in first and "not tried again" not in first
+    assert all("exceeded 1 s in the import of m" in o and "not tried again" in o for o in later)
+    assert out.data["output"].count("(m.py, line 1)") == 1, out.data["output"]
+
+
 def test_skipped_hidden_test_is_a_harness_error(tmp_path: Path) -> None:
     out = grade(tmp_path, (
         "import pytest\n\n"
