@@ -159,6 +159,16 @@ def _printable(text: str) -> str:
     return "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)
 
 
+JUPYTER_ONLY = ("display", "get_ipython")  # names a notebook has that Python has not
+
+
+def _jupyter_hint(exc: StudentError) -> str:
+    if exc.type_name == "NameError" and any(f"'{n}'" in exc.message for n in JUPYTER_ONLY):
+        return (" (it exists only inside Jupyter, not when your notebook runs as a module: "
+                "remove the call, or use print)")
+    return ""
+
+
 def _describe_failure(excinfo: pytest.ExceptionInfo[BaseException], memory_mb: int) -> str:
     exc = excinfo.value
     if isinstance(exc, StudentTimeout) and exc.student_traceback:
@@ -167,7 +177,7 @@ def _describe_failure(excinfo: pytest.ExceptionInfo[BaseException], memory_mb: i
         return exc.message
     if isinstance(exc, StudentError):
         where = f" in {exc.where}" if exc.where else ""
-        text = f"Your code raised {exc.type_name}{where}: {exc.message}"
+        text = f"Your code raised {exc.type_name}{where}: {exc.message}{_jupyter_hint(exc)}"
         if exc.type_name == "MemoryError":
             text += f" (the memory limit for your code is {memory_mb} MB)"
         if exc.student_traceback:
@@ -361,7 +371,7 @@ class GradingSession:
                     frames = re.findall(r'File "([^"]+)", line (\d+)', exc.student_traceback)
                     # "(layers.py, line 20)": the form locate() maps to a notebook's cell
                     at = f" ({frames[-1][0]}, line {frames[-1][1]})" if frames else ""
-                    why = (str(exc).strip().splitlines() or ["an error"])[0][:300]
+                    why = (str(exc).strip().splitlines() or ["an error"])[0][:300] + _jupyter_hint(exc)
                     why = _printable(why if at.strip() in why else why + at)
                     self.import_failures.setdefault(module, self.submission.locate(why))
                 rec.staff_output = _printable(report.longreprtext)

@@ -83,16 +83,16 @@ class RemoteObject:
     def __repr__(self) -> str:
         return f"<remote {self._ag_handle.type_name} {self._ag_label}>"
 
-    # Python would otherwise fall back to remote obj[0], obj[1], ... without end.
+    # Python would otherwise fall back to remote obj[0], obj[1], ... without end. Usually a
+    # student's value of the wrong type (an array of strings): the message is for them.
     def __iter__(self) -> Any:
-        raise TypeError(f"{self!r} stays in the worker and cannot be iterated here; "
-                        "fetch it by value (a plain list, dict or array) instead")
+        raise self._ag_unusable("a sequence to iterate over (it cannot be iterated here)")
 
     def __len__(self) -> int:
-        raise TypeError(f"{self!r} stays in the worker; fetch it by value to take its length")
+        raise self._ag_unusable("a sequence to take the length of")
 
     def __contains__(self, item: Any) -> bool:
-        raise TypeError(f"{self!r} stays in the worker; fetch it by value to search it")
+        raise self._ag_unusable("a sequence to search")
 
     # Numbers, arrays, truth values, comparisons: the grader judges only plain data.
     def __eq__(self, other: object) -> bool:
