@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from . import __version__
 from .config import AssignmentConfig, Layout, find_course_root, match_name, resolve_name
 from .errors import AutograderError, ConfigError, CourseError, ExitCode
 from .results import harness_cause
@@ -36,6 +37,7 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="autograder", description=__doc__)
     p.add_argument("--debug", action="store_true", help="show tracebacks of harness errors")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     staff = _Parser(add_help=False)
     staff.add_argument("--course", type=Path, default=None,
@@ -48,8 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     g = sub.add_parser("grade", help="grade one submission and write results.json", parents=[staff])
     g.add_argument("assignment", help="assignment id or folder name, e.g. a1")
     g.add_argument("submission", type=Path, help="folder with the student's files")
-    g.add_argument("-o", "--output", type=Path, default=Path("results.json"))
-    g.add_argument("--isolation", choices=("sandbox", "none"), default="sandbox")
+    g.add_argument("-o", "--output", type=Path, default=Path("results.json"),
+                   help="where results.json goes; a folder gets results.json inside "
+                        "(default: ./results.json)")
+    g.add_argument("--isolation", choices=("sandbox", "none"), default="sandbox", help=ISOLATION)
 
     b = sub.add_parser("grade-all", help="grade many submissions in parallel, print a score table",
                        parents=[staff])
@@ -58,9 +62,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="submission folders (NAME=PATH to name one), or a folder of them")
     b.add_argument("-o", "--output", type=Path, default=Path("graded"),
                    help="folder for NAME/results.json (default: graded/)")
-    b.add_argument("-j", "--jobs", type=int, default=0, help="parallel gradings (default: CPUs)")
-    b.add_argument("--isolation", choices=("sandbox", "none"), default="sandbox")
-    b.add_argument("--timeout", type=float, default=3600.0,
+    b.add_argument("-j", "--jobs", type=_jobs, default=0, help="parallel gradings (default: CPUs)")
+    b.add_argument("--isolation", choices=("sandbox", "none"), default="sandbox", help=ISOLATION)
+    b.add_argument("--timeout", type=_seconds, default=3600.0,
                    help="seconds one submission may take; then it is stopped and scores 0 "
                         "(default: 3600)")
 
@@ -74,13 +78,31 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="prove hidden suites: solution full, template zero, "
                                         "mutants caught, runs equal", parents=[staff])
     v.add_argument("assignments", nargs="*", help="default: all")
-    v.add_argument("-j", "--jobs", type=int, default=0, help="parallel gradings (default: CPUs)")
-    v.add_argument("--isolation", choices=("sandbox", "none"), default="sandbox")
+    v.add_argument("-j", "--jobs", type=_jobs, default=0, help="parallel gradings (default: CPUs)")
+    v.add_argument("--isolation", choices=("sandbox", "none"), default="sandbox", help=ISOLATION)
 
     t = sub.add_parser("template", help="generate assignments/ from solutions/", parents=[staff])
     t.add_argument("assignments", nargs="*", help="default: all")
     t.add_argument("--check", action="store_true", help="fail if the committed templates drifted")
     return p
+
+
+ISOLATION = "none: student code in this process, no sandbox (debugging, benchmarks)"
+
+
+def _seconds(text: str) -> float:
+    value = float(text)  # argparse turns a ValueError into a usage error naming the value
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def _jobs(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of parallel gradings, or 0 "
+                                         "for one per CPU")
+    return value
 
 
 def _error(message: object) -> None:

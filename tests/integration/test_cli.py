@@ -339,10 +339,21 @@ def test_run_suite_twice_in_one_process(tmp_path: Path) -> None:
 
 
 def test_usage_errors_exit_3(course: Path) -> None:
-    for args in (("grade",), ("grade", "a9"), ("nonsense",), ("grade-all", "a9", "x", "-j", "two")):
+    for args in (("grade",), ("grade", "a9"), ("nonsense",), ("grade-all", "a9", "x", "-j", "two"),
+                 ("grade-all", "a9", "x", "-j", "-2"), ("grade-all", "a9", "x", "--timeout", "-1"),
+                 ("grade-all", "a9", "x", "--timeout", "0")):
         proc = ag(*args, cwd=course)
         assert proc.returncode == int(ExitCode.USAGE), (args, proc.stderr)
         assert "usage:" in proc.stderr
+        if args[-1].startswith("-") or args[-1] == "0":
+            assert repr(args[-1]) in proc.stderr, proc.stderr  # names the value
+
+
+def test_version(course: Path) -> None:
+    import autograder
+
+    proc = ag("--version", cwd=course)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"autograder {autograder.__version__}"
 
 
 def test_course_inside_the_submission_is_refused(course: Path, tmp_path: Path) -> None:
