@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
+import time
+import traceback
 from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import results
-from .errors import ConfigError
+from .errors import ConfigError, SubmissionError
 from .results import harness_cause
-from .submission import holds_a_module
+from .submission import extract_zip, holds_a_module, is_zip
 
 
 @dataclass
@@ -25,27 +31,153 @@ class Graded:
     results: Path
     score: float = 0.0
     max_score: float = 0.0
-    exit_code: int = 0
+    exit_code: int = 0  # of the `grade` process (after a timeout: whatever SIGTERM left)
     seconds: float = 0.0
     failed: tuple[str, ...] = ()
     per_test: tuple[tuple[str, float, str], ...] = ()  # (name, score, status) in order
-    error: str = ""
+    error: str = ""  # why it was not graded normally (shown in the table)
+    # The reason in ``error`` is the submission's (stopped by --timeout, a zip that does not
+    # unpack): results.json says so to the student, and it is no harness error.
+    students_fault: bool = False
 
     @property
     def broken(self) -> bool:
-        return self.exit_code != 0 or bool(self.error)
+        """The harness failed on this submission (the batch exits 2)."""
+        return not self.students_fault and (self.exit_code != 0 or bool(self.error))
 
 
 DEFAULT_TIMEOUT = 3600.0  # seconds one submission may take in bulk grading
 
 
+def check_timeout(timeout: float) -> None:
+    """--timeout must be a positive, finite number of seconds (a usage error otherwise)."""
+    if isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0:
+        return
+    shown = f"{timeout:g}" if isinstance(timeout, (int, float)) else repr(timeout)
+    raise ConfigError(f"--timeout must be a positive number of seconds, not {shown}; "
+                      f"pass e.g. --timeout {DEFAULT_TIMEOUT:g}")
+
+
+# Collects the hidden suite (never runs it) against an empty submission: the expected tests
+# with their points, for results.json files that bulk writes itself.
+_COLLECT = """\
+import sys, tempfile
+from pathlib import Path
+from autograder.config import Layout, find_course_root, resolve_name
+from autograder.grading import hidden_suite, run_suite
+assignment, course, out = sys.argv[1:4]
+root = find_course_root(explicit=Path(course) if course else None)
+layout = Layout(root, resolve_name(root, assignment))
+with tempfile.TemporaryDirectory(prefix="autograder-collect-") as tmp:
+    run_suite(suite=hidden_suite(layout), submission=Path(tmp), output=Path(out),
+              isolation="none", extra_args=["--collect-only"])
+"""
+
+
+class ExpectedTests:
+    """The assignment's tests (names, points, visibility, tags), collected once and only
+    when needed (a zip that does not unpack, a grading stopped before it listed them)."""
+
+    def __init__(self, assignment: str, course: Path | None) -> None:
+        self.assignment = assignment
+        self.course = course
+        self._lock = threading.Lock()
+        self._tests: list[dict[str, Any]] | None = None
+
+    def records(self) -> list[results.TestRecord]:
+        with self._lock:
+            if self._tests is None:
+                self._tests = self._collect()
+        return _records(self._tests)
+
+    def _collect(self) -> list[dict[str, Any]]:
+        with tempfile.TemporaryDirectory(prefix="autograder-expected-") as tmp:
+            out = Path(tmp) / "results.json"
+            cmd = [sys.executable, "-I", "-c", _COLLECT, self.assignment,
+                   str(self.course or ""), str(out)]
+            try:
+                subprocess.run(cmd, capture_output=True, timeout=600, check=False)
+            except subprocess.TimeoutExpired:
+                return []
+            return _tests_of(out)
+
+
+def _tests_of(path: Path) -> list[dict[str, Any]]:
+    """The tests of a results.json (without the staff-only harness entry); [] if unusable."""
+    try:
+        data = json.loads(path.read_text())
+        return [t for t in data["tests"] if "harness" not in t.get("tags", [])]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def _records(tests: list[dict[str, Any]]) -> list[results.TestRecord]:
+    recs = []
+    for t in tests:
+        unavailable = t.get("status") == "passed" and not t.get("max_score")  # e.g. no CUDA
+        recs.append(results.TestRecord(
+            nodeid=str(t["name"]), name=str(t["name"]), max_score=float(t["max_score"]),
+            visibility=str(t.get("visibility", "visible")), tags=list(t.get("tags", [])),
+            outcome="unavailable" if unavailable else "failed",
+            output=str(t.get("output", "")) if unavailable else ""))
+    return recs
+
+
+def _complete(path: Path) -> bool:
+    """A results.json of a grading that ran to its end (not a fail-closed one)."""
+    extra = _extra_of(path)
+    return bool(extra) and not extra.get("harness_error", False) and bool(_tests_of(path))
+
+
+def _extra_of(path: Path) -> dict[str, Any]:
+    try:
+        extra = json.loads(path.read_text()).get("extra_data", {})
+        return dict(extra) if isinstance(extra, dict) else {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
 def grade_in_subprocess(assignment: str, submission: Path, out: Path, *, isolation: str = "sandbox",
                         name: str | None = None, course: Path | None = None,
-                        timeout: float = DEFAULT_TIMEOUT) -> Graded:
+                        timeout: float = DEFAULT_TIMEOUT,
+                        expected: ExpectedTests | None = None) -> Graded:
+    """Grade one submission (a folder, or a .zip unpacked into a temp folder first) with
+    `autograder grade` in a process of its own, stopped after ``timeout`` seconds."""
+    check_timeout(timeout)
+    expected = expected or ExpectedTests(assignment, course)
+    if not is_zip(submission):
+        return _grade_folder(assignment, submission, out, isolation=isolation, name=name,
+                             course=course, timeout=timeout, expected=expected)
+    name = name or submission.stem
+    with tempfile.TemporaryDirectory(prefix="autograder-zip-") as tmp:
+        folder = Path(tmp) / (submission.stem or "submission")
+        folder.mkdir()
+        try:
+            extract_zip(submission, folder)
+        except SubmissionError as exc:
+            out.unlink(missing_ok=True)
+            data = results.not_graded(
+                expected.records(), output=f"Your submission could not be graded: {exc}",
+                test_output=f"Not graded: {submission.name} could not be unpacked (see above).",
+                staff_note=f"grade-all: {submission} was not graded: {exc}", execution_time=0.0)
+            results.write(data, out)
+            g = _read(Graded(name, submission, out, error=str(exc), students_fault=True))
+            return g
+        g = _grade_folder(assignment, folder, out, isolation=isolation, name=name,
+                          course=course, timeout=timeout, expected=expected)
+        g.submission = submission
+        return g
+
+
+def _grade_folder(assignment: str, submission: Path, out: Path, *, isolation: str,
+                  name: str | None, course: Path | None, timeout: float,
+                  expected: ExpectedTests) -> Graded:
     cmd = [sys.executable, "-I", "-m", "autograder", "grade", assignment, str(submission),
            "-o", str(out), "--isolation", isolation]
     if course is not None:
         cmd += ["--course", str(course)]
+    out.unlink(missing_ok=True)  # a results.json of an earlier run is not this one's
+    start = time.monotonic()
     # -I: the current folder (maybe a submission) never lands on the grader's sys.path.
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
@@ -62,67 +194,98 @@ def grade_in_subprocess(assignment: str, submission: Path, out: Path, *, isolati
             os.killpg(proc.pid, signal.SIGKILL)
             _, stderr = proc.communicate()
     g = Graded(name or submission.name, submission, out, exit_code=proc.returncode)
+    if overdue and _complete(out):
+        overdue = False  # it had finished (results written) as the timeout came: keep them
+        g.exit_code = 0
     if overdue:
+        # Most likely the submission's (an endless loop at import, very slow code): the
+        # student is told so, at 0 points, with every expected test listed.
         g.error = f"grading took longer than {timeout:g} s and was stopped"
-        if not out.exists():  # stopped before it could fail closed itself (still starting)
-            results.write(results.fail_closed([], g.error, execution_time=timeout), out)
+        g.students_fault = True
+        records = _records(_tests_of(out)) or expected.records()
+        data = results.timed_out(records, limit=timeout, execution_time=time.monotonic() - start,
+                                 extra_data=_extra_of(out))
+        results.write(data, out)
     if not out.exists():
         g.error = f"no results.json (exit {proc.returncode}): {stderr[-500:]}"
         return g
-    data = json.loads(out.read_text())
+    _read(g)
+    if proc.returncode != 0 and not overdue:
+        cause = harness_cause(json.loads(out.read_text())) or stderr.strip()[-300:]
+        g.error = f"harness error (exit {proc.returncode}): {cause}"
+    return g
+
+
+def _read(g: Graded) -> Graded:
+    """Scores and failed tests of ``g.results``."""
+    data = json.loads(g.results.read_text())
     g.score = float(data["score"])
     g.max_score = float(sum(t["max_score"] for t in data["tests"]))
     g.seconds = float(data["execution_time"])
     g.failed = tuple(t["name"] for t in data["tests"] if t["status"] != "passed")
     g.per_test = tuple((t["name"], float(t["score"]), t["status"]) for t in data["tests"])
-    if proc.returncode != 0 and not overdue:
-        cause = harness_cause(data) or stderr.strip()[-300:]
-        g.error = f"harness error (exit {proc.returncode}): {cause}"
     return g
 
 
 def parse_targets(specs: list[str], modules: Collection[str] = (),
                   ) -> tuple[list[tuple[str, Path]], list[Path]]:
-    """``NAME=PATH`` or ``PATH`` -> (name, folder) pairs, and the files left out.
+    """``NAME=PATH`` or ``PATH`` -> (name, submission) pairs, and the files left out.
 
     A folder that holds one of the assignment's modules (NAME.py or NAME.ipynb) is one
-    submission; otherwise a folder with subfolders is a folder of submissions, and the
-    files beside them (an export's metadata, .DS_Store, notes) are left out and listed."""
+    submission, and so is a zip file (named after the file: carol.zip -> carol). Otherwise
+    a folder with subfolders or zips is a folder of submissions (each subfolder and each
+    zip is one), and the other files beside them (an export's metadata, .DS_Store, notes)
+    are left out and listed; a folder with neither is one submission."""
     out: list[tuple[str, Path]] = []
     ignored: list[Path] = []
     for spec in specs:
         name, _, path_text = spec.rpartition("=") if "=" in spec else ("", "", spec)
         path = Path(path_text)
+        if is_zip(path):
+            out.append((name or path.stem, path))
+            continue
         if not path.is_dir():
-            raise ConfigError(f"submission {path} is not a folder; pass submission folders "
-                              "(or one folder that holds them)")
+            raise ConfigError(f"submission {path} is not a folder or a .zip file; pass "
+                              "submission folders or zips (or one folder that holds them)")
         entries = sorted(path.iterdir())
         subdirs = [p for p in entries if p.is_dir() and not p.name.startswith(".")]
-        is_submission = holds_a_module(path, modules) or not subdirs
+        zips = [p for p in entries if is_zip(p)]
+        is_submission = holds_a_module(path, modules) or not (subdirs or zips)
         if name or is_submission:
             out.append((name or path.resolve().name, path))
         else:
-            out += [(p.name, p) for p in subdirs]
-            ignored += [p for p in entries if p not in subdirs]
+            out += [(p.stem if p in zips else p.name, p) for p in sorted(subdirs + zips)]
+            ignored += [p for p in entries if p not in subdirs and p not in zips]
     names = [n for n, _ in out]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise ConfigError(f"two submissions are named {', '.join(dup)}; name them with NAME=PATH")
+        raise ConfigError(f"two submissions are named {', '.join(dup)} (a folder and a zip of "
+                          "the same name?); name them with NAME=PATH")
     return out, ignored
 
 
 def grade_all(*, assignment: str, targets: list[tuple[str, Path]], out_dir: Path,
               jobs: int = 0, isolation: str = "sandbox", course: Path | None = None,
               timeout: float = DEFAULT_TIMEOUT) -> list[Graded]:
+    check_timeout(timeout)
+    if jobs < 0:
+        raise ConfigError(f"--jobs must be 0 (one per CPU) or more, not {jobs}")
     out_dir.mkdir(parents=True, exist_ok=True)
+    expected = ExpectedTests(assignment, course)
 
     def one(item: tuple[str, Path]) -> Graded:
         name, path = item
         folder = out_dir / name
         folder.mkdir(parents=True, exist_ok=True)
-        return grade_in_subprocess(assignment, path, folder / "results.json",
-                                   isolation=isolation, name=name, course=course,
-                                   timeout=timeout)
+        out = folder / "results.json"
+        try:
+            return grade_in_subprocess(assignment, path, out, isolation=isolation, name=name,
+                                       course=course, timeout=timeout, expected=expected)
+        except Exception as exc:  # noqa: BLE001 - one submission's harness error, not the batch's
+            why = f"{type(exc).__name__}: {exc}"
+            results.write(results.fail_closed(expected.records(), f"grade-all: {why}\n"
+                                              f"{traceback.format_exc()}", execution_time=0.0), out)
+            return Graded(name, path, out, error=f"harness error: {why}")
 
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
         return list(pool.map(one, targets))

@@ -368,7 +368,7 @@ class GradingSession:
                     # the summary names the import failure once.
                     rec.hint = ""
                     module = exc.where[len(IMPORT_LABEL):]
-                    frames = re.findall(r'File "([^"]+)", line (\d+)', exc.student_traceback)
+                    frames = re.findall(r'File "([^"]+)", line (\d{1,9})\b', exc.student_traceback)
                     # "(layers.py, line 20)": the form locate() maps to a notebook's cell
                     at = f" ({frames[-1][0]}, line {frames[-1][1]})" if frames else ""
                     why = (str(exc).strip().splitlines() or ["an error"])[0][:300] + _jupyter_hint(exc)

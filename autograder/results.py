@@ -140,6 +140,41 @@ def fail_closed(records: list[TestRecord], error: str, *, execution_time: float,
                  harness_error=error)
 
 
+def not_graded(records: list[TestRecord], *, output: str, test_output: str, staff_note: str,
+               execution_time: float, extra_data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every expected test present with 0 points, for a submission that could not be graded
+    through its own fault (a zip that does not unpack, a grading stopped by its time
+    limit): ``output`` tells the student why. Not a harness error (no staff-only harness
+    entry, no ``harness_error`` flag); ``staff_note`` goes to ``extra_data``, which
+    students do not see. Tests that cannot run here (no CUDA) stay out of the maximum."""
+    for rec in records:
+        if rec.outcome == "unavailable":
+            continue
+        rec.score, rec.partial, rec.outcome = 0.0, None, "failed"
+        rec.output, rec.staff_output = test_output, ""
+    extra = {k: v for k, v in (extra_data or {}).items() if k != "harness_error"}
+    extra["staff_note"] = staff_note
+    return build(records, execution_time=execution_time, output=output, extra_data=extra,
+                 leaderboard=[])
+
+
+def timed_out(records: list[TestRecord], *, limit: float, execution_time: float,
+              extra_data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """results.json of a submission stopped by `grade-all --timeout` (``limit`` seconds for
+    the whole grading): the student's code most likely hangs or is too slow."""
+    return not_graded(
+        records, execution_time=execution_time, extra_data=dict(extra_data or {}, timeout_s=limit),
+        output=(f"Grading took longer than the limit of {limit:g} seconds for the whole "
+                "submission and was stopped: every test scores 0 points. Your code may hang "
+                "(an endless loop, for example when a file is imported, or code waiting for "
+                "input) or be much too slow; check that importing your files and running the "
+                "public tests finish quickly, then resubmit."),
+        test_output=(f"Not graded: grading the whole submission took longer than the limit of "
+                     f"{limit:g} seconds (see the summary above)."),
+        staff_note=(f"stopped by grade-all --timeout {limit:g} after {execution_time:.0f} s; "
+                    "regrade with a larger --timeout if the submission is merely slow"))
+
+
 def harness_cause(data: dict[str, Any], *, full: bool = False) -> str | None:
     """The staff-only harness error of a results.json, shortened for a terminal (its
     first and last lines: what failed, and the exception that ended it)."""

@@ -4,12 +4,17 @@ list everything else. Reads files; never imports or executes them.
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import shutil
 import stat
+import zipfile
+import zlib
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .config import AssignmentConfig
@@ -19,7 +24,21 @@ from .notebooks import ConvertedNotebook, notebook_to_source
 MAX_FILE_BYTES = 8 * 1024 * 1024
 # Files of the generated assignment folder: students often submit the whole folder.
 TEMPLATE_FILES = ("README.md", "assignment.toml")
-MAX_LISTED = 50
+MAX_LISTED = 50  # lines of each list in the student's output
+# The lists kept (and copied into results.json): at most this many entries, each at most
+# this long, so that 20,000 long file names or a 4 MB notebook line stay a few KB.
+MAX_ENTRIES = 100
+MAX_ENTRY_CHARS = 200
+# Walking a submission: folders nested deeper than this are not looked into, and the walk
+# stops after this many files and folders (the modules at the top level are still graded).
+MAX_DEPTH = 32
+MAX_WALKED = 10_000
+# Never descended into nor listed: caches and the metadata macOS adds to zips.
+SKIPPED_DIRS = ("__pycache__", ".ipynb_checkpoints", "__MACOSX")
+# Zips of submissions (grade-all): bounds on what one may unpack to.
+MAX_ZIP_BYTES = 256 * 1024 * 1024
+MAX_ZIP_MEMBERS = 10_000
+MAX_ZIP_DEPTH = 64  # folders a member may be nested in
 
 
 @dataclass
@@ -27,12 +46,16 @@ class Submission:
     root: Path
     modules: tuple[str, ...]
     pristine: Path
-    found: dict[str, str] = field(default_factory=dict)  # module -> file name used
+    found: dict[str, str] = field(default_factory=dict)  # module -> file used (relative to root)
     problems: dict[str, tuple[str, str]] = field(default_factory=dict)  # module -> (type, msg)
     ignored: list[str] = field(default_factory=list)  # files never loaded, with the reason
     stripped: list[str] = field(default_factory=list)  # notebook lines not executed
     notebooks: dict[str, ConvertedNotebook] = field(default_factory=dict)  # module -> source map
     twins: list[str] = field(default_factory=list)  # notebooks not graded: their .py is (a tie)
+    base: str = ""  # the subfolder graded ("a1_numpy_nn") when the files sit in one, else ""
+    # How many entries ``ignored`` and ``stripped`` had before they were capped.
+    ignored_total: int = 0
+    stripped_total: int = 0
 
     def locate(self, text: str) -> str:
         """Point lines of converted notebooks back at their cells in student messages."""
@@ -42,7 +65,7 @@ class Submission:
                 if where is None:
                     return m.group(0)
                 return m.group(1).replace(f"{name}.py", f"{name}.ipynb") + f"cell {where[0]}, line {where[1]}"
-            text = re.sub(rf'(File "{name}\.py", |\({name}\.py, )line (\d+)', cell, text)
+            text = re.sub(rf'(File "{name}\.py", |\({name}\.py, )line (\d{{1,9}})\b', cell, text)
         return text
 
     def module_problem(self, name: str) -> tuple[str, str] | None:
@@ -54,22 +77,50 @@ class Submission:
 
     def report(self) -> str:
         lines = []
+        if self.base:
+            lines.append(f"No file of the assignment at the top level of your submission: "
+                         f"graded the files in {shorten(self.base, 100)}/ (the one folder "
+                         "that holds them)")
         if self.found:
             lines.append("Files graded: " + ", ".join(self.found[m] for m in self.modules if m in self.found))
         for module, (_kind, msg) in self.problems.items():
             lines.append(f"Problem with module {module}: {msg}")
         if self.stripped:
             lines.append("Notebook lines not executed (magics / shell escapes):")
-            lines += [f"  {s}" for s in self.stripped[:MAX_LISTED]]
+            lines += _listing(self.stripped, self.stripped_total)
         if self.twins:  # the template ships both twins: one line, not one per module
             lines.append(f"Notebook twins not graded ({', '.join(self.twins)}): the .py files "
                          "are; a notebook is graded instead when it has fewer TODO stubs")
         if self.ignored:
             lines.append("Files in your submission that are never loaded:")
-            lines += [f"  {s}" for s in self.ignored[:MAX_LISTED]]
-            if len(self.ignored) > MAX_LISTED:
-                lines.append(f"  ... and {len(self.ignored) - MAX_LISTED} more")
+            lines += _listing(self.ignored, self.ignored_total)
         return "\n".join(lines)
+
+
+def _listing(entries: list[str], total: int) -> list[str]:
+    """The first MAX_LISTED entries of a capped list, then how many more there were."""
+    shown = [f"  {s}" for s in entries[:MAX_LISTED]]
+    more = max(total, len(entries)) - len(shown)
+    if more > 0:
+        shown.append(f"  ... and {more} more")
+    return shown
+
+
+def shorten(text: str, limit: int = MAX_ENTRY_CHARS) -> str:
+    """``text`` at most ``limit`` characters: its middle replaced by "..." (both ends of a
+    file name or a line say the most)."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 3) * 2 // 3
+    return text[:head] + "..." + text[len(text) - (limit - 3 - head):]
+
+
+def _capped(entries: list[str]) -> list[str]:
+    """At most MAX_ENTRIES entries of at most MAX_ENTRY_CHARS, then "... and N more"."""
+    out = [shorten(s) for s in entries[:MAX_ENTRIES]]
+    if len(entries) > MAX_ENTRIES:
+        out.append(f"... and {len(entries) - MAX_ENTRIES} more")
+    return out
 
 
 def module_files(folder: Path, name: str) -> tuple[Path, Path]:
@@ -88,6 +139,67 @@ def _regular_file(path: Path) -> bool:
         return stat.S_ISREG(path.lstat().st_mode)
     except OSError:
         return False
+
+
+def _same_content(path: Path, official: Path) -> bool:
+    """True if ``path`` (a regular file) has the bytes of ``official``; sizes first, then
+    in chunks: a 2 GB file of the submission is never read whole into the grader."""
+    try:
+        if path.lstat().st_size != official.stat().st_size:
+            return False
+        with path.open("rb") as a, official.open("rb") as b:
+            while chunk := b.read(1 << 16):
+                if a.read(len(chunk)) != chunk:
+                    return False
+            return a.read(1) == b""  # (it may have grown since its size was read)
+    except OSError:
+        return False
+
+
+@dataclass
+class _Walk:
+    files: list[str] = field(default_factory=list)  # everything but folders, relative, posix
+    limits: list[str] = field(default_factory=list)  # where a bound of the walk was reached
+
+
+def _walk(root: Path) -> _Walk:
+    """Everything below ``root`` that is not a folder, breadth first, without recursion and
+    without following symlinks; bounded by MAX_DEPTH and MAX_WALKED (an adversarial
+    submission can hold a million files or a thousand nested folders)."""
+    walk = _Walk()
+    queue: deque[tuple[Path, str, int]] = deque([(root, "", 0)])
+    seen = 0
+    while queue:
+        folder, prefix, depth = queue.popleft()
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    seen += 1
+                    if seen > MAX_WALKED:
+                        walk.limits.append(
+                            f"{shorten(prefix, 120) or './'}... (not looked into: your "
+                            f"submission holds more than {MAX_WALKED} files and folders, "
+                            "the limit; submit only your assignment's files)")
+                        return walk
+                    rel = prefix + entry.name
+                    try:
+                        is_dir = entry.is_dir(follow_symlinks=False)
+                    except OSError:
+                        is_dir = False
+                    if not is_dir:
+                        walk.files.append(rel)
+                    elif entry.name in SKIPPED_DIRS:
+                        continue
+                    elif depth + 1 > MAX_DEPTH:
+                        walk.limits.append(
+                            f"{shorten(rel, 120)}/ (not looked into: folders nested deeper "
+                            f"than {MAX_DEPTH} levels, the limit)")
+                    else:
+                        queue.append((Path(entry.path), rel + "/", depth + 1))
+        except OSError as exc:
+            walk.limits.append(f"{prefix or './'} (could not be read: {exc.strerror or exc})")
+    walk.files.sort()
+    return walk
 
 
 TODO_STUB = 'raise NotImplementedError("TODO'  # what `autograder template` leaves
@@ -128,10 +240,30 @@ def _choose(py: Path, nb: Path, loaded: dict[Path, Any], sub: Submission) -> Pat
     return py
 
 
+def _module_of(rel: str, modules: Iterable[str]) -> str | None:
+    """The module a file provides by its name (``x/layers.ipynb`` -> ``layers``), if any."""
+    p = PurePosixPath(rel)
+    return p.stem if p.suffix in (".py", ".ipynb") and p.stem in modules else None
+
+
+def _base_folder(root: Path, walk: _Walk, modules: tuple[str, ...]) -> str:
+    """"" (grade the top level), or the one subfolder that holds the assignment's modules
+    when the top level holds none (what students get when they zip their folder)."""
+    if any(p.exists() or p.is_symlink() for m in modules for p in module_files(root, m)):
+        return ""
+    holders = {rel.split("/")[0] for rel in walk.files
+               if rel.count("/") == 1 and not rel.startswith(".") and _module_of(rel, modules)}
+    return holders.pop() if len(holders) == 1 else ""
+
+
 def prepare_submission(root: Path, config: AssignmentConfig, support_dir: Path | None,
                        dest: Path) -> Submission:
     """Copy the expected modules (notebooks converted to .py) and the official support
-    files into ``dest``; record what is missing, broken or ignored."""
+    files into ``dest``; record what is missing, broken or ignored.
+
+    The modules are taken from the top level of ``root``, or, when it holds none of them,
+    from the one subfolder that does (a zipped folder). Files elsewhere are listed, not
+    read (support files are compared with the official copy without being read whole)."""
     if not root.exists():
         raise SubmissionError(f"submission {root} does not exist; pass the folder that holds "
                               f"{', '.join(m + '.py' for m in config.modules)}")
@@ -139,17 +271,39 @@ def prepare_submission(root: Path, config: AssignmentConfig, support_dir: Path |
         raise SubmissionError(f"submission {root} is not a folder; pass the folder with your files")
     dest.mkdir(parents=True, exist_ok=True)
     sub = Submission(root=root, modules=config.modules, pristine=dest)
+    walk = _walk(root)
+    sub.base = _base_folder(root, walk, config.modules)
+    base = root / sub.base if sub.base else root
+    prefix = f"{sub.base}/" if sub.base else ""
+    shown_base = shorten(sub.base, 60)
+    where = f"{shown_base}/, the folder graded" if sub.base else "the top level of your submission"
+    move = f"move it into {shown_base}/" if sub.base else "move it to the top level of your submission"
+    # Files named like a module that is missing from the folder graded: the student
+    # probably meant them (in a subfolder, or beside the one folder graded).
+    missing = tuple(m for m in config.modules
+                    if not any(p.exists() or p.is_symlink() for p in module_files(base, m)))
+    misplaced = {rel for rel in walk.files
+                 if _module_of(rel, missing) and PurePosixPath(rel).parent.as_posix() != (sub.base or ".")}
     used: set[str] = set()
     for name in config.modules:
-        py, nb = module_files(root, name)
+        py, nb = module_files(base, name)
         candidates = [p for p in (py, nb) if p.exists() or p.is_symlink()]
         if not candidates:
-            sub.problems[name] = ("ModuleNotFoundError",
-                                  f"{name}.py (or {name}.ipynb) is missing from your submission")
+            elsewhere = sorted(rel for rel in misplaced if _module_of(rel, (name,)))
+            if elsewhere:
+                shown = ", ".join(shorten(rel, 120) for rel in elsewhere[:3])
+                more = f" and {len(elsewhere) - 3} more" if len(elsewhere) > 3 else ""
+                sub.problems[name] = ("ModuleNotFoundError",
+                                      f"{name}.py (or {name}.ipynb) is missing from {where}: "
+                                      f"found {shown}{more} in a subfolder, which is not "
+                                      f"graded; {move}")
+            else:
+                sub.problems[name] = ("ModuleNotFoundError",
+                                      f"{name}.py (or {name}.ipynb) is missing from your submission")
             continue
         loaded = {p: _load(p) for p in candidates}
         src = _choose(py, nb, loaded, sub) if len(candidates) == 2 else candidates[0]
-        used.update(p.name for p in candidates)
+        used.update(prefix + p.name for p in candidates)
         source, problem, converted = loaded[src]
         if problem is not None:
             sub.problems[name] = problem
@@ -158,24 +312,125 @@ def prepare_submission(root: Path, config: AssignmentConfig, support_dir: Path |
         (dest / f"{name}.py").write_text(source)
         if converted is not None:
             sub.notebooks[name] = converted
-            sub.stripped += [f"{src.name} cell {s.cell} line {s.line}: {s.text.strip()} ({s.reason})"
+            sub.stripped += [f"{src.name} cell {s.cell} line {s.line}: "
+                             f"{shorten(s.text.strip(), MAX_ENTRY_CHARS // 2)} ({s.reason})"
                              for s in converted.stripped]
-        sub.found[name] = src.name
+        sub.found[name] = prefix + src.name
     for fname in config.support:
         if support_dir is not None and (support_dir / fname).is_file():
             shutil.copyfile(support_dir / fname, dest / fname)
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root).as_posix()
-        if (rel in used or path.is_dir() or rel in TEMPLATE_FILES
-                or (rel.startswith("tests/test_") and rel.count("/") == 1)
-                or "__pycache__" in path.parts or ".ipynb_checkpoints" in path.parts):
+    ignored: list[str] = []
+    for rel in walk.files:
+        if rel in used:
             continue
-        if rel in config.support:
-            official = dest / rel
-            if official.is_file() and _regular_file(path) and path.read_bytes() == official.read_bytes():
+        inner = rel[len(prefix):] if rel.startswith(prefix) else None  # relative to base
+        if inner is not None and (inner in TEMPLATE_FILES
+                                  or (inner.startswith("tests/test_") and inner.count("/") == 1)):
+            continue
+        if rel in misplaced:
+            reason = f"not graded: {move}"
+        elif inner is not None and inner in config.support:
+            official = dest / inner
+            if official.is_file() and _regular_file(root / rel) and _same_content(root / rel, official):
                 continue
             reason = "the official copy is used"
         else:
             reason = "not part of the assignment"
-        sub.ignored.append(f"{rel} ({reason})")
+        ignored.append(f"{shorten(rel, max(60, MAX_ENTRY_CHARS - len(reason) - 3))} ({reason})")
+    sub.ignored = walk.limits + sub.ignored + ignored  # limits first: the cap must not hide them
+    sub.ignored_total, sub.stripped_total = len(sub.ignored), len(sub.stripped)
+    sub.ignored, sub.stripped = _capped(sub.ignored), _capped(sub.stripped)
     return sub
+
+
+def is_zip(path: Path) -> bool:
+    """A file named *.zip (a submission as students upload it, or an export holds it)."""
+    return path.suffix.lower() == ".zip" and path.is_file() and not path.name.startswith(".")
+
+
+def _member_parts(archive: str, member: str) -> list[str]:
+    """The path of a zip member as parts, refused when it could land outside the folder."""
+    name = member.replace("\\", "/")  # zips made on Windows
+    if name.startswith("/") or re.match(r"[A-Za-z]:", name):
+        raise SubmissionError(f"{archive} holds a file with an absolute path ({shorten(member, 100)!r}); "
+                              "zip your files again from the folder that holds them")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise SubmissionError(f"{archive} holds a file whose path leaves the folder "
+                              f"({shorten(member, 100)!r}, with '..'); zip your files again "
+                              "from the folder that holds them")
+    if len(parts) - 1 > MAX_ZIP_DEPTH:
+        raise SubmissionError(f"{archive} holds a file nested in more than {MAX_ZIP_DEPTH} "
+                              f"folders, the limit ({shorten(member, 100)!r}); zip only your "
+                              "assignment's files")
+    return parts
+
+
+def extract_zip(archive: Path, dest: Path) -> None:
+    """Unpack a submission's zip into ``dest`` (an empty folder owned by the grading).
+
+    Only files and folders: absolute paths, ``..`` and symlinks are refused, and so is a
+    zip that holds more than MAX_ZIP_MEMBERS entries, members nested deeper than
+    MAX_ZIP_DEPTH, or unpacks to more than MAX_ZIP_BYTES (counted while writing too: the
+    sizes a zip declares can lie). __MACOSX is skipped.
+    Raises SubmissionError with a message for the student (it names the zip and the fix)."""
+    label = archive.name
+    limit_mb = MAX_ZIP_BYTES // 2**20
+    too_big = SubmissionError(f"{label} unpacks to more than {limit_mb} MB, the limit for a "
+                              "submission; leave datasets, checkpoints and outputs out of it")
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            infos = zf.infolist()
+            if len(infos) > MAX_ZIP_MEMBERS:
+                raise SubmissionError(f"{label} holds {len(infos)} files and folders, more than "
+                                      f"{MAX_ZIP_MEMBERS}, the limit for a submission; zip only "
+                                      "your assignment's files")
+            if sum(i.file_size for i in infos) > MAX_ZIP_BYTES:
+                raise too_big
+            written = 0
+            seen: set[Path] = set()
+            for info in infos:
+                parts = _member_parts(label, info.filename)
+                if not parts or parts[0] == "__MACOSX":
+                    continue
+                mode = info.external_attr >> 16
+                if stat.S_ISLNK(mode):
+                    raise SubmissionError(f"{label} holds a symbolic link "
+                                          f"({shorten(info.filename, 100)!r}); put the file "
+                                          "itself in the zip")
+                target = dest.joinpath(*parts)
+                if target in seen:
+                    raise SubmissionError(f"{label} holds {shorten('/'.join(parts), 100)!r} "
+                                          "twice; zip your files again")
+                seen.add(target)
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                if info.flag_bits & 0x1:
+                    raise SubmissionError(f"{label} is protected by a password; zip your files "
+                                          "again without one")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, target.open("xb") as out:
+                    while chunk := src.read(1 << 20):
+                        written += len(chunk)
+                        if written > MAX_ZIP_BYTES:
+                            raise too_big
+                        out.write(chunk)
+    except SubmissionError:
+        raise
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            raise  # the grading machine's problem, not the student's
+        raise SubmissionError(f"{label} could not be unpacked ({exc.strerror or exc}: "
+                              f"{shorten(Path(exc.filename or '?').name, 100)}); zip your "
+                              "files again with short, plain file names") from exc
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, RuntimeError,
+            NotImplementedError, ValueError, zlib.error) as exc:
+        raise SubmissionError(_not_a_zip(label, exc)) from exc
+
+
+def _not_a_zip(label: str, exc: BaseException) -> str:
+    return (f"{label} could not be unpacked, it is not a valid zip file "
+            f"({shorten(str(exc), 150)}); create it again (for example with your system's "
+            "'compress' command) and resubmit")
+

@@ -387,7 +387,7 @@ def test_grading_that_cannot_start_fails_closed(graded_problems):
 def test_grading_that_cannot_start_tells_staff_why(graded_problems):
     (staff,) = [t for t in graded_problems["no-config", "sandbox"]["data"]["tests"]
                 if t["visibility"] == "hidden"]
-    assert "assignment.toml" in staff["output"] and "ConfigError" in staff["output"]
+    assert "assignment.toml" in staff["output"] and "CourseError" in staff["output"]
 
 
 def test_sandbox_that_cannot_start_fails_closed(graded_problems):

@@ -182,6 +182,45 @@ def test_fail_closed_with_no_records():
     assert data["extra_data"]["harness_error"] is True
 
 
+# ------------------------------------------------------- not graded: the student's fault
+
+def test_timed_out_tells_the_student_why_and_lists_every_test():
+    """A submission stopped by grade-all --timeout: its results.json says the whole
+    grading took longer than the limit and that the code may hang or be too slow."""
+    records = [rec(1, points=2, staff_output="KeyboardInterrupt"), rec(2, outcome="failed"),
+               rec(3, outcome="unavailable", points=4, output="Not run: no CUDA")]
+    data = results.timed_out(records, limit=60, execution_time=61.5,
+                             extra_data={"assignment": "a1", "harness_error": True})
+    assert_valid(data)
+    assert data["score"] == 0 and data["execution_time"] == 61.5
+    assert "longer than the limit of 60 seconds for the whole submission" in data["output"]
+    assert "hang" in data["output"] and "too slow" in data["output"]
+    tests = data["tests"]
+    assert [t["name"] for t in tests] == ["Test 1", "Test 2", "Test 3"]  # no harness entry
+    assert [t["max_score"] for t in tests] == [2, 1, 0]
+    assert [t["status"] for t in tests] == ["failed", "failed", "passed"]
+    assert all("limit of 60 seconds" in t["output"] for t in tests[:2])
+    assert tests[2]["output"] == "Not run: no CUDA"
+    assert all("extra_data" not in t for t in tests)  # the SIGTERM traceback is gone
+    # Not a harness error; the staff note (never shown to students) names --timeout.
+    assert "harness_error" not in data["extra_data"]
+    assert data["extra_data"]["assignment"] == "a1"
+    assert "--timeout 60" in data["extra_data"]["staff_note"]
+    assert "--timeout" not in data["output"] and "grader" not in data["output"]
+    assert results.harness_cause(data) is None
+
+
+def test_not_graded_gives_the_students_reason():
+    data = results.not_graded([rec(1), rec(2, points=3)], output="carol.zip is not a zip file",
+                              test_output="Not graded: see above", staff_note="bad zip",
+                              execution_time=0.0)
+    assert_valid(data)
+    assert data["score"] == 0 and [t["max_score"] for t in data["tests"]] == [1, 3]
+    assert data["output"] == "carol.zip is not a zip file"
+    assert all(t["output"] == "Not graded: see above" for t in data["tests"])
+    assert data["extra_data"] == {"staff_note": "bad zip"}
+
+
 # ------------------------------------------------------------------------- write
 
 def test_write_produces_valid_strict_json(tmp_path):

@@ -156,3 +156,65 @@ def test_grade_end_to_end_with_problem_notebooks(tmp_path: Path) -> None:
     proc, data = _grade(course, sub)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert data["score"] == sum(t["max_score"] for t in data["tests"]) > 0, data["output"]
+
+
+# ------------------------------------------------------------ files in a subfolder
+
+def _files(folder: Path, *names: str) -> Path:
+    for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(DONE if name.endswith(".py") else "x\n")
+    return folder
+
+
+def test_files_in_one_subfolder_are_graded_and_the_output_says_so(tmp_path: Path) -> None:
+    """What students get when they zip their folder: every file one level down."""
+    sub = _files(tmp_path / "submission_1002", "a1_numpy_nn/ops.py", "a1_numpy_nn/stats.py",
+                 "a1_numpy_nn/README.md", "a1_numpy_nn/tests/test_ops.py", "a1_numpy_nn/x.txt",
+                 "__MACOSX/a1_numpy_nn/._ops.py", ".git/ops.py")
+    prepared = prepare_submission(sub, TWO, None, tmp_path / "out")
+    assert prepared.problems == {}
+    assert prepared.found == {"ops": "a1_numpy_nn/ops.py", "stats": "a1_numpy_nn/stats.py"}
+    assert (tmp_path / "out" / "ops.py").read_text() == DONE
+    report = prepared.report()
+    assert "graded the files in a1_numpy_nn/" in report
+    assert "Files graded: a1_numpy_nn/ops.py, a1_numpy_nn/stats.py" in report
+    # The template's own files stay unlisted there too; macOS metadata is never listed.
+    assert prepared.ignored == [".git/ops.py (not part of the assignment)",
+                                "a1_numpy_nn/x.txt (not part of the assignment)"]
+
+
+def test_module_in_a_subfolder_beside_graded_files_says_move_it(tmp_path: Path) -> None:
+    sub = _files(tmp_path / "sub", "stats.py", "work/ops.py")
+    prepared = prepare_submission(sub, TWO, None, tmp_path / "out")
+    assert prepared.found == {"stats": "stats.py"}
+    kind, message = prepared.problems["ops"]
+    assert kind == "ModuleNotFoundError"
+    assert "found work/ops.py" in message and "move it to the top level" in message
+    assert "work/ops.py (not graded: move it to the top level of your submission)" in prepared.ignored
+
+
+def test_two_subfolders_with_modules_grade_neither_and_name_both(tmp_path: Path) -> None:
+    sub = _files(tmp_path / "sub", "v1/ops.py", "v2/ops.py", "v2/stats.py")
+    prepared = prepare_submission(sub, TWO, None, tmp_path / "out")
+    assert prepared.found == {}
+    assert "found v1/ops.py, v2/ops.py in a subfolder" in prepared.problems["ops"][1]
+    assert "move it to the top level" in prepared.problems["stats"][1]
+    assert "graded the files in" not in prepared.report()
+
+
+def test_a_module_at_the_top_level_is_graded_and_a_stale_copy_below_is_only_listed(tmp_path: Path) -> None:
+    sub = _files(tmp_path / "sub", "ops.py", "stats.py", "old/ops.py")
+    prepared = prepare_submission(sub, TWO, None, tmp_path / "out")
+    assert prepared.problems == {} and "graded the files in" not in prepared.report()
+    assert prepared.ignored == ["old/ops.py (not part of the assignment)"]
+
+
+def test_a_forged_huge_line_number_is_left_as_it_is(tmp_path: Path) -> None:
+    """A worker's error text can carry any number; int() of 5,000 digits would raise."""
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    write_notebook(_with_cell_above_imports(DONE), sub / "ops.ipynb")
+    prepared = prepare_submission(sub, CONFIG, None, tmp_path / "out")
+    text = 'File "ops.py", line ' + "9" * 5000
+    assert prepared.locate(text) == text

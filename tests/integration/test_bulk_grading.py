@@ -1,0 +1,118 @@
+"""`autograder grade-all` on export layouts (zips, zipped folders) and with --timeout, as
+instructors run it, on the tiny course of tests/fixtures/authoring/course."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autograder import results
+from autograder.errors import ExitCode
+
+COURSE = Path(__file__).resolve().parent.parent / "fixtures" / "authoring" / "course"
+
+
+@pytest.fixture
+def course(tmp_path: Path) -> Path:
+    root = tmp_path / "course"
+    shutil.copytree(COURSE, root)
+    return root
+
+
+def ag(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "autograder", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+def zip_folder(folder: Path, archive: Path, *, under: str = "") -> Path:
+    """``archive`` with ``folder``'s files, inside ``under``/ when given (what zipping the
+    folder itself gives), plus the metadata macOS adds."""
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zf.write(path, f"{under}/{path.relative_to(folder)}" if under
+                         else str(path.relative_to(folder)))
+        zf.writestr(f"__MACOSX/{under or '.'}/._ops.py", "\0")
+    return archive
+
+
+def read(path: Path) -> dict[str, Any]:
+    data = json.loads(path.read_text())
+    results.validate(data)
+    return data
+
+
+def test_grade_all_grades_zips_and_zipped_folders(course: Path, tmp_path: Path) -> None:
+    solution = course / "solutions" / "a9_tiny"
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    zip_folder(solution, subs / "alice.zip")  # files at the zip's top level
+    zip_folder(solution, subs / "bob.zip", under="a9_tiny")  # the folder zipped
+    (subs / "carol.zip").write_bytes(b"PK\x03\x04 this is not really a zip")
+    shutil.copytree(course / "assignments" / "a9_tiny", subs / "dave")
+    (subs / "submission_metadata.yml").write_text("alice: {}\n")
+    graded = tmp_path / "graded"
+    proc = ag("grade-all", "a9", str(subs), "-o", str(graded), cwd=course)
+    assert proc.returncode == int(ExitCode.OK), proc.stdout + proc.stderr
+    assert "4 submissions" in proc.stdout
+    assert "left out: " in proc.stdout and "submission_metadata.yml" in proc.stdout
+    assert "alice.zip" not in proc.stdout.split("left out: ")[1].splitlines()[0]
+    data = {name: read(graded / name / "results.json") for name in ("alice", "bob", "carol", "dave")}
+    assert {name: d["score"] for name, d in data.items()} == {"alice": 2, "bob": 2, "carol": 0,
+                                                             "dave": 0}
+    assert "graded the files in a9_tiny/" in data["bob"]["output"]
+    assert "__MACOSX" not in data["bob"]["output"] + data["alice"]["output"]
+    # The broken zip: the student is told, every expected test is listed at 0 points, and
+    # it is no harness error (no staff-only harness entry, exit 0 above).
+    carol = data["carol"]
+    assert carol["output"].startswith("Your submission could not be graded: carol.zip could "
+                                      "not be unpacked, it is not a valid zip file")
+    assert [t["name"] for t in carol["tests"]] == [t["name"] for t in data["alice"]["tests"]]
+    assert [t["max_score"] for t in carol["tests"]] == [1, 1]
+    assert all(t["score"] == 0 and "carol.zip" in t["output"] for t in carol["tests"])
+    assert not carol["extra_data"].get("harness_error") and results.harness_cause(carol) is None
+
+
+def test_a_submission_stopped_by_the_timeout_is_told_why(course: Path, tmp_path: Path) -> None:
+    """An endless loop at import: stopped by --timeout, 0 points, every test listed, the
+    student told that the code may hang; not a harness error (the batch exits 0)."""
+    ok = tmp_path / "ok"
+    shutil.copytree(course / "solutions" / "a9_tiny", ok)
+    slow = tmp_path / "slow"
+    shutil.copytree(course / "solutions" / "a9_tiny", slow)
+    (slow / "ops.py").write_text((slow / "ops.py").read_text() + "\nwhile True:\n    pass\n")
+    graded = tmp_path / "g"
+    proc = ag("grade-all", "a9", f"ok={ok}", f"slow={slow}", "-o", str(graded),
+              "--timeout", "3", cwd=course)
+    assert proc.returncode == int(ExitCode.OK), proc.stdout + proc.stderr
+    assert "grading took longer than 3 s and was stopped" in proc.stdout
+    assert read(graded / "ok" / "results.json")["score"] == 2
+    data = read(graded / "slow" / "results.json")
+    assert data["score"] == 0
+    assert "took longer than the limit of 3 seconds for the whole submission" in data["output"]
+    assert "hang" in data["output"] and "too slow" in data["output"]
+    assert "problem in the grader" not in data["output"]
+    assert [t["name"] for t in data["tests"]] == ["relu zeroes negative values (hidden)",
+                                                  "relu keeps positive values"]
+    assert all(t["max_score"] == 1 and t["score"] == 0 for t in data["tests"])
+    assert all("regraded" not in t["output"] for t in data["tests"])
+    assert "--timeout 3" in data["extra_data"]["staff_note"]
+    assert not data["extra_data"].get("harness_error") and results.harness_cause(data) is None
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "-0.5"])
+def test_a_timeout_that_is_not_positive_is_bad_usage(course: Path, tmp_path: Path,
+                                                     value: str) -> None:
+    proc = ag("grade-all", "a9", "solutions/a9_tiny", "-o", str(tmp_path / "g"),
+              f"--timeout={value}", cwd=course)
+    said = proc.stdout + proc.stderr
+    assert proc.returncode == int(ExitCode.USAGE), said
+    assert "--timeout" in said and "positive number of seconds" in said and value in said
+    assert not (tmp_path / "g").exists()
