@@ -8,6 +8,35 @@ from autograder.errors import StudentError
 pytestmark = [pytest.mark.visibility("visible")]
 
 
+def _mlp_scores(params, X, activation):
+    """The definition of the MLP's scores: affine - activation - ... - affine."""
+    layers = len(params) // 2
+    h = X
+    for i in range(1, layers + 1):
+        h = h @ params[f"W{i}"] + params[f"b{i}"]
+        if i < layers:
+            h = np.maximum(h, 0) if activation == "relu" else 1 / (1 + np.exp(-h))
+    return h
+
+
+def _convnet_scores(params, X):
+    """The definition of the ConvNet's scores, with loops (fine for tiny inputs):
+    conv (stride 1, padding (k-1)//2) - relu - 2x2 max pool - affine."""
+    w1 = params["W1"]
+    n, _, h, wd = X.shape
+    k = w1.shape[2]
+    pad = (k - 1) // 2
+    xp = np.pad(X, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    conv = np.zeros((n, w1.shape[0], h, wd))
+    for i in range(h):
+        for j in range(wd):
+            window = xp[:, :, i : i + k, j : j + k]
+            conv[:, :, i, j] = np.tensordot(window, w1, axes=([1, 2, 3], [1, 2, 3]))
+    act = np.maximum(conv + params["b1"][None, :, None, None], 0)
+    pooled = act.reshape(n, w1.shape[0], h // 2, 2, wd // 2, 2).max(axis=(3, 5))
+    return pooled.reshape(n, -1) @ params["W2"] + params["b2"]
+
+
 def _blobs(n_per_class=30, d=6, classes=3, seed=0):
     """Well separated Gaussian blobs: any working classifier gets them right."""
     rng = np.random.default_rng(seed)
@@ -21,7 +50,7 @@ def _blobs(n_per_class=30, d=6, classes=3, seed=0):
 @pytest.mark.tags("shapes", "mlp")
 @pytest.mark.hint('Name parameters W1, b1, W2, b2, ...; biases start at zero.')
 def test_mlp_params_and_scores(student):
-    """MLP has W1, b1, ... of the right shapes, zero biases, and scores of shape (N, C)"""
+    """MLP has W1, b1, ... of the right shapes, zero biases, and scores (N, C) from them"""
     mlp = student.module("mlp")
     model = mlp.MLP([64, 32, 16, 10], activation="relu", seed=0)
     params = model.params
@@ -40,8 +69,15 @@ def test_mlp_params_and_scores(student):
         )
         if name.startswith("b"):
             assert np.all(params[name] == 0), f"{name} should start at zero"
-    scores = model.loss(np.random.default_rng(0).random((5, 64)))
+        else:
+            assert np.ptp(params[name]) > 0, f"{name} should start random, not constant"
+    X = np.random.default_rng(0).random((5, 64))
+    scores = model.loss(X)
     assert scores.shape == (5, 10)
+    np.testing.assert_allclose(
+        scores, _mlp_scores(params, X, "relu"), rtol=1e-8, atol=1e-10,
+        err_msg="scores are not relu(relu(X @ W1 + b1) @ W2 + b2) @ W3 + b3 with model.params",
+    )
 
 
 @pytest.mark.points(1)
@@ -73,9 +109,9 @@ def test_mlp_initial_loss(student):
 
 @pytest.mark.points(1)
 @pytest.mark.tags("shapes", "cnn")
-@pytest.mark.hint('Check the shapes listed in the ConvNet docstring.')
+@pytest.mark.hint('Check the shapes listed in the ConvNet docstring; pad by (k - 1) // 2.')
 def test_convnet_shapes(student):
-    """ConvNet params and scores have the documented shapes"""
+    """ConvNet params and scores have the documented shapes; scores come from params"""
     cnn = student.module("cnn")
     model = cnn.ConvNet(input_shape=(1, 8, 8), num_filters=6, filter_size=3, num_classes=10)
     params = model.params
@@ -84,8 +120,15 @@ def test_convnet_shapes(student):
         assert params[name].shape == shape, (
             f"{name} has shape {params[name].shape}, expected {shape}"
         )
-    scores = model.loss(np.random.default_rng(0).random((3, 1, 8, 8)))
+    for name in ("W1", "W2"):
+        assert np.ptp(params[name]) > 0, f"{name} should start random, not constant"
+    X = np.random.default_rng(0).random((3, 1, 8, 8))
+    scores = model.loss(X)
     assert scores.shape == (3, 10)
+    np.testing.assert_allclose(
+        scores, _convnet_scores(params, X), rtol=1e-8, atol=1e-10,
+        err_msg="scores are not conv - relu - 2x2 max pool - affine with model.params",
+    )
 
 
 @pytest.mark.points(1)

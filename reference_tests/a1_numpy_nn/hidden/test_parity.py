@@ -2,7 +2,9 @@
 
 A1 runs on the CPU only, so "parity" here is between precisions: the same computation in
 float32 must match float64 up to float32 rounding. Numerically unstable formulas (an
-unshifted softmax, for example) break this long before they break float64.
+unshifted softmax, for example) break this long before they break float64. The float64
+result must first equal the grader's reference: two precisions agreeing on a wrong answer
+(zeros, say) is no parity.
 """
 
 from itertools import pairwise
@@ -15,7 +17,11 @@ pytestmark = [pytest.mark.visibility("after_published")]
 RTOL32 = 1e-4
 
 
-def _close(name, got32, ref64):
+def _close(name, got32, ref64, expected=None, ref=None):
+    """float32 result ``got32`` matches the float64 result ``ref64``, which itself must
+    equal the grader's ``expected`` (reference definitions ``ref``) when given."""
+    if expected is not None:
+        ref.assert_close(f"{name} (float64)", ref64, expected)
     got32 = np.asarray(got32)
     assert got32.dtype == np.float32, f"{name}: float32 inputs gave {got32.dtype}, expected float32"
     assert np.all(np.isfinite(got32)), f"{name}: float32 result has inf/nan (overflow?)"
@@ -31,25 +37,37 @@ def _close(name, got32, ref64):
 
 @pytest.mark.points(1)
 @pytest.mark.tags("parity", "affine", "activations")
-def test_affine_and_activations_parity(student, rng):
+def test_affine_and_activations_parity(student, rng, ref):
     """affine, relu and sigmoid: float32 matches float64"""
     layers = student.module("layers")
     x, w, b = rng.standard_normal((16, 3, 5)), rng.standard_normal((15, 7)), rng.standard_normal(7)
     f32 = [a.astype(np.float32) for a in (x, w, b)]
-    _close("affine_forward", layers.affine_forward(*f32)[0], layers.affine_forward(x, w, b)[0])
+    _close(
+        "affine_forward",
+        layers.affine_forward(*f32)[0],
+        layers.affine_forward(x, w, b)[0],
+        ref.affine(x, w, b),
+        ref,
+    )
     z = 10.0 * rng.standard_normal((8, 9))
     for name in ("relu", "sigmoid"):
         fwd, bwd = getattr(layers, f"{name}_forward"), getattr(layers, f"{name}_backward")
         out32, cache32 = fwd(z.astype(np.float32))
         out64, cache64 = fwd(z)
-        _close(f"{name}_forward", out32, out64)
+        _close(f"{name}_forward", out32, out64, getattr(ref, name)(z), ref)
         dout = rng.standard_normal(z.shape)
-        _close(f"{name}_backward", bwd(dout.astype(np.float32), cache32), bwd(dout, cache64))
+        _close(
+            f"{name}_backward",
+            bwd(dout.astype(np.float32), cache32),
+            bwd(dout, cache64),
+            getattr(ref, f"{name}_backward")(dout, z),
+            ref,
+        )
 
 
 @pytest.mark.points(2)
 @pytest.mark.tags("parity", "loss")
-def test_softmax_cross_entropy_parity_large_scores(student, rng):
+def test_softmax_cross_entropy_parity_large_scores(student, rng, ref):
     """softmax_cross_entropy: float32 matches float64 for scores of size +-200 (stability)"""
     layers = student.module("layers")
     n, c = 12, 10
@@ -57,14 +75,18 @@ def test_softmax_cross_entropy_parity_large_scores(student, rng):
     y = rng.integers(0, c, n)
     loss32, d32 = layers.softmax_cross_entropy(scores.astype(np.float32), y)
     loss64, d64 = layers.softmax_cross_entropy(scores, y)
+    expected_loss, expected_d = ref.softmax_cross_entropy(scores, y)
+    assert float(loss64) == pytest.approx(expected_loss, rel=1e-8), (
+        f"float64 loss {loss64!r}, expected {expected_loss:.10g} (mean cross-entropy)"
+    )
     assert np.isfinite(loss32), f"float32 loss is {loss32}: subtract the row maximum first"
     assert float(loss32) == pytest.approx(float(loss64), rel=RTOL32)
-    _close("dscores", d32, d64)
+    _close("dscores", d32, d64, expected_d, ref)
 
 
 @pytest.mark.points(1)
 @pytest.mark.tags("parity", "conv", "pool")
-def test_conv_and_pool_parity(student, rng):
+def test_conv_and_pool_parity(student, rng, ref):
     """conv2d_forward and maxpool_forward: float32 matches float64"""
     layers = student.module("layers")
     x, w, b = (
@@ -77,30 +99,35 @@ def test_conv_and_pool_parity(student, rng):
         "conv2d_forward",
         layers.conv2d_forward(*f32, 2, 1)[0],
         layers.conv2d_forward(x, w, b, 2, 1)[0],
+        ref.conv2d(x, w, b, 2, 1),
+        ref,
     )
     _close(
         "maxpool_forward",
         layers.maxpool_forward(f32[0], 3, 2)[0],
         layers.maxpool_forward(x, 3, 2)[0],
+        ref.maxpool(x, 3, 2),
+        ref,
     )
 
 
 @pytest.mark.points(1)
 @pytest.mark.tags("parity", "mlp")
-def test_mlp_parity(student, rng):
+def test_mlp_parity(student, rng, ref):
     """MLP scores: float32 parameters and inputs match float64"""
     mlp = student.module("mlp")
     sizes = [20, 16, 12, 6]
     X = rng.random((10, 20))
+    params = {}
+    for i, (a, b) in enumerate(pairwise(sizes), start=1):
+        params[f"W{i}"] = rng.standard_normal((a, b)) / np.sqrt(a)
+        params[f"b{i}"] = 0.1 * rng.standard_normal(b)
     scores = {}
     for dtype in (np.float64, np.float32):
         model = mlp.MLP(sizes, activation="sigmoid", seed=7)
         handle = student.getattr(model, "params", by="handle")
-        for i, (a, b) in enumerate(pairwise(sizes), start=1):
-            p_rng = np.random.default_rng(i)
-            student.setitem(
-                handle, f"W{i}", (p_rng.standard_normal((a, b)) / np.sqrt(a)).astype(dtype)
-            )
-            student.setitem(handle, f"b{i}", (0.1 * p_rng.standard_normal(b)).astype(dtype))
+        for name, value in params.items():
+            student.setitem(handle, name, value.astype(dtype))
         scores[dtype] = model.loss(X.astype(dtype))
-    _close("MLP scores", scores[np.float32], scores[np.float64])
+    expected = ref.mlp_loss(params, X, None, "sigmoid")
+    _close("MLP scores", scores[np.float32], scores[np.float64], expected, ref)

@@ -1,4 +1,11 @@
-"""Hidden: shape and dtype contracts on Hypothesis-generated shapes (derandomized)."""
+"""Hidden: shape and dtype contracts on Hypothesis-generated shapes (derandomized).
+
+A contract is kept by right results only: the layers' outputs and gradients, and the
+models' scores, loss and predictions, are also compared with the grader's reference on
+the same inputs (float32 inputs within float32 rounding), so zeros of the right shape earn
+nothing here. The models' gradients are checked for shape only: their values are the
+subject of the model gradient tests, which a bug there already fails.
+"""
 
 from itertools import pairwise
 
@@ -24,12 +31,15 @@ def _arrays(seed, dtype, *shapes):
     return [rng.standard_normal(s).astype(dtype) for s in shapes]
 
 
-def _expect(name, arr, shape, dtype):
+def _expect(name, arr, shape, dtype, ref=None, expected=None):
+    """``arr`` has ``shape`` and ``dtype``; and, when ``expected`` is given, its values."""
     arr = np.asarray(arr)
     assert arr.shape == tuple(shape), f"{name} has shape {arr.shape}, expected {tuple(shape)}"
     assert arr.dtype == dtype, (
         f"{name} has dtype {arr.dtype} for {np.dtype(dtype).name} inputs; keep the input dtype"
     )
+    if expected is not None:
+        ref.assert_close(name, arr, expected, dtype=dtype)
 
 
 @pytest.mark.points(1)
@@ -41,17 +51,18 @@ def _expect(name, arr, shape, dtype):
     m=st.integers(1, 6),
     dtype=DTYPES,
 )
-def test_affine_shapes(student, n, dims, m, dtype):
-    """affine forward/backward: shapes and dtypes for inputs of any rank"""
+def test_affine_shapes(student, ref, n, dims, m, dtype):
+    """affine forward/backward: shapes, dtypes and values for inputs of any rank"""
     layers = student.module("layers")
     d = int(np.prod(dims))
-    x, w, b = _arrays(n + d + m, dtype, (n, *dims), (d, m), (m,))
+    x, w, b, dout = _arrays(n + d + m, dtype, (n, *dims), (d, m), (m,), (n, m))
     out, cache = layers.affine_forward(x, w, b)
-    _expect("out", out, (n, m), dtype)
-    dx, dw, db = layers.affine_backward(np.ones((n, m), dtype), cache)
-    _expect("dx", dx, x.shape, dtype)
-    _expect("dw", dw, w.shape, dtype)
-    _expect("db", db, b.shape, dtype)
+    _expect("out", out, (n, m), dtype, ref, ref.affine(x, w, b))
+    dx, dw, db = layers.affine_backward(dout, cache)
+    grads = ref.affine_backward(dout, x, w)
+    _expect("dx", dx, x.shape, dtype, ref, grads[0])
+    _expect("dw", dw, w.shape, dtype, ref, grads[1])
+    _expect("db", db, b.shape, dtype, ref, grads[2])
 
 
 @pytest.mark.points(1)
@@ -62,21 +73,24 @@ def test_affine_shapes(student, n, dims, m, dtype):
     dtype=DTYPES,
     n_classes=st.integers(2, 7),
 )
-def test_activation_and_loss_shapes(student, shape, dtype, n_classes):
-    """relu, sigmoid and softmax_cross_entropy keep shapes and dtypes"""
+def test_activation_and_loss_shapes(student, ref, shape, dtype, n_classes):
+    """relu, sigmoid and softmax_cross_entropy keep shapes and dtypes, with right values"""
     layers = student.module("layers")
-    (x,) = _arrays(len(shape), dtype, shape)
+    x, dout = _arrays(len(shape), dtype, shape, shape)
     for name in ("relu", "sigmoid"):
         out, cache = getattr(layers, f"{name}_forward")(x)
-        _expect(f"{name} out", out, x.shape, dtype)
-        dx = getattr(layers, f"{name}_backward")(np.ones_like(x), cache)
-        _expect(f"{name} dx", dx, x.shape, dtype)
+        _expect(f"{name} out", out, x.shape, dtype, ref, getattr(ref, name)(x))
+        dx = getattr(layers, f"{name}_backward")(dout, cache)
+        expected = getattr(ref, f"{name}_backward")(dout, x)
+        _expect(f"{name} dx", dx, x.shape, dtype, ref, expected)
     n = shape[0]
     (scores,) = _arrays(n, dtype, (n, n_classes))
     y = np.arange(n) % n_classes
     loss, dscores = layers.softmax_cross_entropy(scores, y)
     assert np.ndim(loss) == 0 and np.isfinite(loss), f"loss must be a finite scalar, got {loss!r}"
-    _expect("dscores", dscores, scores.shape, dtype)
+    expected_loss, expected_d = ref.softmax_cross_entropy(scores, y)
+    ref.assert_close("loss", float(loss), expected_loss, dtype=dtype)
+    _expect("dscores", dscores, scores.shape, dtype, ref, expected_d)
 
 
 @st.composite
@@ -93,19 +107,24 @@ def conv_cases(draw):
 @pytest.mark.tags("shapes", "conv")
 @SHAPES
 @given(case=conv_cases(), dtype=DTYPES)
-def test_conv2d_shapes(student, case, dtype):
-    """conv2d forward/backward: output (N, F, H_out, W_out) and gradient shapes, any stride/pad"""
+def test_conv2d_shapes(student, ref, case, dtype):
+    """conv2d forward/backward: output (N, F, H_out, W_out) and gradients, any stride/pad"""
     layers = student.module("layers")
     n, c, h, w, f, hh, ww, stride, pad = case
-    x, wt, b = _arrays(sum(case), dtype, (n, c, h, w), (f, c, hh, ww), (f,))
     h_out = (h + 2 * pad - hh) // stride + 1
     w_out = (w + 2 * pad - ww) // stride + 1
+    x, wt, b, dout = _arrays(
+        sum(case), dtype, (n, c, h, w), (f, c, hh, ww), (f,), (n, f, h_out, w_out)
+    )
+    where = f"(stride={stride}, pad={pad})"
     out, cache = layers.conv2d_forward(x, wt, b, stride, pad)
-    _expect(f"out (stride={stride}, pad={pad})", out, (n, f, h_out, w_out), dtype)
-    dx, dw, db = layers.conv2d_backward(np.ones((n, f, h_out, w_out), dtype), cache)
-    _expect("dx", dx, x.shape, dtype)
-    _expect("dw", dw, wt.shape, dtype)
-    _expect("db", db, b.shape, dtype)
+    expected = ref.conv2d(x, wt, b, stride, pad)
+    _expect(f"out {where}", out, (n, f, h_out, w_out), dtype, ref, expected)
+    dx, dw, db = layers.conv2d_backward(dout, cache)
+    grads = ref.conv2d_backward(dout, x, wt, stride, pad)
+    _expect(f"dx {where}", dx, x.shape, dtype, ref, grads[0])
+    _expect(f"dw {where}", dw, wt.shape, dtype, ref, grads[1])
+    _expect(f"db {where}", db, b.shape, dtype, ref, grads[2])
 
 
 @st.composite
@@ -119,16 +138,18 @@ def pool_cases(draw):
 @pytest.mark.tags("shapes", "pool")
 @SHAPES
 @given(case=pool_cases(), dtype=DTYPES)
-def test_maxpool_shapes(student, case, dtype):
-    """maxpool forward/backward: output (N, C, H_out, W_out) and dx shapes, any pool/stride"""
+def test_maxpool_shapes(student, ref, case, dtype):
+    """maxpool forward/backward: output (N, C, H_out, W_out) and dx, any pool/stride"""
     layers = student.module("layers")
     n, c, h, w, pool, stride = case
-    (x,) = _arrays(sum(case), dtype, (n, c, h, w))
     h_out, w_out = (h - pool) // stride + 1, (w - pool) // stride + 1
+    x, dout = _arrays(sum(case), dtype, (n, c, h, w), (n, c, h_out, w_out))
+    where = f"(pool={pool}, stride={stride})"
     out, cache = layers.maxpool_forward(x, pool, stride)
-    _expect(f"out (pool={pool}, stride={stride})", out, (n, c, h_out, w_out), dtype)
-    dx = layers.maxpool_backward(np.ones((n, c, h_out, w_out), dtype), cache)
-    _expect("dx", dx, x.shape, dtype)
+    _expect(f"out {where}", out, (n, c, h_out, w_out), dtype, ref, ref.maxpool(x, pool, stride))
+    dx = layers.maxpool_backward(dout, cache)
+    expected = ref.maxpool_backward(dout, x, pool, stride)
+    _expect(f"dx {where}", dx, x.shape, dtype, ref, expected)
 
 
 @pytest.mark.points(2)
@@ -139,7 +160,7 @@ def test_maxpool_shapes(student, case, dtype):
     n=st.integers(1, 8),
     activation=st.sampled_from(["sigmoid", "relu"]),
 )
-def test_mlp_shapes(student, sizes, n, activation):
+def test_mlp_shapes(student, ref, sizes, n, activation):
     """MLP of any depth: params, scores, loss, grads and predict have the documented shapes"""
     mlp = student.module("mlp")
     model = mlp.MLP(sizes, activation=activation, reg=0.1, seed=n)
@@ -152,9 +173,12 @@ def test_mlp_shapes(student, sizes, n, activation):
         _expect(f"params[{name!r}]", params[name], shape, np.float64)
     rng = np.random.default_rng(n)
     X, y = rng.random((n, sizes[0])), rng.integers(0, sizes[-1], n)
-    _expect("scores", model.loss(X), (n, sizes[-1]), np.float64)
+    ref_scores = ref.mlp_loss(params, X, None, activation)
+    ref_loss, _ = ref.mlp_loss(params, X, y, activation, 0.1)
+    _expect("scores", model.loss(X), (n, sizes[-1]), np.float64, ref, ref_scores)
     loss, grads = model.loss(X, y)
     assert np.ndim(loss) == 0 and np.isfinite(loss), f"loss must be a finite scalar, got {loss!r}"
+    ref.assert_close("loss (cross-entropy + L2 penalty)", float(loss), ref_loss)
     assert sorted(grads) == sorted(expected), f"grads keys {sorted(grads)}"
     for name, shape in expected.items():
         _expect(f"grads[{name!r}]", grads[name], shape, np.float64)
@@ -164,6 +188,7 @@ def test_mlp_shapes(student, sizes, n, activation):
         f"predict returned dtype {pred.dtype}, expected integers"
     )
     assert np.all((pred >= 0) & (pred < sizes[-1]))
+    ref.assert_predictions(pred, ref_scores)
 
 
 @pytest.mark.points(1)
@@ -177,7 +202,7 @@ def test_mlp_shapes(student, sizes, n, activation):
     classes=st.integers(2, 10),
     n=st.integers(1, 4),
 )
-def test_convnet_shapes(student, c, half, f, k, classes, n):
+def test_convnet_shapes(student, ref, c, half, f, k, classes, n):
     """ConvNet: params, scores, grads and predict shapes for any even image size"""
     cnn = student.module("cnn")
     size = 2 * half
@@ -196,9 +221,14 @@ def test_convnet_shapes(student, c, half, f, k, classes, n):
         _expect(f"params[{name!r}]", params[name], shape, np.float64)
     rng = np.random.default_rng(n)
     X, y = rng.random((n, c, size, size)), rng.integers(0, classes, n)
-    _expect("scores", model.loss(X), (n, classes), np.float64)
+    ref_scores = ref.convnet_loss(params, X)
+    ref_loss, _ = ref.convnet_loss(params, X, y, 0.1)
+    _expect("scores", model.loss(X), (n, classes), np.float64, ref, ref_scores)
     loss, grads = model.loss(X, y)
+    assert np.ndim(loss) == 0 and np.isfinite(loss), f"loss must be a finite scalar, got {loss!r}"
+    ref.assert_close("loss (cross-entropy + L2 penalty)", float(loss), ref_loss)
     for name, shape in expected.items():
         _expect(f"grads[{name!r}]", grads[name], shape, np.float64)
     pred = np.asarray(model.predict(X))
     assert pred.shape == (n,) and np.issubdtype(pred.dtype, np.integer)
+    ref.assert_predictions(pred, ref_scores)

@@ -183,7 +183,13 @@ def test_affine_sigmoid_numerical_gradient(student):
     rng = np.random.default_rng(5)
     x, w, b = rng.standard_normal((3, 4)), rng.standard_normal((4, 2)), rng.standard_normal(2)
     dout = rng.standard_normal((3, 2))
-    _, cache = layers.affine_forward(x, w, b)
+    out, cache = layers.affine_forward(x, w, b)
+    # A gradient check is only meaningful for a correct forward pass (the numerical
+    # gradient of a forward that returns zeros is zero, like a backward that returns zeros).
+    np.testing.assert_allclose(
+        out, x @ w + b, rtol=1e-10, atol=1e-12,
+        err_msg="fix affine_forward first: this test checks the gradient of a correct forward",
+    )
     dx, dw, db = layers.affine_backward(dout, cache)
     # numerical_gradient perturbs one entry at a time and calls your forward pass
     for name, analytic, f, value in [
@@ -193,7 +199,11 @@ def test_affine_sigmoid_numerical_gradient(student):
     ]:
         err = rel_error(numerical_gradient(f, value, dout), analytic)
         assert err < 1e-7, f"{name}: relative error {err:.1e} (should be below 1e-7)"
-    _, cache = layers.sigmoid_forward(x)
+    out, cache = layers.sigmoid_forward(x)
+    np.testing.assert_allclose(
+        out, 1.0 / (1.0 + np.exp(-x)), rtol=1e-10, atol=1e-12,
+        err_msg="fix sigmoid_forward first: this test checks the gradient of a correct forward",
+    )
     dx = layers.sigmoid_backward(np.ones_like(x), cache)
     numeric = numerical_gradient(lambda v: layers.sigmoid_forward(v)[0], x, np.ones_like(x))
     err = rel_error(numeric, dx)
