@@ -5,30 +5,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from course_cli import ag
 
 from autograder import results
 from autograder.errors import ExitCode
-
-COURSE = Path(__file__).resolve().parent.parent / "fixtures" / "authoring" / "course"
-
-
-@pytest.fixture
-def course(tmp_path: Path) -> Path:
-    root = tmp_path / "course"
-    shutil.copytree(COURSE, root)
-    return root
-
-
-def ag(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "autograder", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=300, check=False)
 
 
 def zip_folder(folder: Path, archive: Path, *, under: str = "") -> Path:

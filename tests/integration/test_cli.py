@@ -14,23 +14,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from course_cli import ag
 
 from autograder import cli, results
 from autograder.errors import ExitCode
-
-COURSE = Path(__file__).resolve().parent.parent / "fixtures" / "authoring" / "course"
-
-
-@pytest.fixture
-def course(tmp_path: Path) -> Path:
-    root = tmp_path / "course"
-    shutil.copytree(COURSE, root)
-    return root
-
-
-def ag(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "autograder", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=300, check=False)
 
 
 def test_grade_solution_full_marks_and_valid_results(course: Path) -> None:

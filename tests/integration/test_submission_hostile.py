@@ -14,11 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from course_cli import COURSE
 
 from autograder import results
 from autograder.errors import ExitCode
-
-COURSE = Path(__file__).resolve().parent.parent / "fixtures" / "authoring" / "course"
 
 
 @pytest.fixture
