@@ -23,6 +23,7 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check autograder tests bench
+	$(VENV)/bin/lint-imports --no-cache
 
 type: install
 	$(VENV)/bin/mypy

@@ -17,11 +17,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from . import __version__
-from .config import AssignmentConfig, Layout, find_course_root, match_name, resolve_name
-from .errors import AutograderError, ConfigError, CourseError, ExitCode
-from .results import harness_cause
-from .submission import holds_a_module
+from autograder import __version__
+from autograder.config import AssignmentConfig, Layout, find_course_root, match_name, resolve_name
+from autograder.errors import AutograderError, ConfigError, CourseError, ExitCode
+from autograder.grading.results import harness_cause
+from autograder.grading.submission import holds_a_module
 
 # Logs and CI are not terminals: rich would wrap tables at 80 columns there.
 console = Console() if sys.stdout.isatty() else Console(width=160)
@@ -153,7 +153,7 @@ def _sigterm_interrupts() -> Iterator[list[int]]:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    from .grading import fail_closed_on_error, grade
+    from autograder.grading.runner import fail_closed_on_error, grade
 
     output = _output_file(args.output)
     with _sigterm_interrupts() as terminated:
@@ -189,7 +189,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 def cmd_grade_all(args: argparse.Namespace) -> int:
-    from .bulk import grade_all, parse_targets
+    from autograder.course.bulk import grade_all, parse_targets
 
     root = find_course_root(explicit=args.course)
     layout = Layout(root, resolve_name(root, args.assignment))
@@ -240,7 +240,7 @@ def _matches(name: str, key: str) -> bool:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .grading import hidden_suite, public_suite, run_suite
+    from autograder.grading.runner import hidden_suite, public_suite, run_suite
 
     submission, folder = _student_folder(args.path, args.assignment)
     if folder is not None:
@@ -270,7 +270,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def render_check(data: dict, exit_code: ExitCode) -> int:
     """The check table and outputs. Test names, outputs and file names come from tests and
     student code: they are printed as Text (or with markup off), never parsed as markup."""
-    from .plugin import CATEGORIES
+    from autograder.grading.plugin import CATEGORIES
 
     table = Table(title="Public tests", show_lines=False)
     for col in ("category", "test", "result", "points", "details"):
@@ -323,13 +323,13 @@ def _sandbox_line(protections: Any) -> Text | None:
 
 
 def _category(test: dict) -> str:
-    from .plugin import category
+    from autograder.grading.plugin import category
 
     return category(test.get("tags", []))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .validation import validate
+    from autograder.course.validation import validate
 
     report = validate(assignments=args.assignments, jobs=args.jobs, isolation=args.isolation,
                       root=find_course_root(explicit=args.course))
@@ -354,7 +354,7 @@ def _render_validate(report: Any) -> None:
 
 
 def cmd_template(args: argparse.Namespace) -> int:
-    from .authoring import assignment_names, check_template, write_template
+    from autograder.course.templates import assignment_names, check_template, write_template
 
     root = find_course_root(explicit=args.course)
     names = [resolve_name(root, a) for a in args.assignments] or assignment_names(root)

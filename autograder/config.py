@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .errors import ConfigError, CourseError
+from autograder.errors import ConfigError, CourseError
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNNER = """
 import sys
 from pathlib import Path
-from autograder.grading import Suite, run_suite
+from autograder.grading.runner import Suite, run_suite
 tests, config, support, sub, out, iso = sys.argv[1:7]
 suite = Suite(tests=[Path(tests)], config=Path(config), support=Path(support) if support else None,
               rootdir=Path(config).parent, hide=[])

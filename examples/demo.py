@@ -16,8 +16,8 @@ import nbformat
 
 from autograder.cli import main
 from autograder.config import Layout
-from autograder.mutants import apply_mutant, load_mutants
-from autograder.notebooks import source_to_notebook, write_notebook
+from autograder.course.mutants import apply_mutant, load_mutants
+from autograder.grading.notebooks import source_to_notebook, write_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "demo-results"

@@ -1,7 +1,7 @@
 """Adversarial submissions against the sandboxed grader (DESIGN.md: "the one rule").
 
 Each malicious submission in ``tests/fixtures/adversarial/subs/<case>/`` is graded in a
-subprocess, the way Gradescope would run it: ``autograder.grading.grade`` (which calls
+subprocess, the way Gradescope would run it: ``autograder.grading.runner.grade`` (which calls
 ``run_suite``) with the default ``isolation="sandbox"``, on a throw-away course tree made
 for the case under /tmp (world-readable, like a checkout: only the sandbox may keep the
 worker out of the hidden tests). The grading process is started with cwd = the
@@ -60,7 +60,7 @@ from typing import Any
 
 import pytest
 
-from autograder import results as results_mod
+from autograder.grading import results as results_mod
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "tests" / "fixtures" / "adversarial"
@@ -121,7 +121,7 @@ args = json.loads(sys.argv[1])
 import faulthandler
 _diag = os.fdopen(os.dup(2), "w")
 faulthandler.dump_traceback_later(args.pop("dump_after"), exit=False, file=_diag)
-from autograder.grading import grade
+from autograder.grading.runner import grade
 outcome = grade(assignment=args["assignment"], submission=Path(args["submission"]),
                 output=Path(args["output"]), isolation=args["isolation"], root=Path(args["root"]))
 

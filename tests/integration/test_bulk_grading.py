@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from course_cli import ag
 
-from autograder import results
 from autograder.errors import ExitCode
+from autograder.grading import results
 
 
 def zip_folder(folder: Path, archive: Path, *, under: str = "") -> Path:

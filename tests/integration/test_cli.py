@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from course_cli import ag
 
-from autograder import cli, results
+from autograder import cli
 from autograder.errors import ExitCode
+from autograder.grading import results
 
 
 def test_grade_solution_full_marks_and_valid_results(course: Path) -> None:
@@ -234,7 +235,7 @@ def grade_one_file_suite(tmp_path: Path, limits: str, tests: str, module: str,
                          isolation: str = "sandbox") -> dict[str, Any]:
     """Grade module m (``module``'s source) with a one-file suite (``tests``) under
     ``[limits]`` ``limits``; the results' tests by name (and "harness_error" if any)."""
-    from autograder.grading import Suite, run_suite
+    from autograder.grading.runner import Suite, run_suite
 
     ref = tmp_path / "ref"
     ref.mkdir()
@@ -303,7 +304,7 @@ def test_message_limit_fails_only_the_oversized_call(tmp_path: Path, isolation: 
 def test_run_suite_twice_in_one_process(tmp_path: Path) -> None:
     """Two suites with a test file of the same name, graded one after the other by the same
     process (as a library user or a bulk runner would): each sees its own tests."""
-    from autograder.grading import Suite, run_suite
+    from autograder.grading.runner import Suite, run_suite
 
     sub = tmp_path / "sub"
     sub.mkdir()
@@ -448,7 +449,7 @@ def test_grade_all_stops_a_submission_past_its_timeout(course: Path, tmp_path: P
 
 def test_a_grading_stopped_while_starting_still_leaves_results(course: Path, tmp_path: Path) -> None:
     """Stopped before `grade` could install its SIGTERM handler: bulk writes the file."""
-    from autograder.bulk import grade_in_subprocess
+    from autograder.course.bulk import grade_in_subprocess
 
     out = tmp_path / "r.json"
     g = grade_in_subprocess("a9", course / "solutions" / "a9_tiny", out, timeout=0.01,

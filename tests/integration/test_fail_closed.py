@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder import results
 from autograder.errors import ExitCode
-from autograder.grading import Outcome, Suite, run_suite
+from autograder.grading import results
+from autograder.grading.runner import Outcome, Suite, run_suite
 
 CONFIG = '[assignment]\nid = "f1"\ntitle = "f"\nmodules = ["m"]\n\n[limits]\ncall_timeout = 5\n'
 

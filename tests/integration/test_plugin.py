@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
-import autograder
-from autograder import results
-from autograder.notebooks import source_to_notebook, write_notebook
+from autograder.grading import results
+from autograder.grading.notebooks import source_to_notebook, write_notebook
 
 pytest_plugins = ["pytester"]
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plugin"
-GRADING_INI = Path(autograder.__file__).with_name("grading.ini")
+from autograder.grading.runner import GRADING_INI  # noqa: E402
+
 IGNORE = shutil.ignore_patterns("__pycache__", "conftest.py", ".pytest_cache")
 
 
@@ -208,12 +208,12 @@ def test_plugin_is_inert_without_a_submission(pytester):
     run.stdout.fnmatch_lines(["*--submission*"])
 
 
-# --------------------------------------------------------------------- autograder.grading
+# --------------------------------------------------------------------- autograder.grading.runner
 
 DRIVER = r"""
 import json, sys
 from pathlib import Path
-from autograder.grading import Suite, run_suite
+from autograder.grading.runner import Suite, run_suite
 
 out = []
 for job in json.loads(sys.argv[1]):

@@ -22,11 +22,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-import autograder
-from autograder import codec, results
 from autograder.errors import StudentTimeout, UnusableValue, WorkerDied
-from autograder.plugin import printed_section
-from autograder.pool import (
+from autograder.grading import results
+from autograder.grading.plugin import printed_section
+from autograder.grading.proxy import RemoteObject, StudentProxy
+from autograder.sandbox import codec
+from autograder.sandbox.pool import (
     LocalWorker,
     OutputDrain,
     Printed,
@@ -34,10 +35,10 @@ from autograder.pool import (
     frames_from_dump,
     timeout_error,
 )
-from autograder.proxy import RemoteObject, StudentProxy
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "plugin" / "diagnostics"
-GRADING_INI = Path(autograder.__file__).with_name("grading.ini")
+from autograder.grading.runner import GRADING_INI  # noqa: E402
+
 SOURCE = (FIXTURE / "sub" / "diag.py").read_text().splitlines()
 SANDBOX_ONLY = ("test_output_flood", "test_output_flood_of_gigabytes", "test_junk_output")  # prints reach the terminal in-process
 
@@ -251,8 +252,8 @@ Current thread 0x00007f0000000002 (most recent call first):
   File "/usr/lib/python3/numpy/core/fromnumeric.py", line 88 in sum
   File "/work/layers.py", line 2 in relu_backward
   File "/work/train.py", line 1 in train
-  File "/venv/lib/autograder/worker.py", line 130 in _dispatch
-  File "/venv/lib/autograder/worker.py", line 80 in handle
+  File "/venv/lib/autograder/sandbox/worker.py", line 130 in _dispatch
+  File "/venv/lib/autograder/sandbox/worker.py", line 80 in handle
 """
 
 

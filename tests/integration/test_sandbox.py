@@ -23,11 +23,11 @@ from typing import Any
 
 import pytest
 
-import autograder
-from autograder import results
+from autograder.grading import results
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "plugin" / "sandbox"
-GRADING_INI = Path(autograder.__file__).with_name("grading.ini")
+from autograder.grading.runner import GRADING_INI  # noqa: E402
+
 IS_ROOT = os.getuid() == 0
 needs_root = pytest.mark.skipif(not IS_ROOT, reason=(
     "needs root: without it the worker keeps the grader's uid, network and view of the "

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from course_cli import COURSE
 
-from autograder import results
 from autograder.errors import ExitCode
+from autograder.grading import results
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import submission
 from autograder.config import AssignmentConfig
-from autograder.submission import prepare_submission
+from autograder.grading import submission
+from autograder.grading.submission import prepare_submission
 
 CONFIG = AssignmentConfig(id="s1", title="s", modules=("ops",), support=("data.py",))
 OPS = "def relu(x):\n    return x * (x > 0)\n"
@@ -40,7 +40,7 @@ import json, resource, sys
 from pathlib import Path
 resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 from autograder.config import AssignmentConfig
-from autograder.submission import prepare_submission
+from autograder.grading.submission import prepare_submission
 config = AssignmentConfig(id="s1", title="s", modules=("ops",), support=("data.py",))
 sub, support, out = map(Path, sys.argv[1:4])
 prepared = prepare_submission(sub, config, support, out)
@@ -121,7 +121,7 @@ def test_a_thousand_nested_folders_are_the_students_problem_not_the_graders(
 
 def test_a_folder_with_too_many_entries_is_listed_with_the_limit(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("autograder.submission.MAX_WALKED", 50)
+    monkeypatch.setattr("autograder.grading.submission.MAX_WALKED", 50)
     sub, _ = _submission(tmp_path)
     for i in range(60):
         (sub / f"junk{i:03}.txt").write_text("")

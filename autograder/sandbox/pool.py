@@ -28,16 +28,18 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, NamedTuple, NoReturn, Protocol
 
-from . import codec, sandbox
-from .errors import CodecError, SandboxError, StudentError, StudentTimeout, WorkerDied
-from .framing import PeerClosed, recv_frame, send_frame
-from .zygote import READY, STACK_SIGNAL
+from autograder.errors import CodecError, SandboxError, StudentError, StudentTimeout, WorkerDied
+from autograder.sandbox import codec, namespaces
+from autograder.sandbox.framing import PeerClosed, recv_frame, send_frame
+from autograder.sandbox.zygote import READY, STACK_SIGNAL
 
 OUTPUT_LIMIT = 16 * 2**20  # bytes a worker may print (stdout + stderr) before it is stopped
 STACK_WAIT = 0.5  # seconds a timed-out worker gets to dump its stack before it is killed
 STACK_QUIET = 0.05  # a dump is complete after this long without more bytes
 STACK_MAX_BYTES = 256 * 1024
 MAX_TIMEOUT_FRAMES = 12
+# The worker's request loop, to pick the serving thread out of a stack dump.
+WORKER_FILE_TAIL = "/autograder/sandbox/worker.py"
 
 _SIGNAL_HINTS = {
     signal.SIGKILL: "killed (memory, process or time limit)",
@@ -107,7 +109,7 @@ def frames_from_dump(dump: str, root: str, sources: Path | None = None) -> list[
             blocks.append([])
         elif blocks and (m := _DUMP_FRAME.fullmatch(line)):
             blocks[-1].append((m.group(1), int(m.group(2)), m.group(3)))
-    serving = [b for b in blocks if any(f.endswith("/autograder/worker.py") for f, _, _ in b)]
+    serving = [b for b in blocks if any(f.endswith(WORKER_FILE_TAIL) for f, _, _ in b)]
     prefix = root.rstrip("/") + "/"
     for block in serving + blocks:
         mine = [(f[len(prefix):], n, fn) for f, n, fn in reversed(block) if f.startswith(prefix)]
@@ -163,7 +165,7 @@ class LocalWorker:
     """``--isolation none``: student code in this process, same codec round trip."""
 
     def __init__(self, workdir: Path, modules: list[str], limits: codec.Limits) -> None:
-        from .worker import Runtime
+        from autograder.sandbox.worker import Runtime
 
         self.runtime = Runtime(workdir, modules, limits)
         self.protections = [{"name": "isolation", "active": False,
@@ -428,7 +430,7 @@ class SandboxConfig:
     modules: list[str]
     pristine: Path  # prepared submission files (root-owned, readable)
     preload: list[str] = field(default_factory=lambda: ["numpy"])
-    spec: sandbox.SandboxSpec | None = None
+    spec: namespaces.SandboxSpec | None = None
     limits: codec.Limits = codec.DEFAULT_LIMITS
     output_limit: int = OUTPUT_LIMIT  # bytes printed before a worker is stopped
 
@@ -446,7 +448,7 @@ class Zygote:
         env.update({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
                     "OPENBLAS_NUM_THREADS": str(threads), "PYTHONDONTWRITEBYTECODE": "1"})
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-m", "autograder.zygote", str(child.fileno()), *config.preload],
+            [sys.executable, "-I", "-m", "autograder.sandbox.zygote", str(child.fileno()), *config.preload],
             pass_fds=[child.fileno()], env=env, cwd="/", stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
@@ -480,7 +482,7 @@ class Zygote:
     def spawn(self) -> SandboxedWorker:
         self._wait_ready()
         work = self._workdir()
-        base = self.config.spec or sandbox.SandboxSpec(workdir="", modules=[])
+        base = self.config.spec or namespaces.SandboxSpec(workdir="", modules=[])
         spec = replace(base, workdir=str(work), modules=list(self.config.modules))
         parent_w, child_w = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         parent_s, child_s = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)

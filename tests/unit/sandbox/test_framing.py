@@ -10,7 +10,7 @@ import time
 import pytest
 
 from autograder.errors import CodecError
-from autograder.framing import PeerClosed, recv_frame, send_frame
+from autograder.sandbox.framing import PeerClosed, recv_frame, send_frame
 
 MB = 1024 * 1024
 

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder.errors import SubmissionError
-from autograder.notebooks import (
+from autograder.grading.notebooks import (
     CELL_MARKER,
     MAX_JSON_CONTAINERS,
     MAX_JSON_DEPTH,
@@ -31,7 +31,7 @@ from autograder.notebooks import (
 )
 
 _MARKER = re.compile(re.escape(CELL_MARKER).replace(r"\{\}", r"\d+"))
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 STDLIB = Path(os.__file__).parent
 
 
@@ -460,7 +460,7 @@ _LINES = st.sampled_from(
 @settings(derandomize=True, max_examples=200, deadline=None)
 @given(st.lists(st.lists(_LINES, min_size=1, max_size=8), min_size=1, max_size=5))
 def test_every_kept_line_maps_to_its_cell_line(cells: list[list[str]]) -> None:
-    from autograder.notebooks import _convert, _convert_cell
+    from autograder.grading.notebooks import _convert, _convert_cell
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("\n".join(c)) for c in cells])
     converted = _convert(nb)
@@ -564,7 +564,7 @@ def test_notebook_bytes_are_deterministic(tmp_path: Path) -> None:
 def _sample_modules() -> list[Path]:
     stdlib = ["textwrap.py", "dataclasses.py", "argparse.py", "json/encoder.py", "ast.py"]
     found = [STDLIB / name for name in stdlib]
-    found += sorted((REPO / "autograder").glob("*.py"))
+    found += sorted((REPO / "autograder").rglob("*.py"))
     found += sorted((REPO / "solutions").glob("*/*.py"))
     found += sorted((REPO / "tests/fixtures/authoring/course/solutions").glob("*/*.py"))
     return [p for p in found if p.is_file()]

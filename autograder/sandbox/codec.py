@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import CodecError
+from autograder.errors import CodecError
 
 ALLOWED_KINDS = frozenset("biufc")  # bool, int, uint, float, complex
 

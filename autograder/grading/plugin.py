@@ -20,9 +20,8 @@ from typing import Any
 
 import pytest
 
-from . import codec, results, sandbox
-from .config import VISIBILITIES, AssignmentConfig
-from .errors import (
+from autograder.config import VISIBILITIES, AssignmentConfig
+from autograder.errors import (
     AutograderError,
     SandboxError,
     StudentError,
@@ -30,9 +29,11 @@ from .errors import (
     UnusableValue,
     WorkerDied,
 )
-from .pool import LocalWorker, Printed, SandboxConfig, Zygote
-from .proxy import IMPORT_LABEL, StudentProxy
-from .submission import prepare_submission
+from autograder.grading import results
+from autograder.grading.proxy import IMPORT_LABEL, StudentProxy
+from autograder.grading.submission import prepare_submission
+from autograder.sandbox import codec, namespaces
+from autograder.sandbox.pool import LocalWorker, Printed, SandboxConfig, Zygote
 
 CATEGORIES = ("gradients", "shapes", "convergence", "parity", "performance")
 GPU_REASON = "needs CUDA, which this machine does not have"
@@ -223,17 +224,17 @@ class GradingSession:
 
     def _sandbox_config(self, cfg_path: Path) -> SandboxConfig:
         lim = self.assignment.limits
-        blocker = sandbox.privilege_drop_blocker()
+        blocker = namespaces.privilege_drop_blocker()
         uid = gid = None
         if blocker is None:
-            uid, gid = sandbox.unprivileged_ids()
+            uid, gid = namespaces.unprivileged_ids()
         elif os.getuid() == 0:
             # Student code as root could simply unmount what hides the tests: refuse.
             raise SandboxError(f"refusing to run student code as root: {blocker}")
         else:
             self.static_protections.append({"name": "unprivileged-user", "active": False,
                                             "detail": blocker})
-        spec = sandbox.SandboxSpec(
+        spec = namespaces.SandboxSpec(
             workdir="", modules=self.importable(), limits=lim, uid=uid, gid=gid,
             namespaces=os.getuid() == 0, **self._covers(cfg_path))
         return SandboxConfig(modules=self.importable(), pristine=self.submission.pristine,
@@ -256,7 +257,7 @@ class GradingSession:
             wanted.append(Path(out).resolve().parent)
         # What the worker needs of the host (its allow-list) cannot be hidden; /tmp is
         # private to it anyway, so what lies below /tmp can.
-        system = [Path("/", n) for n in sandbox.SYSTEM_FOLDERS if n != "tmp"]
+        system = [Path("/", n) for n in namespaces.SYSTEM_FOLDERS if n != "tmp"]
         hide = []
         for h in dict.fromkeys(wanted):
             if h == Path("/") or any(h == s_ or h in s_.parents for s_ in system):
@@ -266,9 +267,9 @@ class GradingSession:
                 hide.append(str(h))
         temp = ["/tmp", "/var/tmp", "/dev/shm", tempfile.gettempdir(), str(self.tmp.parent)]
         private_tmp = list(dict.fromkeys(str(Path(t).resolve()) for t in temp))
-        interpreter = [Path(p).resolve() for p in sandbox.interpreter_paths()]
+        interpreter = [Path(p).resolve() for p in namespaces.interpreter_paths()]
         dirs = {p if p.is_dir() else p.parent for p in interpreter}
-        cover_top, mask_files = sandbox.host_entries()
+        cover_top, mask_files = namespaces.host_entries()
         covered = [Path(c) for c in hide + private_tmp + cover_top]
         keep = sorted(str(d) for d in dirs if any(c in d.parents or c == d for c in covered))
         return {"hide": sorted(hide), "private_tmp": private_tmp, "keep": keep,

@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .bulk import grade_in_subprocess
-from .config import Layout, find_course_root, resolve_name
-from .mutants import apply_mutant, load_mutants
+from autograder.config import Layout, find_course_root, resolve_name
+from autograder.course.bulk import grade_in_subprocess
+from autograder.course.mutants import apply_mutant, load_mutants
 
 
 @dataclass

@@ -58,7 +58,7 @@ def truncate(text: str, limit: int) -> str:
 
 @cache
 def schema() -> dict[str, Any]:
-    text = resources.files("autograder").joinpath("schema/results.schema.json").read_text()
+    text = resources.files("autograder.grading").joinpath("schema/results.schema.json").read_text()
     return dict(json.loads(text))
 
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .config import AssignmentConfig
-from .errors import SubmissionError
-from .notebooks import ConvertedNotebook, notebook_to_source
+from autograder.config import AssignmentConfig
+from autograder.errors import SubmissionError
+from autograder.grading.notebooks import ConvertedNotebook, notebook_to_source
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
 # Files of the generated assignment folder: students often submit the whole folder.

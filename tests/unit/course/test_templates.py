@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autograder.authoring import (
+from autograder.course.templates import (
     assignment_names,
     check_template,
     generate_template,
@@ -21,9 +21,9 @@ from autograder.authoring import (
     write_template,
 )
 from autograder.errors import ConfigError
-from autograder.notebooks import notebook_to_source
+from autograder.grading.notebooks import notebook_to_source
 
-COURSE = Path(__file__).resolve().parents[1] / "fixtures" / "authoring" / "course"
+COURSE = Path(__file__).resolve().parents[2] / "fixtures" / "authoring" / "course"
 NAME = "a9_tiny"
 
 

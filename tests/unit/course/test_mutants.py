@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from autograder.course.mutants import Mutant, apply_mutant, load_mutants
 from autograder.errors import ConfigError
-from autograder.mutants import Mutant, apply_mutant, load_mutants
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures/authoring/course/solutions/a9_tiny"
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures/authoring/course/solutions/a9_tiny"
 
 GOOD = """\
 [[mutant]]

@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from . import codec, probes
-from .errors import CodecError
-from .framing import PeerClosed, recv_frame, send_frame
+from autograder import probes
+from autograder.errors import CodecError
+from autograder.sandbox import codec
+from autograder.sandbox.framing import PeerClosed, recv_frame, send_frame
 
 MAX_MESSAGE_CHARS = 4000
 MAX_TRACEBACK_FRAMES = 12

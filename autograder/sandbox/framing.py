@@ -11,7 +11,7 @@ import socket
 import struct
 import time
 
-from .errors import CodecError
+from autograder.errors import CodecError
 
 _HEADER = struct.Struct(">Q")
 _INITIAL = 1 << 20

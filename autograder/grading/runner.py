@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from . import results
-from .config import AssignmentConfig, Layout, find_course_root, resolve_name
-from .errors import AutograderError, ConfigError, CourseError, ExitCode
+from autograder.config import AssignmentConfig, Layout, find_course_root, resolve_name
+from autograder.errors import AutograderError, ConfigError, CourseError, ExitCode
+from autograder.grading import results
 
 GRADING_INI = Path(__file__).with_name("grading.ini")
 

@@ -11,10 +11,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import codec, probes
-from .errors import CodecError, StudentError, StudentTimeout, UnusableValue, WorkerDied
-from .pool import Printed
-from .submission import Submission
+from autograder import probes
+from autograder.errors import CodecError, StudentError, StudentTimeout, UnusableValue, WorkerDied
+from autograder.grading.submission import Submission
+from autograder.sandbox import codec
+from autograder.sandbox.pool import Printed
 
 PUT_LABEL = "value"  # handles of the grader's own data, sent with put()
 PLAIN_DATA = ("numbers, strings, numpy arrays of numbers or booleans, and lists, tuples and "

@@ -1,4 +1,4 @@
-"""The worker's request handler (``autograder.worker.Runtime``), exercised in-process.
+"""The worker's request handler (``autograder.sandbox.worker.Runtime``), exercised in-process.
 
 Requests are built the way the grader builds them (``codec.encode`` with ``Handle``
 objects for remote references) and replies decoded with the default ``on_handle``, so
@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from autograder import codec, probes
-from autograder.codec import Handle
-from autograder.framing import recv_frame, send_frame
-from autograder.worker import MAX_MESSAGE_CHARS, MAX_TRACEBACK_FRAMES, Runtime, serve
+from autograder import probes
+from autograder.sandbox import codec
+from autograder.sandbox.codec import Handle
+from autograder.sandbox.framing import recv_frame, send_frame
+from autograder.sandbox.worker import MAX_MESSAGE_CHARS, MAX_TRACEBACK_FRAMES, Runtime, serve
 
 MOD = "agtest_calc"  # unlikely to clash with anything importable
 HELPER = "agtest_helper"
@@ -197,7 +198,7 @@ def test_import_expected_module(rt):
     assert sys.modules[MOD].__file__ == str(rt.workdir / f"{MOD}.py")
 
 
-@pytest.mark.parametrize("name", ["os", "sys", "numpy", "autograder.worker", "stray",
+@pytest.mark.parametrize("name", ["os", "sys", "numpy", "autograder.sandbox.worker", "stray",
                                   "sitecustomize", f"{MOD}.x", ""])
 def test_import_of_other_names_is_refused(rt, name):
     err = error(rt, op="import", name=name)

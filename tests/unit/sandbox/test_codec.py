@@ -26,9 +26,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from autograder import codec
-from autograder.codec import Handle, Limits, decode, encode
 from autograder.errors import AutograderError, CodecError
+from autograder.sandbox import codec
+from autograder.sandbox.codec import Handle, Limits, decode, encode
 
 ALLOWED_DTYPES = [
     np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,

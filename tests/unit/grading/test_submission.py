@@ -12,8 +12,8 @@ from typing import Any
 import nbformat
 
 from autograder.config import AssignmentConfig
-from autograder.notebooks import source_to_notebook, write_notebook
-from autograder.submission import prepare_submission
+from autograder.grading.notebooks import source_to_notebook, write_notebook
+from autograder.grading.submission import prepare_submission
 
 CONFIG = AssignmentConfig(id="s1", title="s", modules=("ops",))
 STUB = 'def relu(x):\n    raise NotImplementedError("TODO: relu")\n'
@@ -123,7 +123,7 @@ def test_future_import_below_a_new_cell_grades_like_jupyter_runs_it(tmp_path: Pa
     assert prepared.locate(f'File "ops.py", line {line}') == 'File "ops.ipynb", cell 3, line 3'
 
 
-COURSE = Path(__file__).resolve().parents[1] / "fixtures" / "authoring" / "course"
+COURSE = Path(__file__).resolve().parents[2] / "fixtures" / "authoring" / "course"
 
 
 def _grade(course: Path, submission: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:

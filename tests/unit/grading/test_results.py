@@ -9,9 +9,9 @@ import stat
 import jsonschema
 import pytest
 
-from autograder import results
-from autograder.results import MAX_TEST_OUTPUT, build, fail_closed, truncate, write
-from autograder.results import TestRecord as Record
+from autograder.grading import results
+from autograder.grading.results import MAX_TEST_OUTPUT, build, fail_closed, truncate, write
+from autograder.grading.results import TestRecord as Record
 
 
 def rec(i: int, *, outcome: str = "passed", points: float = 1.0, score: float | None = None,

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 
-from autograder import syscall_filter
+from autograder.sandbox import syscall_filter
 
 SYS_CLONE3 = 435  # x86_64
 SYS_PTRACE = 101

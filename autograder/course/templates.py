@@ -19,7 +19,7 @@ from typing import Any
 
 from autograder.config import match_name
 from autograder.errors import CourseError
-from autograder.notebooks import notebook_bytes, source_to_notebook
+from autograder.grading.notebooks import notebook_bytes, source_to_notebook
 
 _BEGIN = re.compile(r"(?P<indent>[ \t]*)#\s*BEGIN SOLUTION(?P<rest>.*)")
 _END = re.compile(r"[ \t]*#\s*END SOLUTION(?P<rest>.*)")

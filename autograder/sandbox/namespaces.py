@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import Limits
+from autograder.config import Limits
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
@@ -338,7 +338,7 @@ def interpreter_paths() -> list[Path]:
     # The base prefixes hold the shared libraries (libpython, a conda's MKL) too.
     paths = {Path(sys.executable), Path(sysconfig.get_paths()["stdlib"]),
              Path(sysconfig.get_paths()["purelib"]), Path(sysconfig.get_paths()["platlib"]),
-             Path(sys.base_prefix), Path(sys.base_exec_prefix), Path(__file__).parent}
+             Path(sys.base_prefix), Path(sys.base_exec_prefix), Path(__file__).parent.parent}
     return sorted(paths)
 
 

@@ -1,6 +1,6 @@
 """The zygote: imports numpy/torch once, then forks one sandboxed worker per request.
 
-Started by the grader as ``python -I -m autograder.zygote FD MODULE...`` with one end of
+Started by the grader as ``python -I -m autograder.sandbox.zygote FD MODULE...`` with one end of
 a control socket. Per request it receives the worker's socket, a status socket, the
 output pipe and a stack pipe as file descriptors, and forks a monitor which enters fresh
 namespaces and forks the worker (pid 1 of its own pid namespace, so all its descendants
@@ -22,9 +22,9 @@ import socket
 import sys
 from pathlib import Path
 
-from . import codec, sandbox
-from .framing import send_frame
-from .syscall_filter import CompiledFilter, compile_filter
+from autograder.sandbox import codec, namespaces
+from autograder.sandbox.framing import send_frame
+from autograder.sandbox.syscall_filter import CompiledFilter, compile_filter
 
 READY = b"autograder-worker-ready"
 # Asks a worker for its stack. Should student code unregister the handler, the worker
@@ -65,13 +65,13 @@ def _breakpoint_in_sandbox(*args: object, **kwargs: object) -> None:
           "`autograder check` with --isolation none", file=sys.stderr, flush=True)
 
 
-def _worker(spec: sandbox.SandboxSpec, wsock: socket.socket, out_fd: int, stack_fd: int,
+def _worker(spec: namespaces.SandboxSpec, wsock: socket.socket, out_fd: int, stack_fd: int,
             limits: codec.Limits, workdir: str, private_proc: bool,
             syscalls: CompiledFilter) -> None:
-    from .worker import Runtime, serve
+    from autograder.sandbox.worker import Runtime, serve
 
     try:
-        sandbox.enter_worker(spec, out_fd, workdir, private_proc)
+        namespaces.enter_worker(spec, out_fd, workdir, private_proc)
         # Where the student's code is stuck when a call times out (read by the grader;
         # informational only, so a worker without it still grades).
         try:
@@ -93,17 +93,17 @@ def _worker(spec: sandbox.SandboxSpec, wsock: socket.socket, out_fd: int, stack_
         send_frame(wsock, READY)
     except BaseException as exc:  # noqa: BLE001 - report and die, never run student code
         os.write(2, f"[autograder] sandbox setup failed: {exc!r}\n".encode())
-        os._exit(sandbox.SETUP_FAILED)
+        os._exit(namespaces.SETUP_FAILED)
     serve(wsock, runtime)
     os._exit(0)
 
 
-def _monitor(spec: sandbox.SandboxSpec, wsock: socket.socket, ssock: socket.socket, out_fd: int,
+def _monitor(spec: namespaces.SandboxSpec, wsock: socket.socket, ssock: socket.socket, out_fd: int,
              stack_fd: int, limits: codec.Limits, syscalls: CompiledFilter) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     os.setsid()
-    sandbox.become_subreaper()
-    protections, workdir = sandbox.enter_namespaces(spec)
+    namespaces.become_subreaper()
+    protections, workdir = namespaces.enter_namespaces(spec)
     private_proc = any(p.name == "private-proc" and p.active for p in protections)
     pid = os.fork()
     if pid == 0:
@@ -112,10 +112,10 @@ def _monitor(spec: sandbox.SandboxSpec, wsock: socket.socket, ssock: socket.sock
     wsock.close()
     os.close(out_fd)
     os.close(stack_fd)
-    planned = sandbox.worker_protections(spec) + [
-        sandbox.Protection("syscall-filter", syscalls.active, syscalls.detail)]
+    planned = namespaces.worker_protections(spec) + [
+        namespaces.Protection("syscall-filter", syscalls.active, syscalls.detail)]
     _send_json(ssock, {"pid": pid, "workdir": workdir,
-                       "protections": sandbox.protections_to_json(protections + planned)})
+                       "protections": namespaces.protections_to_json(protections + planned)})
     _, status = os.waitpid(pid, 0)
     _kill_orphans()
     _send_json(ssock, {"status": status})
@@ -153,7 +153,7 @@ def main(argv: list[str]) -> None:
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     # Import what the worker needs now, so a worker that cannot read the harness still works.
-    from . import probes, worker  # noqa: F401
+    from autograder.sandbox import worker  # noqa: F401
     syscalls = compile_filter().checked()  # once: each worker only loads it
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # monitors are reaped automatically
     _send_json(control, {"ready": True})
@@ -165,7 +165,7 @@ def main(argv: list[str]) -> None:
         if not msg:
             return
         request = json.loads(msg)
-        spec = sandbox.SandboxSpec.from_json(request["spec"])
+        spec = namespaces.SandboxSpec.from_json(request["spec"])
         limits = codec.Limits(**request["limits"])
         wsock = socket.socket(fileno=fds[0])
         ssock = socket.socket(fileno=fds[1])

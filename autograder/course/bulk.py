@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import results
-from .errors import ConfigError, SubmissionError
-from .results import harness_cause
-from .submission import extract_zip, holds_a_module, is_zip
+from autograder.errors import ConfigError, SubmissionError
+from autograder.grading import results
+from autograder.grading.results import harness_cause
+from autograder.grading.submission import extract_zip, holds_a_module, is_zip
 
 
 @dataclass
@@ -64,7 +64,7 @@ _COLLECT = """\
 import sys, tempfile
 from pathlib import Path
 from autograder.config import Layout, find_course_root, resolve_name
-from autograder.grading import hidden_suite, run_suite
+from autograder.grading.runner import hidden_suite, run_suite
 assignment, course, out = sys.argv[1:4]
 root = find_course_root(explicit=Path(course) if course else None)
 layout = Layout(root, resolve_name(root, assignment))

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from autograder import bulk
-from autograder.bulk import parse_targets
+from autograder.course import bulk
+from autograder.course.bulk import parse_targets
 from autograder.errors import ConfigError, SubmissionError
-from autograder.submission import extract_zip
+from autograder.grading.submission import extract_zip
 
 MODULES = ("ops", "stats")
 
@@ -105,7 +105,7 @@ def test_a_symlink_in_a_zip_is_refused(tmp_path: Path) -> None:
 
 def test_a_zip_past_the_member_limit_is_refused_naming_the_limit(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("autograder.submission.MAX_ZIP_MEMBERS", 5)
+    monkeypatch.setattr("autograder.grading.submission.MAX_ZIP_MEMBERS", 5)
     z = _zip(tmp_path / "carol.zip", {f"f{i}.txt": "" for i in range(6)})
     with pytest.raises(SubmissionError, match=r"carol.zip holds 6 files and folders, more "
                                               r"than 5, the limit"):
@@ -114,7 +114,7 @@ def test_a_zip_past_the_member_limit_is_refused_naming_the_limit(
 
 def test_a_zip_bomb_is_refused_naming_the_limit(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("autograder.submission.MAX_ZIP_BYTES", 2 * 1024 * 1024)
+    monkeypatch.setattr("autograder.grading.submission.MAX_ZIP_BYTES", 2 * 1024 * 1024)
     z = tmp_path / "carol.zip"
     with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("data.bin", b"\0" * (3 * 1024 * 1024))
@@ -128,7 +128,7 @@ def test_a_zip_bomb_is_refused_naming_the_limit(tmp_path: Path,
 def test_a_zip_that_lies_about_its_sizes_is_still_bounded(tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Declared sizes under the limit, content over it: counted while writing."""
-    monkeypatch.setattr("autograder.submission.MAX_ZIP_BYTES", 1024 * 1024)
+    monkeypatch.setattr("autograder.grading.submission.MAX_ZIP_BYTES", 1024 * 1024)
     z = tmp_path / "carol.zip"
     with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for i in range(3):
