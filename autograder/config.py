@@ -52,6 +52,9 @@ class AssignmentConfig:
     limits: Limits = field(default_factory=Limits)
     default_visibility: str = "visible"
     hidden_visibility: str = "after_published"  # tests outside public/ without a marker
+    # Packages a submission may not import ("torch" also forbids "torch.nn"): refused by
+    # the grader's scan of the sources and by an import hook in the worker.
+    forbidden_imports: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: Path) -> AssignmentConfig:
@@ -76,9 +79,13 @@ class AssignmentConfig:
         for key in ("id", "title", "modules"):
             if key not in a:
                 raise CourseError(f"{path}: [assignment] needs '{key}'")
-        return cls(id=str(a["id"]), title=str(a["title"]), modules=_names(a["modules"], path),
-                   support=tuple(a.get("support", ())), preload=tuple(a.get("preload", ("numpy",))),
-                   limits=lim, default_visibility=vis, hidden_visibility=hidden_vis)
+        modules = _names(a["modules"], path)
+        preload = tuple(a.get("preload", ("numpy",)))
+        forbidden = _forbidden(a.get("forbidden_imports", []), path, modules, preload)
+        return cls(id=str(a["id"]), title=str(a["title"]), modules=modules,
+                   support=tuple(a.get("support", ())), preload=preload,
+                   limits=lim, default_visibility=vis, hidden_visibility=hidden_vis,
+                   forbidden_imports=forbidden)
 
 
 def _names(value: Any, path: Path) -> tuple[str, ...]:
@@ -90,6 +97,31 @@ def _names(value: Any, path: Path) -> tuple[str, ...]:
             hint = f' (write "{v[:-3]}", without ".py")' if isinstance(v, str) and v.endswith(".py") else ""
             raise CourseError(f"{path}: modules entry {v!r} is not a module name{hint}")
     return tuple(value)
+
+
+def _forbidden(value: Any, path: Path, modules: tuple[str, ...],
+               preload: tuple[str, ...]) -> tuple[str, ...]:
+    """[assignment] forbidden_imports: a list of dotted module names."""
+    example = 'e.g. forbidden_imports = ["torch", "scipy.special"]'
+    if not isinstance(value, list):
+        raise CourseError(f"{path}: forbidden_imports = {value!r}; give a list of package "
+                          f"names, {example}")
+    for v in value:
+        if not (isinstance(v, str) and v and all(p.isidentifier() for p in v.split("."))):
+            raise CourseError(f"{path}: forbidden_imports entry {v!r} is not a module name; "
+                              f"write dotted names without spaces or wildcards, {example}")
+
+    def hit(name: str) -> str | None:
+        return next((f for f in value if name == f or name.startswith(f + ".")), None)
+
+    # A forbidden module the zygote preloads or the assignment's own module would make
+    # every test fail: the course contradicts itself.
+    for kind, names in (("preload", preload), ("modules", modules)):
+        for name in names:
+            if (f := hit(name)) is not None:
+                raise CourseError(f"{path}: {kind} entry {name!r} is forbidden by "
+                                  f"forbidden_imports entry {f!r}; remove one of the two")
+    return tuple(dict.fromkeys(value))
 
 
 @dataclass(frozen=True)

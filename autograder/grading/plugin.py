@@ -236,7 +236,8 @@ class GradingSession:
                                             "detail": blocker})
         spec = namespaces.SandboxSpec(
             workdir="", modules=self.importable(), limits=lim, uid=uid, gid=gid,
-            namespaces=os.getuid() == 0, **self._covers(cfg_path))
+            namespaces=os.getuid() == 0, forbidden_imports=list(self.assignment.forbidden_imports),
+            **self._covers(cfg_path))
         return SandboxConfig(modules=self.importable(), pristine=self.submission.pristine,
                              preload=list(self.assignment.preload), spec=spec,
                              limits=self.codec_limits, output_limit=lim.output_mb * 2**20)
@@ -291,7 +292,8 @@ class GradingSession:
         else:
             work = Path(tempfile.mkdtemp(dir=self.tmp, prefix="local-"))
             shutil.copytree(self.submission.pristine, work, dirs_exist_ok=True)
-            worker = LocalWorker(work, self.importable(), self.codec_limits)
+            worker = LocalWorker(work, self.importable(), self.codec_limits,
+                                 forbidden_imports=self.assignment.forbidden_imports)
         if not self.worker_protections:
             self.worker_protections = list(worker.protections)
         return worker
@@ -399,7 +401,8 @@ class GradingSession:
                  "protections": self.protections(),
                  "submission": {"graded": self.submission.found, "ignored": self.submission.ignored,
                                 "problems": {k: v[1] for k, v in self.submission.problems.items()},
-                                "notebook_lines_stripped": self.submission.stripped}}
+                                "notebook_lines_stripped": self.submission.stripped,
+                                "import_violations": self.submission.violations_json()}}
         harness_broken = bool(self.errors) or exitstatus not in (0, 1) or not records
         if harness_broken:
             records += [r for nodeid, r in self.uncollected.items() if nodeid not in self.records]

@@ -19,6 +19,7 @@ from typing import Any
 
 from autograder.config import AssignmentConfig
 from autograder.errors import SubmissionError
+from autograder.grading import import_policy
 from autograder.grading.notebooks import ConvertedNotebook, notebook_to_source
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
@@ -56,6 +57,13 @@ class Submission:
     # How many entries ``ignored`` and ``stripped`` had before they were capped.
     ignored_total: int = 0
     stripped_total: int = 0
+    # Imports the assignment's forbidden_imports refuses; their modules are in ``problems``
+    # too, so that the tests using them fail before any worker is asked.
+    import_violations: list[import_policy.Violation] = field(default_factory=list)
+
+    def violations_json(self) -> list[dict[str, Any]]:
+        """``import_violations`` as results.json's extra_data holds them (capped)."""
+        return [v.to_json() for v in self.import_violations[:MAX_ENTRIES]]
 
     def locate(self, text: str) -> str:
         """Point lines of converted notebooks back at their cells in student messages."""
@@ -256,6 +264,17 @@ def _base_folder(root: Path, walk: _Walk, modules: tuple[str, ...]) -> str:
     return holders.pop() if len(holders) == 1 else ""
 
 
+def _check_imports(sub: Submission, name: str, source: str, config: AssignmentConfig,
+                   file: str, converted: ConvertedNotebook | None) -> None:
+    """The grader's static half of the import policy (the worker's hook is the other)."""
+    found = import_policy.scan_module(source, config.forbidden_imports, file=file,
+                                      notebook=converted)
+    if found:
+        sub.import_violations += found
+        sub.problems[name] = ("ImportError", import_policy.describe(
+            found, config.id, config.forbidden_imports))
+
+
 def prepare_submission(root: Path, config: AssignmentConfig, support_dir: Path | None,
                        dest: Path) -> Submission:
     """Copy the expected modules (notebooks converted to .py) and the official support
@@ -316,6 +335,7 @@ def prepare_submission(root: Path, config: AssignmentConfig, support_dir: Path |
                              f"{shorten(s.text.strip(), MAX_ENTRY_CHARS // 2)} ({s.reason})"
                              for s in converted.stripped]
         sub.found[name] = prefix + src.name
+        _check_imports(sub, name, source, config, src.name, converted)
     for fname in config.support:
         if support_dir is not None and (support_dir / fname).is_file():
             shutil.copyfile(support_dir / fname, dest / fname)

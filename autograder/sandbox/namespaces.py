@@ -62,6 +62,8 @@ class SandboxSpec:
     # Folders the worker needs (the interpreter, the harness) that a private tmpfs may
     # cover, e.g. a checkout under /tmp: bound back at their own paths.
     keep: list[str] = field(default_factory=list)
+    # The assignment's forbidden_imports: refused by an import hook before student code runs.
+    forbidden_imports: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

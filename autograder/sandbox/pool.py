@@ -22,14 +22,14 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any, NamedTuple, NoReturn, Protocol
 
 from autograder.errors import CodecError, SandboxError, StudentError, StudentTimeout, WorkerDied
-from autograder.sandbox import codec, namespaces
+from autograder.sandbox import codec, import_guard, namespaces
 from autograder.sandbox.framing import PeerClosed, recv_frame, send_frame
 from autograder.sandbox.zygote import READY, STACK_SIGNAL
 
@@ -164,15 +164,18 @@ ALARM_TICK = 0.25  # seconds between the in-process timeout's checks
 class LocalWorker:
     """``--isolation none``: student code in this process, same codec round trip."""
 
-    def __init__(self, workdir: Path, modules: list[str], limits: codec.Limits) -> None:
+    def __init__(self, workdir: Path, modules: list[str], limits: codec.Limits, *,
+                 forbidden_imports: Sequence[str] = ()) -> None:
         from autograder.sandbox.worker import Runtime
 
         self.runtime = Runtime(workdir, modules, limits)
+        # Refused only while a request runs: the grader keeps its own imports.
+        self.forbidden_imports = tuple(forbidden_imports)
         self.protections = [{"name": "isolation", "active": False,
                              "detail": "--isolation none: student code runs in the grader process"}]
 
     def request(self, payload: bytes, timeout: float | None, what: str) -> bytearray:
-        with _exit_refused():
+        with _exit_refused(), import_guard.guarded(self.forbidden_imports):
             if not timeout or threading.current_thread() is not threading.main_thread():
                 return bytearray(self.runtime.handle(payload))
             return self._timed(payload, timeout, what)

@@ -22,7 +22,7 @@ import socket
 import sys
 from pathlib import Path
 
-from autograder.sandbox import codec, namespaces
+from autograder.sandbox import codec, import_guard, namespaces
 from autograder.sandbox.framing import send_frame
 from autograder.sandbox.syscall_filter import CompiledFilter, compile_filter
 
@@ -86,6 +86,7 @@ def _worker(spec: namespaces.SandboxSpec, wsock: socket.socket, out_fd: int, sta
                     os.close(int(fd))
                 except OSError:
                     pass
+        import_guard.install(spec.forbidden_imports)  # also drops preloaded forbidden modules
         runtime = Runtime(Path(workdir), spec.modules, limits)
         sys.breakpointhook = _breakpoint_in_sandbox
         _hide_harness()
