@@ -55,6 +55,9 @@ class AssignmentConfig:
     # Packages a submission may not import ("torch" also forbids "torch.nn"): refused by
     # the grader's scan of the sources and by an import hook in the worker.
     forbidden_imports: tuple[str, ...] = ()
+    # The assignment's own probe module, relative to solutions/NAME/ (copied to students'
+    # assignments/NAME/ by the template generator); loaded by the zygote before any worker.
+    probes: str | None = None
 
     @classmethod
     def load(cls, path: Path) -> AssignmentConfig:
@@ -85,7 +88,20 @@ class AssignmentConfig:
         return cls(id=str(a["id"]), title=str(a["title"]), modules=modules,
                    support=tuple(a.get("support", ())), preload=preload,
                    limits=lim, default_visibility=vis, hidden_visibility=hidden_vis,
-                   forbidden_imports=forbidden)
+                   forbidden_imports=forbidden,
+                   probes=_probe_module(a.get("probes"), path))
+
+
+def _probe_module(value: Any, path: Path) -> str | None:
+    """[assignment] probes: a .py file below the solution folder, or nothing."""
+    if value is None:
+        return None
+    pure = PurePosixPath(value) if isinstance(value, str) else None
+    if pure is None or pure.is_absolute() or ".." in pure.parts or pure.suffix != ".py" \
+            or "\\" in value:
+        raise CourseError(f"{path}: probes = {value!r}; give the path of a .py file relative "
+                          'to the solution folder, e.g. probes = "probes.py"')
+    return pure.as_posix()
 
 
 def _names(value: Any, path: Path) -> tuple[str, ...]:

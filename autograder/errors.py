@@ -25,6 +25,12 @@ class CourseError(ConfigError):
     markers): staff must fix them, so for grading this is a harness error, not bad usage."""
 
 
+class AuthoringError(CourseError):
+    """A hidden test asked for something the assignment does not have: a module that is not
+    one of its modules, a probe that does not exist, a tensor that cannot be built. Raised
+    by the grader before the worker is asked, so it is never blamed on the student."""
+
+
 class SubmissionError(AutograderError):
     """A submission cannot be used as given (message names the file and the fix)."""
 
@@ -45,11 +51,14 @@ class StudentError(AutograderError):
     """
 
     def __init__(self, type_name: str, message: str, student_traceback: str = "",
-                 where: str = "") -> None:
+                 where: str = "", *, import_of: str | None = None) -> None:
         self.type_name = type_name
         self.message = message
         self.student_traceback = student_traceback
         self.where = where  # the call that failed, e.g. "layers.affine_forward"
+        # The module whose import failed, when the error came from importing it (the
+        # plugin then names the import once instead of every test's hint).
+        self.import_of = import_of
         super().__init__(f"{type_name}: {message}" if message else type_name)
 
     def __str__(self) -> str:

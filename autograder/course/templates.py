@@ -2,7 +2,7 @@
 
 ``solutions/NAME`` + ``reference_tests/NAME`` -> ``assignments/NAME``: modules with the
 solution blocks replaced by ``raise NotImplementedError`` stubs, their notebook twins,
-support files, README.md, public tests and the public part of ``assignment.toml``.
+support files, the course's probe module, README.md, public tests and the public part of ``assignment.toml``.
 Generation is pure (:func:`generate_template` returns the files), so drift checks compare
 bytes with what is committed.
 """
@@ -187,6 +187,19 @@ def _config(root: Path, name: str) -> dict[str, Any]:
         raise CourseError(
             f"{shown}: {sorted(clash)} listed both as module and as support; keep one"
         )
+    probes = table.get("probes")
+    if probes is not None:
+        if not _safe_relative(probes) or not str(probes).endswith(".py"):
+            raise CourseError(
+                f"{shown}: probes = {probes!r}; give the path of a .py file relative to "
+                f'solutions/{name}/, e.g. probes = "probes.py"'
+            )
+        taken = {f"{m}.py" for m in modules} | {str(PurePosixPath(s)) for s in support}
+        if str(PurePosixPath(probes)) in taken:
+            raise CourseError(
+                f"{shown}: probes = {probes!r} is also a module or support file; the probe "
+                "module is the course's, give it a file of its own"
+            )
     return data
 
 
@@ -275,12 +288,17 @@ def generate_template(root: Path, name: str) -> dict[Path, bytes]:
         files[Path(f"{module}.py")] = template.encode("utf-8")
         notebook = source_to_notebook(template, title=f"{title}: {module}" if title else module)
         files[Path(f"{module}.ipynb")] = notebook_bytes(notebook)
-    for entry in [*table.get("support", []), "README.md"]:
+    # The course's probe module is public: students read what the grader runs beside their
+    # code (and the yardsticks they are timed against).
+    probes = [table["probes"]] if table.get("probes") else []
+    for entry in [*table.get("support", []), *probes, "README.md"]:
         path = solution / entry
         shown = f"solutions/{name}/{entry}"
         if not path.is_file():
-            what = "the students' task description" if entry == "README.md" else "a support file"
-            raise CourseError(f"{shown} is missing ({what}); add it or fix [assignment] support")
+            what = ("the students' task description" if entry == "README.md" else
+                    "the probe module" if entry in probes else "a support file")
+            field = "probes" if entry in probes else "support"
+            raise CourseError(f"{shown} is missing ({what}); add it or fix [assignment] {field}")
         files[Path(entry)] = _no_markers(path, shown, "support file")
     for path in sorted((reference / "public").glob("*.py")):
         shown = f"reference_tests/{name}/public/{path.name}"

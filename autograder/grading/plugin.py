@@ -23,6 +23,7 @@ import pytest
 from autograder.config import VISIBILITIES, AssignmentConfig
 from autograder.errors import (
     AutograderError,
+    CourseError,
     SandboxError,
     StudentError,
     StudentTimeout,
@@ -30,7 +31,7 @@ from autograder.errors import (
     WorkerDied,
 )
 from autograder.grading import results
-from autograder.grading.proxy import IMPORT_LABEL, StudentProxy
+from autograder.grading.proxy import StudentProxy
 from autograder.grading.submission import prepare_submission
 from autograder.sandbox import codec, namespaces
 from autograder.sandbox.pool import LocalWorker, Printed, SandboxConfig, Zygote
@@ -209,6 +210,10 @@ class GradingSession:
                                     max_bytes=self.assignment.limits.message_mb * 2**20)
         support = config.getoption("ag_support")
         self.support_dir = Path(support) if support else None
+        # The course's probe module lies beside the support files (solutions/NAME/ when
+        # grading, the student's assignment folder for `check`).
+        probes = self.assignment.probes
+        self.course_probes = (self.support_dir or cfg_path.parent) / probes if probes else None
         self.tmp = Path(tempfile.mkdtemp(prefix="autograder-grade-"))
         os.chmod(self.tmp, 0o711)  # workers may pass through to their own folder, not list
         try:
@@ -240,6 +245,7 @@ class GradingSession:
             **self._covers(cfg_path))
         return SandboxConfig(modules=self.importable(), pristine=self.submission.pristine,
                              preload=list(self.assignment.preload), spec=spec,
+                             probes=self.course_probes,
                              limits=self.codec_limits, output_limit=lim.output_mb * 2**20)
 
     def _covers(self, cfg_path: Path) -> dict[str, list[str]]:
@@ -293,6 +299,7 @@ class GradingSession:
             work = Path(tempfile.mkdtemp(dir=self.tmp, prefix="local-"))
             shutil.copytree(self.submission.pristine, work, dirs_exist_ok=True)
             worker = LocalWorker(work, self.importable(), self.codec_limits,
+                                 probes_file=self.course_probes,
                                  forbidden_imports=self.assignment.forbidden_imports)
         if not self.worker_protections:
             self.worker_protections = list(worker.protections)
@@ -366,11 +373,11 @@ class GradingSession:
                     self.errors.append(f"{item.nodeid}: {_printable(report.longreprtext)}")
                 if call.excinfo is not None:
                     rec.output = self.submission.locate(_failure_text(call.excinfo, self.assignment.limits.memory_mb))
-                if isinstance(exc, StudentError) and exc.where.startswith(IMPORT_LABEL):
+                if isinstance(exc, StudentError) and exc.import_of is not None:
                     # The test's hint is about what it checks, not about a broken import;
                     # the summary names the import failure once.
                     rec.hint = ""
-                    module = exc.where[len(IMPORT_LABEL):]
+                    module = exc.import_of
                     frames = re.findall(r'File "([^"]+)", line (\d{1,9})\b', exc.student_traceback)
                     # "(layers.py, line 20)": the form locate() maps to a notebook's cell
                     at = f" ({frames[-1][0]}, line {frames[-1][1]})" if frames else ""
@@ -439,7 +446,7 @@ class GradingSession:
 
 # Errors that no value of the student's can cause in the grader's code: a typo or a missing
 # import in a hidden test. (A student's own NameError arrives as a StudentError.)
-SUITE_BUGS = (SandboxError, NameError, ImportError, SyntaxError)
+SUITE_BUGS = (SandboxError, CourseError, NameError, ImportError, SyntaxError)
 
 
 def _session(request: pytest.FixtureRequest) -> GradingSession:

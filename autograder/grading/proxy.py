@@ -12,16 +12,24 @@ from collections.abc import Callable
 from typing import Any
 
 from autograder import probes
-from autograder.errors import CodecError, StudentError, StudentTimeout, UnusableValue, WorkerDied
+from autograder.errors import (
+    AuthoringError,
+    CodecError,
+    StudentError,
+    StudentTimeout,
+    UnusableValue,
+    WorkerDied,
+)
 from autograder.grading.submission import Submission
 from autograder.sandbox import codec
 from autograder.sandbox.pool import Printed
+from autograder.sandbox.protocol import ErrorInfo, Op, Want, parse_reply, request
 
 PUT_LABEL = "value"  # handles of the grader's own data, sent with put()
 PLAIN_DATA = ("numbers, strings, numpy arrays of numbers or booleans, and lists, tuples and "
               "dicts of these")
 
-IMPORT_LABEL = "the import of "  # label of a module import (the plugin matches it)
+IMPORT_LABEL = "the import of "  # label of a module import, shown to students
 
 
 def _refuse(need: str) -> Callable[..., Any]:
@@ -64,7 +72,7 @@ class RemoteObject:
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)  # keep copy/pickle/introspection from calling out
         return self._ag_student._request(
-            {"op": "getattr", "target": self, "name": name}, label=f"{self._ag_label}.{name}")
+            Op.GETATTR, {"target": self, "name": name}, label=f"{self._ag_label}.{name}")
 
     def __setattr__(self, name: str, value: Any) -> None:
         self._ag_student.setattr(self, name, value)
@@ -72,7 +80,7 @@ class RemoteObject:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         student = self._ag_student
         label = student._call_label(self, args)
-        return student._request({"op": "call", "target": self, "args": args, "kwargs": kwargs},
+        return student._request(Op.CALL, {"target": self, "args": args, "kwargs": kwargs},
                                 label=label, handle_label=f"{label}()")
 
     def __getitem__(self, key: Any) -> Any:
@@ -167,35 +175,47 @@ class StudentProxy:
             f"cannot send a {type(obj).__qualname__} to the student's code; send plain data "
             "(numbers, strings, lists, dicts, numpy arrays) or a remote handle")
 
-    def _request(self, request: dict[str, Any], *, label: str, timeout: float | None = None,
-                 handle_label: str | None = None) -> Any:
+    def _request(self, op: Op, fields: dict[str, Any], *, label: str, want: Want = Want.VALUE,
+                 timeout: float | None = None, handle_label: str | None = None) -> Any:
         worker = self._ensure_worker()
         # A random id the reply must echo: frames that student code writes to the socket
         # cannot pass for the answer to a later request.
         request_id = secrets.randbits(62)
-        payload = codec.encode({**request, "id": request_id}, limits=self.limits,
-                               on_opaque=self._to_handle)
+        # The grader's own torch tensors arrive in the worker as tensors (TensorSpec), never
+        # quietly as numpy arrays.
+        payload = codec.encode(request(op, request_id, want=want, **fields), limits=self.limits,
+                               on_opaque=self._to_handle, on_torch=codec.TensorSpec.from_torch)
         reply = worker.request(payload, timeout or self.call_timeout, label)
         if handle_label is None:
-            handle_label = f"{label}()" if request["op"] == "call" else label
+            handle_label = f"{label}()" if op is Op.CALL else label
         try:
+            # The default on_tensor refuses tensor tags: nothing from the worker becomes torch.
             message = codec.decode(reply, limits=self.limits,
                                    on_handle=lambda h: RemoteObject(self, h, handle_label))
-            # type() first: a forged id could be a handle, whose == raises UnusableValue
-            if type(message) is not dict or type(message.get("id")) is not int \
-                    or message["id"] != request_id:
-                raise CodecError("reply does not answer the request")
-            if "ok" in message:
-                return message["ok"]
-            err = message.get("error")
-            if type(err) is not dict:
-                raise CodecError("reply carries neither a value nor an error")
+            ok, value = parse_reply(message, request_id)
         except CodecError as exc:
             self.close()
             raise WorkerDied("ProtocolError", f"the worker's reply during {label} was not valid "
                              f"({exc}); did your code write to the harness's socket?") from None
-        raise StudentError(str(err.get("type", "Exception")), str(err.get("message", "")),
-                           str(err.get("traceback", "")), where=label)
+        if ok:
+            return value
+        err: ErrorInfo = value
+        raise StudentError(err.type_name, err.message, err.traceback, where=label)
+
+    def _probe_table(self) -> dict[str, int | None] | None:
+        """The probes the worker has (generic and the course's), as the zygote reported
+        them before any worker ran; None for a worker that does not say (a test double)."""
+        table = getattr(self._ensure_worker(), "probes", None)
+        return table if isinstance(table, dict) and table else None
+
+    def _check_probe(self, name: str) -> None:
+        table = self._probe_table()
+        if type(name) is not str or (table is not None and name not in table):
+            known = ", ".join(sorted(table or ())) or "none"
+            raise AuthoringError(
+                f"student.probe({name!r}): no such probe; known probes: {known}. Course probes "
+                "are declared in assignment.toml ([assignment] probes = \"probes.py\") and "
+                "registered with @autograder.probes.probe(\"name\")")
 
     def close(self, output_limit: int = 64 * 1024) -> None:
         """End the worker; keep the first ``output_limit`` bytes of what it printed."""
@@ -209,8 +229,17 @@ class StudentProxy:
 
     # -- the API hidden tests use ---------------------------------------------------------
     def module(self, name: str) -> RemoteObject:
+        """Import the submission's module ``name`` in the worker; a handle to it.
+
+        ``name`` must be one of the assignment's modules (``[assignment] modules``): anything
+        else (``"torch"``, a typo) is the suite's mistake, an :class:`AuthoringError`."""
         if not self.student_code:
             raise RuntimeError("this worker is kept free of student code (yardsticks only)")
+        if name not in self.submission.modules and name not in self.submission.problems:
+            raise AuthoringError(
+                f"student.module({name!r}): {name!r} is not a module of this assignment "
+                f"(modules = {list(self.submission.modules)} in assignment.toml); libraries "
+                "such as torch are used through the student's objects or a probe")
         problem = self.submission.module_problem(name)
         if problem is not None:
             raise StudentError(*problem)
@@ -218,45 +247,62 @@ class StudentProxy:
         hung = self.hung_imports.get(name)
         if hung is not None:
             raise StudentTimeout(hung.type_name, f"{hung.message} (in an earlier test; not "
-                                 "tried again)", hung.student_traceback, where=label)
+                                 "tried again)", hung.student_traceback, where=label,
+                                 import_of=name)
         try:
-            return self._request({"op": "import", "name": name}, label=label, handle_label=name)
-        except StudentTimeout as exc:
-            self.hung_imports[name] = exc
+            return self._request(Op.IMPORT, {"name": name}, label=label, handle_label=name)
+        except StudentError as exc:
+            exc.import_of = name  # the plugin summarizes import failures once
+            if isinstance(exc, StudentTimeout):
+                self.hung_imports[name] = exc
             raise
 
     def put(self, value: Any) -> RemoteObject:
-        return self._request({"op": "put", "value": value}, label=PUT_LABEL)
+        """Store ``value`` in the worker once; a handle to pass to later calls."""
+        return self._request(Op.PUT, {"value": value}, label=PUT_LABEL)
+
+    def tensor(self, array: Any, dtype: Any = None, *, requires_grad: bool = False,
+               device: str = "cpu") -> codec.TensorSpec:
+        """A value that arrives in the worker as a ``torch.Tensor`` (an argument of any
+        call, by value): ``array`` (array-like) converted to ``dtype`` (a torch dtype or its
+        name, e.g. "float32"; default: the array's dtype), a leaf with ``requires_grad``,
+        on ``device`` ("cpu", or "cuda" in a test marked ``gpu``). Nothing is sent yet."""
+        try:
+            return codec.TensorSpec.of(array, dtype, requires_grad, device)
+        except CodecError as exc:
+            raise AuthoringError(f"student.tensor(...): {exc}") from None
 
     def getattr(self, obj: RemoteObject, name: str, *, by: str = "value") -> Any:
-        if by not in ("value", "handle"):
-            raise ValueError(f"by={by!r}: use 'value' or 'handle'")
-        return self._request({"op": "getattr", "target": obj, "name": name, "want": by},
+        """``obj.name``; ``by="handle"`` keeps it in the worker even if it is plain data."""
+        return self._request(Op.GETATTR, {"target": obj, "name": name}, want=_want(by),
                              label=f"{obj._ag_label}.{name}")
 
     def setattr(self, obj: RemoteObject, name: str, value: Any) -> None:
-        self._request({"op": "setattr", "target": obj, "name": name, "value": value},
+        """``obj.name = value`` in the worker."""
+        self._request(Op.SETATTR, {"target": obj, "name": name, "value": value},
                       label=f"{obj._ag_label}.{name} = ...")
 
     def getitem(self, obj: RemoteObject, key: Any, *, by: str = "value") -> Any:
-        return self._request({"op": "getitem", "target": obj, "key": key, "want": by},
+        """``obj[key]``; ``by="handle"`` keeps it in the worker."""
+        return self._request(Op.GETITEM, {"target": obj, "key": key}, want=_want(by),
                              label=f"{obj._ag_label}[{key!r}]")
 
     def setitem(self, obj: RemoteObject, key: Any, value: Any) -> None:
-        self._request({"op": "setitem", "target": obj, "key": key, "value": value},
+        """``obj[key] = value`` in the worker."""
+        self._request(Op.SETITEM, {"target": obj, "key": key, "value": value},
                       label=f"{obj._ag_label}[{key!r}] = ...")
 
     def _call_label(self, fn: RemoteObject, args: tuple[Any, ...] | list[Any]) -> str:
         """What students read for a call of ``fn``: the student's function, also where a
         probe (``setitem_call``) calls it on the grader's behalf."""
-        student_fn = _student_callable(fn._ag_probe, args) if fn._ag_probe else None
+        student_fn = self._student_callable(fn._ag_probe, args) if fn._ag_probe else None
         return fn._ag_label if student_fn is None else student_fn
 
     def call(self, fn: RemoteObject, *args: Any, want: str = "value", **kwargs: Any) -> Any:
         """Call with an explicit result mode: 'value', 'handle' or 'none'."""
         label = self._call_label(fn, args)
-        return self._request({"op": "call", "target": fn, "args": args, "kwargs": kwargs,
-                              "want": want}, label=label, handle_label=f"{label}()")
+        return self._request(Op.CALL, {"target": fn, "args": args, "kwargs": kwargs},
+                             want=_want(want), label=label, handle_label=f"{label}()")
 
     def map(self, fn: RemoteObject, args_list: list[tuple[Any, ...]], *,
             kwargs: dict[str, Any] | None = None, timeout: float | None = None) -> list[Any]:
@@ -268,19 +314,27 @@ class StudentProxy:
         if not args_list:
             return []
         calls_args = [tuple(a) for a in args_list]
-        request = {"op": "map", "target": fn, "args_list": calls_args, "kwargs": kwargs or {}}
+        fields = {"target": fn, "args_list": calls_args, "kwargs": kwargs or {}}
         name = self._call_label(fn, calls_args[0])
         calls = "1 call" if len(args_list) == 1 else f"{len(args_list)} calls"
-        result = self._request(request, label=f"{name} ({calls})", timeout=timeout,
+        result = self._request(Op.MAP, fields, label=f"{name} ({calls})", timeout=timeout,
                                handle_label=f"{name}()")
         return list(result)
 
     def probe(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        return self._request({"op": "probe", "name": name, "args": args, "kwargs": kwargs},
-                             label=_probe_label(name, args))
+        """Run the probe ``name`` (generic, or the course's own) in the student's worker.
+
+        Its result is data from an untrusted process, like any student call. A name the
+        worker does not have is an :class:`AuthoringError`, raised before the worker is
+        asked."""
+        self._check_probe(name)
+        return self._request(Op.PROBE, {"name": name, "args": args, "kwargs": kwargs},
+                             label=self._probe_label(name, args))
 
     def probe_ref(self, name: str) -> RemoteObject:
-        ref = self._request({"op": "probe_ref", "name": name}, label=name)
+        """A handle to the probe ``name`` in the worker (for :meth:`map`, :meth:`time_call`)."""
+        self._check_probe(name)
+        ref = self._request(Op.PROBE_REF, {"name": name}, label=name)
         object.__setattr__(ref, "_ag_probe", name)
         return ref
 
@@ -294,12 +348,12 @@ class StudentProxy:
         subclass that computes when it is converted) pays for its work. ``results=[]``
         collects the timed results (a timed call must also be a correct one).
         """
-        request = {"op": "call", "target": fn, "args": args, "kwargs": kwargs, "want": "value"}
+        fields = {"target": fn, "args": args, "kwargs": kwargs}
         label = self._call_label(fn, args)
         times = []
         for i in range(warmup + repeat):
             start = time.perf_counter()
-            value = self._request(request, label=label, handle_label=f"{label}()")
+            value = self._request(Op.CALL, fields, label=label, handle_label=f"{label}()")
             if i >= warmup:
                 times.append(time.perf_counter() - start)
                 if results is not None:
@@ -308,7 +362,7 @@ class StudentProxy:
 
     def fetch(self, obj: RemoteObject) -> Any:
         """The value of a remote object, by value where the codec allows it."""
-        return self._request({"op": "value", "target": obj}, label=obj._ag_label)
+        return self._request(Op.VALUE, {"target": obj}, label=obj._ag_label)
 
     def time_probe(self, name: str, *args: Any, repeat: int = 5, warmup: int = 1,
                    **kwargs: Any) -> list[float]:
@@ -326,20 +380,27 @@ class StudentProxy:
         """Replace the worker; handles from the old one become stale."""
         self.close()
 
+    def _student_callable(self, probe: str, args: tuple[Any, ...] | list[Any]) -> str | None:
+        """The label of the student function that the probe calls for the grader, if any."""
+        table = self._probe_table() or {}
+        index = table[probe] if probe in table else probes.STUDENT_CALLABLE.get(probe)
+        if index is not None and index < len(args) and isinstance(args[index], RemoteObject):
+            return str(args[index]._ag_label)
+        return None
 
-def _student_callable(probe: str, args: tuple[Any, ...] | list[Any]) -> str | None:
-    """The label of the student function that the probe calls for the grader, if any."""
-    index = probes.STUDENT_CALLABLE.get(probe)
-    if index is not None and index < len(args) and isinstance(args[index], RemoteObject):
-        return str(args[index]._ag_label)
-    return None
+    def _probe_label(self, name: str, args: tuple[Any, ...] | list[Any]) -> str:
+        """A probe's label names the student's code it runs: the function it calls for the
+        grader (``setitem_call``), else the student object it works on."""
+        student_fn = self._student_callable(name, args)
+        if student_fn is not None:
+            return student_fn
+        objects = [a._ag_label for a in args
+                   if isinstance(a, RemoteObject) and a._ag_label != PUT_LABEL]
+        return f"{name}({objects[0]})" if objects else f"probe {name}"
 
 
-def _probe_label(name: str, args: tuple[Any, ...] | list[Any]) -> str:
-    """A probe's label names the student's code it runs: the function it calls for the
-    grader (``setitem_call``), else the student object it works on."""
-    student_fn = _student_callable(name, args)
-    if student_fn is not None:
-        return student_fn
-    objects = [a._ag_label for a in args if isinstance(a, RemoteObject) and a._ag_label != PUT_LABEL]
-    return f"{name}({objects[0]})" if objects else f"probe {name}"
+def _want(by: str) -> Want:
+    try:
+        return Want(by)
+    except ValueError:
+        raise ValueError(f"by/want={by!r}: use one of {', '.join(w.value for w in Want)}") from None

@@ -8,7 +8,10 @@ Wire layout of one encoded value (the payload of a frame):
     4-byte big-endian JSON length | JSON text | buffer 0 | buffer 1 | ...
 The JSON is ``{"v": tree, "b": [len0, len1, ...]}``. In ``tree`` every JSON object is a
 tag: ``{"$t": [...]}`` tuple, ``{"$d": {...}}`` dict, ``{"$a": i}`` array in buffer i,
-``{"$s": i}`` numpy scalar, ``{"$y": i}`` bytes, ``{"$h": [id, type]}`` worker handle.
+``{"$s": i}`` numpy scalar, ``{"$y": i}`` bytes, ``{"$h": [id, type]}`` worker handle,
+``{"$T": [i, dtype, requires_grad, device]}`` a tensor the grader sends (array in buffer i;
+only the worker accepts it and builds a ``torch.Tensor``: the grader's decoder refuses it,
+so torch never runs on anything the worker sent).
 """
 
 from __future__ import annotations
@@ -54,6 +57,93 @@ class Handle:
 
 OnOpaque = Callable[[Any], Handle]
 OnHandle = Callable[[Handle], Any]
+
+# torch dtype names a TensorSpec may ask for, and the numpy dtype its array travels in
+# (numpy has no bfloat16: such tensors travel as float32 and are cast in the worker).
+TORCH_DTYPES: dict[str, str] = {
+    "bool": "bool", "uint8": "uint8", "int8": "int8", "int16": "int16", "int32": "int32",
+    "int64": "int64", "float16": "float16", "bfloat16": "float32", "float32": "float32",
+    "float64": "float64", "complex64": "complex64", "complex128": "complex128",
+}
+_GRAD_DTYPES = ("float16", "bfloat16", "float32", "float64", "complex64", "complex128")
+_DEVICE = re.compile(r"cpu|cuda(?::\d{1,2})?")
+
+
+@dataclass(frozen=True, eq=False)
+class TensorSpec:
+    """A tensor sent by value from the grader: the worker receives ``torch.Tensor``.
+
+    Built with ``student.tensor(array, dtype=..., requires_grad=..., device=...)``; the
+    array is copied, so later changes to it in the test do not change what is sent.
+    """
+
+    array: np.ndarray
+    dtype: str  # a key of TORCH_DTYPES
+    requires_grad: bool = False
+    device: str = "cpu"  # "cpu", "cuda" or "cuda:N"
+
+    def __post_init__(self) -> None:
+        check_tensor_fields(self.array, self.dtype, self.requires_grad, self.device)
+
+    @classmethod
+    def of(cls, array: Any, dtype: Any = None, requires_grad: bool = False,
+           device: str = "cpu") -> TensorSpec:
+        """From an array-like (or a torch tensor of the grader's), ``dtype`` a torch dtype,
+        its name, or None for the array's own dtype."""
+        if _is_torch_tensor(array):
+            name = str(array.dtype).removeprefix("torch.")
+            arr = _torch_to_numpy(array)
+            if arr is None:
+                raise CodecError(f"a tensor of dtype {name} on {array.device} cannot be sent")
+            arr = np.array(arr)  # a copy, as for arrays
+            dtype = name if dtype is None else dtype
+        else:
+            arr = np.array(array)  # a copy: the test may change its array afterwards
+        if dtype is None:
+            dtype = arr.dtype.name
+            if dtype not in TORCH_DTYPES:
+                raise CodecError(f"an array of dtype {arr.dtype} has no torch twin; pass "
+                                 f"dtype=, one of {', '.join(TORCH_DTYPES)}")
+        name = dtype if isinstance(dtype, str) else str(dtype).removeprefix("torch.")
+        arr = arr.astype(TORCH_DTYPES.get(name, arr.dtype.name), copy=False) \
+            if arr.dtype.kind in ALLOWED_KINDS else arr
+        return cls(np.ascontiguousarray(arr), name, requires_grad, device)
+
+    @classmethod
+    def from_torch(cls, tensor: Any) -> TensorSpec:
+        """A torch tensor of the grader's, sent as a tensor (dtype, requires_grad, device
+        kept): the encoder's ``on_torch`` on the grader side."""
+        device = tensor.device.type if tensor.device.index is None else str(tensor.device)
+        return cls.of(tensor, requires_grad=bool(tensor.requires_grad), device=device)
+
+    def __repr__(self) -> str:
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        return f"tensor(shape={self.array.shape}, dtype={self.dtype}{grad}, device={self.device!r})"
+
+
+def check_tensor_fields(array: Any, dtype: Any, requires_grad: Any, device: Any) -> None:
+    """CodecError unless these describe a tensor the worker may build (both sides check)."""
+    _check_tensor_meta(dtype, requires_grad, device)
+    if type(array) is not np.ndarray or array.dtype.kind not in ALLOWED_KINDS:
+        raise CodecError(f"a tensor's data must be a numeric or bool numpy array, not "
+                         f"{type(array).__qualname__}")
+    if array.dtype != np.dtype(TORCH_DTYPES[dtype]):
+        raise CodecError(f"a {dtype} tensor travels as {TORCH_DTYPES[dtype]}, not {array.dtype}")
+
+
+def _check_tensor_meta(dtype: Any, requires_grad: Any, device: Any) -> None:
+    if type(dtype) is not str or dtype not in TORCH_DTYPES:
+        raise CodecError(f"tensor dtype {dtype!r} is not allowed; use one of "
+                         f"{', '.join(TORCH_DTYPES)}")
+    if type(requires_grad) is not bool:
+        raise CodecError(f"requires_grad={requires_grad!r}: use True or False")
+    if requires_grad and dtype not in _GRAD_DTYPES:
+        raise CodecError(f"requires_grad=True needs a floating or complex dtype, not {dtype}")
+    if type(device) is not str or not _DEVICE.fullmatch(device):
+        raise CodecError(f"tensor device {device!r} is not allowed; use 'cpu', 'cuda' or 'cuda:N'")
+
+
+OnTensor = Callable[[TensorSpec], Any]
 
 
 def _refuse_opaque(value: Any) -> Handle:
@@ -132,9 +222,11 @@ def _plain_container(value: Any) -> list[Any] | tuple[Any, ...] | dict[str, Any]
 
 
 class _Encoder:
-    def __init__(self, limits: Limits, on_opaque: OnOpaque) -> None:
+    def __init__(self, limits: Limits, on_opaque: OnOpaque,
+                 on_torch: Callable[[Any], Any] | None = None) -> None:
         self.limits = limits
         self.on_opaque = on_opaque
+        self.on_torch = on_torch
         self.buffers: list[bytes] = []
         self.items = 0
         self.size = 0
@@ -168,6 +260,9 @@ class _Encoder:
             return value
         if t is Handle:
             return {"$h": [value.id, value.type_name]}
+        if t is TensorSpec:
+            return {"$T": [self._array(value.array), value.dtype, value.requires_grad,
+                           value.device]}
         if t is list:
             return [self.encode(v, depth + 1) for v in value]
         if t is tuple:
@@ -186,17 +281,29 @@ class _Encoder:
             return {"$a": self._array(value.view(np.ndarray))}
         if isinstance(value, np.generic) and value.dtype.kind in ALLOWED_KINDS:
             return {"$s": self._array(np.asarray(value.view(value.dtype)))}
+        if self.on_torch is not None and _is_torch_tensor(value):
+            return self.encode(self.on_torch(value), depth)
         arr = _torch_to_numpy(value)
         if arr is not None and arr.dtype.kind in ALLOWED_KINDS:
             return {"$a": self._array(arr)}
         return self.encode(self.on_opaque(value), depth)
 
 
+def _is_torch_tensor(value: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor)
+
+
 def encode(
-    value: Any, *, limits: Limits = DEFAULT_LIMITS, on_opaque: OnOpaque = _refuse_opaque
+    value: Any, *, limits: Limits = DEFAULT_LIMITS, on_opaque: OnOpaque = _refuse_opaque,
+    on_torch: Callable[[Any], Any] | None = None,
 ) -> bytes:
-    """Encode ``value``; objects that are not plain data go through ``on_opaque``."""
-    enc = _Encoder(limits, on_opaque)
+    """Encode ``value``; objects that are not plain data go through ``on_opaque``.
+
+    A torch tensor goes as its array (dtype kept, bfloat16 as float32), or, with
+    ``on_torch``, as what that returns for it (the grader: a :class:`TensorSpec`).
+    """
+    enc = _Encoder(limits, on_opaque, on_torch)
     tree = enc.encode(value)
     try:
         text = json.dumps({"v": tree, "b": [len(b) for b in enc.buffers]}).encode()
@@ -212,11 +319,13 @@ def encode(
 
 
 class _Decoder:
-    def __init__(self, view: memoryview, starts: list[int], limits: Limits, on_handle: OnHandle) -> None:
+    def __init__(self, view: memoryview, starts: list[int], limits: Limits, on_handle: OnHandle,
+                 on_tensor: OnTensor) -> None:
         self.view = view
         self.starts = starts  # buffer i is view[starts[i]:starts[i + 1]]
         self.limits = limits
         self.on_handle = on_handle
+        self.on_tensor = on_tensor
         self.items = 0
         # Each buffer decodes into its own copy: one used many times would multiply a
         # small message into unbounded memory (the encoder never shares a buffer).
@@ -286,6 +395,11 @@ class _Decoder:
             and type(body[1]) is str
         ):
             return self.on_handle(Handle(body[0], body[1][:200]))
+        if tag == "$T" and type(body) is list and len(body) == 4:
+            # Fields first: an array is not even allocated for a tensor that must be refused.
+            _check_tensor_meta(body[1], body[2], body[3])
+            spec = TensorSpec(self._array(body[0]), body[1], body[2], body[3])
+            return self.on_tensor(spec)
         raise CodecError(f"unknown or malformed tag {tag!r}")
 
 
@@ -293,13 +407,22 @@ def _keep_handle(handle: Handle) -> Any:
     return handle
 
 
+def refuse_tensor(spec: TensorSpec) -> Any:
+    raise CodecError("a tensor tag in a message to the grader; only the grader sends tensors "
+                     "(the worker sends tensors as arrays)")
+
+
 def decode(
     data: bytes | bytearray | memoryview,
     *,
     limits: Limits = DEFAULT_LIMITS,
     on_handle: OnHandle = _keep_handle,
+    on_tensor: OnTensor = refuse_tensor,
 ) -> Any:
-    """Decode a payload made by :func:`encode`; raises CodecError on anything else."""
+    """Decode a payload made by :func:`encode`; raises CodecError on anything else.
+
+    Tensor tags are refused unless ``on_tensor`` builds something of them (the worker's
+    decoder makes ``torch.Tensor`` objects; the grader's keeps the default)."""
     view = memoryview(data)
     if len(view) > limits.max_bytes:
         raise CodecError(f"message of {len(view)} bytes exceeds {limits.max_bytes} bytes {SIZE_LIMIT}")
@@ -326,6 +449,6 @@ def decode(
         raise CodecError("buffer table does not match the message size")
     starts = list(itertools.accumulate(lengths, initial=4 + jlen))
     try:
-        return _Decoder(view, starts, limits, on_handle).decode(header["v"])
+        return _Decoder(view, starts, limits, on_handle, on_tensor).decode(header["v"])
     except RecursionError as exc:
         raise CodecError("message nests too deeply") from exc

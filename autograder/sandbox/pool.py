@@ -28,7 +28,14 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, NamedTuple, NoReturn, Protocol
 
-from autograder.errors import CodecError, SandboxError, StudentError, StudentTimeout, WorkerDied
+from autograder.errors import (
+    CodecError,
+    CourseError,
+    SandboxError,
+    StudentError,
+    StudentTimeout,
+    WorkerDied,
+)
 from autograder.sandbox import codec, import_guard, namespaces
 from autograder.sandbox.framing import PeerClosed, recv_frame, send_frame
 from autograder.sandbox.zygote import READY, STACK_SIGNAL
@@ -150,6 +157,9 @@ class Printed(NamedTuple):
 
 class Worker(Protocol):
     protections: list[dict[str, Any]]
+    # The probes it can run, name -> position of the student function a probe calls: from
+    # the zygote (trusted, before any fork) or the in-process loader, never from the worker.
+    probes: dict[str, int | None]
 
     def request(self, payload: bytes, timeout: float | None, what: str) -> bytearray: ...
 
@@ -164,11 +174,15 @@ ALARM_TICK = 0.25  # seconds between the in-process timeout's checks
 class LocalWorker:
     """``--isolation none``: student code in this process, same codec round trip."""
 
-    def __init__(self, workdir: Path, modules: list[str], limits: codec.Limits, *,
+    def __init__(self, workdir: Path, modules: list[str], limits: codec.Limits,
+                 probes_file: Path | None = None, *,
                  forbidden_imports: Sequence[str] = ()) -> None:
+        from autograder import probes
         from autograder.sandbox.worker import Runtime
 
-        self.runtime = Runtime(workdir, modules, limits)
+        probe_set = _course_probes(probes_file) if probes_file else probes.generic()
+        self.probes = probe_set.table()
+        self.runtime = Runtime(workdir, modules, limits, probe_set)
         # Refused only while a request runs: the grader keeps its own imports.
         self.forbidden_imports = tuple(forbidden_imports)
         self.protections = [{"name": "isolation", "active": False,
@@ -224,6 +238,24 @@ class LocalWorker:
 
     def close(self) -> None:
         self.runtime.close()
+
+
+def _course_probes(path: Path) -> Any:
+    """The course's probes, loaded once per process and file version, as the zygote loads
+    them once per grading: in-process, every worker (the clean one of time_probe too)
+    shares them, as it shares everything else with the student's code."""
+    from autograder import probes
+
+    if not path.is_file():
+        return probes.load_course_probes(path)  # says what is missing
+    st = path.stat()
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    if key not in _COURSE_PROBES:
+        _COURSE_PROBES[key] = probes.load_course_probes(path)
+    return _COURSE_PROBES[key]
+
+
+_COURSE_PROBES: dict[tuple[str, int, int], Any] = {}
 
 
 @contextlib.contextmanager
@@ -292,6 +324,7 @@ class SandboxedWorker:
         self.stack_fd = stack_fd  # read end of the pipe the worker's faulthandler writes to
         self.inner_workdir = inner_workdir or str(workdir)  # the work folder as the worker sees it
         self.sources = sources  # trusted copy of the submission, for source lines
+        self.probes: dict[str, int | None] = {}  # set by Zygote.spawn
         self.dead: StudentError | None = None
         # A pidfd names this process, never a later one that reuses its pid (the output
         # drain may call kill() after the monitor has reaped the worker).
@@ -436,6 +469,7 @@ class SandboxConfig:
     spec: namespaces.SandboxSpec | None = None
     limits: codec.Limits = codec.DEFAULT_LIMITS
     output_limit: int = OUTPUT_LIMIT  # bytes printed before a worker is stopped
+    probes: Path | None = None  # the course's probe module, imported by the zygote
 
 
 class Zygote:
@@ -456,6 +490,15 @@ class Zygote:
             start_new_session=True,
         )
         child.close()
+        if config.probes is not None and not config.probes.is_file():
+            self.close()
+            raise CourseError(f"the course probe module {config.probes} does not exist; add it "
+                              "or fix [assignment] probes in assignment.toml")
+        try:  # the zygote's setup message, read once it has preloaded
+            self.control.send(json.dumps({"probes": str(config.probes or "")}).encode())
+        except OSError:
+            pass  # it died already: _wait_ready says why
+        self.probes: dict[str, int | None] = {}  # from the zygote's ready message
         self._ready = False
         self._count = 0
 
@@ -470,6 +513,10 @@ class Zygote:
         if not msg:
             raise SandboxError(f"the zygote exited with code {self.proc.wait()} before it was ready "
                                f"(preloading {self.config.preload})")
+        ready = json.loads(msg)
+        if "error" in ready:  # the course's probe module failed to load
+            raise CourseError(str(ready["error"]))
+        self.probes = {str(k): v if type(v) is int else None for k, v in ready["probes"].items()}
         self._ready = True
 
     def _workdir(self) -> Path:
@@ -526,6 +573,7 @@ class Zygote:
         if bytes(ready) != READY:
             worker.close()
             raise SandboxError("the worker sent something else than its ready message")
+        worker.probes = self.probes
         return worker
 
     def close(self) -> None:

@@ -24,6 +24,14 @@ from autograder import probes
 from autograder.errors import CodecError
 from autograder.sandbox import codec
 from autograder.sandbox.framing import PeerClosed, recv_frame, send_frame
+from autograder.sandbox.protocol import (
+    Op,
+    Want,
+    error_reply,
+    ok_reply,
+    parse_request,
+    request_id_of,
+)
 
 MAX_MESSAGE_CHARS = 4000
 MAX_TRACEBACK_FRAMES = 12
@@ -51,11 +59,30 @@ class SubmissionFinder(importlib.abc.MetaPathFinder):
         return importlib.util.spec_from_file_location(fullname, file)
 
 
+def make_tensor(spec: codec.TensorSpec) -> Any:
+    """The worker's side of the codec's tensor tag: a real ``torch.Tensor``."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise CodecError("the grader sent a tensor (student.tensor) but torch cannot be "
+                         f"imported in the worker ({exc}); add \"torch\" to [assignment] "
+                         "preload in assignment.toml") from None
+    if spec.device != "cpu" and not torch.cuda.is_available():
+        raise CodecError(f"the grader sent a tensor for device {spec.device!r}, but this worker "
+                         "has no CUDA; mark the test @pytest.mark.gpu so that it runs only "
+                         "where CUDA works")
+    tensor = torch.from_numpy(spec.array).to(dtype=getattr(torch, spec.dtype), device=spec.device)
+    return tensor.requires_grad_(True) if spec.requires_grad else tensor
+
+
 class Runtime:
-    def __init__(self, workdir: Path, modules: Sequence[str], limits: codec.Limits) -> None:
+    def __init__(self, workdir: Path, modules: Sequence[str], limits: codec.Limits,
+                 probe_set: probes.ProbeSet | None = None) -> None:
         self.workdir = workdir
         self.modules = tuple(modules)
         self.limits = limits
+        # The generic probes, plus the course's where the zygote (or LocalWorker) loaded them.
+        self.probes = probe_set or probes.generic()
         self.objects: dict[int, Any] = {}
         self.finder = SubmissionFinder(workdir, modules)
         sys.meta_path.insert(0, self.finder)
@@ -85,16 +112,16 @@ class Runtime:
             return self.objects.get(handle.id)
 
         try:
-            request = codec.decode(payload, limits=self.limits, on_handle=resolve)
-            if type(request) is dict and type(request.get("id")) is int:
-                request_id = request["id"]
+            message = codec.decode(payload, limits=self.limits, on_handle=resolve,
+                                   on_tensor=make_tensor)
+            request_id = request_id_of(message)
             if unknown:
                 raise CodecError(f"unknown handle {unknown[0]}")
-            result = self._dispatch(request)
+            result = self._dispatch(message)
         except BaseException as exc:  # noqa: BLE001 - SystemExit from student code included
             return self._error(exc, request_id)
         try:
-            return codec.encode({"ok": result, "id": request_id}, limits=self.limits,
+            return codec.encode(ok_reply(result, request_id), limits=self.limits,
                                 on_opaque=self._register)
         except CodecError as exc:
             return self._error(CodecError(f"the value your code returned cannot be sent to the "
@@ -102,54 +129,52 @@ class Runtime:
         except BaseException as exc:  # noqa: BLE001
             return self._error(exc, request_id)
 
-    def _dispatch(self, req: Any) -> Any:
-        if type(req) is not dict or type(req.get("op")) is not str:
-            raise CodecError("malformed request")
-        op = req["op"]
-        want = req.get("want", "value")
-        if op == "ping":
+    def _dispatch(self, message: Any) -> Any:
+        req = parse_request(message)
+        op, want = req.op, req.want
+        if op is Op.PING:
             return "pong"
-        if op == "import":
+        if op is Op.IMPORT:
             name = req["name"]
             if name not in self.modules:
                 raise ModuleNotFoundError(f"{name!r} is not a module of this assignment")
             return self._register(importlib.import_module(name))
-        if op == "put":
+        if op is Op.PUT:
             return self._register(req["value"])
-        if op == "getattr":
+        if op is Op.GETATTR:
             value = getattr(req["target"], req["name"])
-        elif op == "setattr":
+        elif op is Op.SETATTR:
             setattr(req["target"], req["name"], req["value"])
             return None
-        elif op == "getitem":
+        elif op is Op.GETITEM:
             value = req["target"][req["key"]]
-        elif op == "setitem":
+        elif op is Op.SETITEM:
             req["target"][req["key"]] = req["value"]
             return None
-        elif op == "call":
+        elif op is Op.CALL:
             target = req["target"]
             try:
-                value = target(*req.get("args", ()), **req.get("kwargs", {}))
+                value = target(*req["args"], **req["kwargs"])
             except TypeError as exc:
                 if exc.__traceback__ is not None and exc.__traceback__.tb_next is None:
                     # Raised by the call itself (wrong signature): point at the definition.
                     exc.add_note(self._definition(target))
                 raise
-        elif op == "value":
+        elif op is Op.VALUE:
             value = req["target"]
-        elif op == "map":
-            target, kwargs = req["target"], req.get("kwargs", {})
+        elif op is Op.MAP:
+            target, kwargs = req["target"], req["kwargs"]
             value = [target(*args, **kwargs) for args in req["args_list"]]
-        elif op == "probe":
-            value = probes.PROBES[req["name"]](*req.get("args", ()), **req.get("kwargs", {}))
-        elif op == "probe_ref":
-            value = probes.PROBES[req["name"]]
-            want = "handle"
-        else:
-            raise CodecError(f"unknown operation {op!r}")
-        if want == "handle":
+        elif op is Op.PROBE:
+            value = self.probes.functions[req["name"]](*req["args"], **req["kwargs"])
+        elif op is Op.PROBE_REF:
+            value = self.probes.functions[req["name"]]
+            want = Want.HANDLE
+        else:  # parse_request knows every Op; a new one must be handled here
+            raise CodecError(f"operation {op.value!r} is not implemented by this worker")
+        if want is Want.HANDLE:
             return self._register(value)
-        if want == "none":
+        if want is Want.NONE:
             return None
         return value
 
@@ -171,10 +196,10 @@ class Runtime:
             "traceback": self._student_traceback(exc),
         }
         try:
-            return codec.encode({"error": info, "id": request_id}, limits=self.limits)
+            return codec.encode(error_reply(info["type"], info["message"], info["traceback"],
+                                            request_id), limits=self.limits)
         except BaseException:  # noqa: BLE001
-            return codec.encode({"error": {"type": "Exception", "message": "<error>",
-                                           "traceback": ""}, "id": request_id})
+            return codec.encode(error_reply("Exception", "<error>", "", request_id))
 
     def _clean(self, text: str) -> str:
         text = text.replace(str(self.workdir) + "/", "")

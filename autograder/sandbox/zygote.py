@@ -22,6 +22,8 @@ import socket
 import sys
 from pathlib import Path
 
+from autograder import probes
+from autograder.errors import CourseError
 from autograder.sandbox import codec, import_guard, namespaces
 from autograder.sandbox.framing import send_frame
 from autograder.sandbox.syscall_filter import CompiledFilter, compile_filter
@@ -87,7 +89,7 @@ def _worker(spec: namespaces.SandboxSpec, wsock: socket.socket, out_fd: int, sta
                 except OSError:
                     pass
         import_guard.install(spec.forbidden_imports)  # also drops preloaded forbidden modules
-        runtime = Runtime(Path(workdir), spec.modules, limits)
+        runtime = Runtime(Path(workdir), spec.modules, limits, _probe_set)
         sys.breakpointhook = _breakpoint_in_sandbox
         _hide_harness()
         # Before any student code runs: after this, whatever ends the worker is the student's.
@@ -147,17 +149,31 @@ def _kill_orphans() -> None:
                 pass
 
 
+# The probes every worker gets: the generic ones and the course's (set once, in main()).
+_probe_set: probes.ProbeSet | None = None
+
+
 def main(argv: list[str]) -> None:
+    global _probe_set
     control = socket.socket(fileno=int(argv[0]))
     for name in argv[1:]:
         importlib.import_module(name)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    # The grader's first message: the course's probe module (a path, kept off the command
+    # line), imported here, as root and before any fork, so no student code precedes it.
+    setup = json.loads(control.recv(1 << 16) or b"{}")
+    try:
+        _probe_set = (probes.load_course_probes(Path(setup["probes"])) if setup.get("probes")
+                      else probes.generic())
+    except CourseError as exc:
+        _send_json(control, {"error": str(exc)})
+        return
     # Import what the worker needs now, so a worker that cannot read the harness still works.
     from autograder.sandbox import worker  # noqa: F401
     syscalls = compile_filter().checked()  # once: each worker only loads it
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # monitors are reaped automatically
-    _send_json(control, {"ready": True})
+    _send_json(control, {"ready": True, "probes": _probe_set.table()})
     while True:
         try:
             msg, fds, _flags, _addr = socket.recv_fds(control, 1 << 20, 4)

@@ -291,6 +291,9 @@ def test_timeout_error_message():
 
 
 class _Submission:
+    modules = ("agdiag_mod",)
+    problems: dict[str, tuple[str, str]] = {}
+
     def module_problem(self, name: str) -> None:
         return None
 
