@@ -47,7 +47,16 @@ def _parser() -> argparse.ArgumentParser:
     staff.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show tracebacks of harness errors")
 
-    g = sub.add_parser("grade", help="grade one submission and write results.json", parents=[staff])
+    protect = _Parser(add_help=False)
+    protect.add_argument("--require", action="append", default=[], metavar="PROTECTION",
+                         help="also require this sandbox protection (" + PROTECTIONS + "); "
+                              "grading stops with exit 2 where it cannot be had")
+    protect.add_argument("--allow-missing", action="append", default=[], metavar="PROTECTION",
+                         help="grade even where this protection cannot be had (as root, "
+                              "hidden-material, no-network and own-uid are required)")
+
+    g = sub.add_parser("grade", help="grade one submission and write results.json",
+                       parents=[staff, protect])
     g.add_argument("assignment", help="assignment id or folder name, e.g. a1")
     g.add_argument("submission", type=Path, help="folder with the student's files")
     g.add_argument("-o", "--output", type=Path, default=Path("results.json"),
@@ -56,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--isolation", choices=("sandbox", "none"), default="sandbox", help=ISOLATION)
 
     b = sub.add_parser("grade-all", help="grade many submissions in parallel, print a score table",
-                       parents=[staff])
+                       parents=[staff, protect])
     b.add_argument("assignment", help="assignment id, e.g. a1")
     b.add_argument("submissions", nargs="+",
                    help="submission folders (NAME=PATH to name one), or a folder of them")
@@ -76,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="none runs your code in-process (breakpoints and prints work)")
 
     v = sub.add_parser("validate", help="prove hidden suites: solution full, template zero, "
-                                        "mutants caught, runs equal", parents=[staff])
+                                        "mutants caught, runs equal", parents=[staff, protect])
     v.add_argument("assignments", nargs="*", help="default: all")
     v.add_argument("-j", "--jobs", type=_jobs, default=0, help="parallel gradings (default: CPUs)")
     v.add_argument("--isolation", choices=("sandbox", "none"), default="sandbox", help=ISOLATION)
@@ -88,6 +97,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 ISOLATION = "none: student code in this process, no sandbox (debugging, benchmarks)"
+PROTECTIONS = "hidden-material, no-network, own-uid, namespaces, syscall-filter"
+
+
+def _protection_args(args: argparse.Namespace) -> list[str]:
+    """--require/--allow-missing, passed on to the gradings (each checks the names)."""
+    return [*(f"--require={n}" for n in args.require),
+            *(f"--allow-missing={n}" for n in args.allow_missing)]
 
 
 def _seconds(text: str) -> float:
@@ -160,7 +176,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
         try:
             outcome = grade(assignment=args.assignment, submission=args.submission,
                             output=output, isolation=args.isolation,
-                            root=find_course_root(explicit=args.course))
+                            root=find_course_root(explicit=args.course),
+                            require=args.require, allow_missing=args.allow_missing)
         except AutograderError as exc:
             fail_closed_on_error(output, exc)
             _error(f"{exc}\n(results.json written: no points, this error in its staff-only entry)")
@@ -199,7 +216,7 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
                       highlight=False)
     graded = grade_all(assignment=args.assignment, targets=targets, out_dir=args.output,
                        jobs=args.jobs, isolation=args.isolation, course=root,
-                       timeout=args.timeout)
+                       timeout=args.timeout, grade_args=_protection_args(args))
     table = Table(title=Text(f"{args.assignment}: {len(graded)} submissions"))
     for col in ("submission", "score", "seconds", "failed tests", "results.json"):
         table.add_column(col, overflow="fold")
@@ -332,6 +349,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from autograder.course.validation import validate
 
     report = validate(assignments=args.assignments, jobs=args.jobs, isolation=args.isolation,
+                      grade_args=_protection_args(args),
                       root=find_course_root(explicit=args.course))
     _render_validate(report)
     return int(ExitCode.OK if report.ok else ExitCode.FAILED)

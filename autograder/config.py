@@ -52,6 +52,10 @@ class AssignmentConfig:
     limits: Limits = field(default_factory=Limits)
     default_visibility: str = "visible"
     hidden_visibility: str = "after_published"  # tests outside public/ without a marker
+    # [sandbox] require / allow_missing: protections (autograder.sandbox.policy.Guarantee
+    # names) added to or taken from what `grade` as root requires; checked by the plugin.
+    require: tuple[str, ...] = ()
+    allow_missing: tuple[str, ...] = ()
     # Packages a submission may not import ("torch" also forbids "torch.nn"): refused by
     # the grader's scan of the sources and by an import hook in the worker.
     forbidden_imports: tuple[str, ...] = ()
@@ -83,12 +87,23 @@ class AssignmentConfig:
             if key not in a:
                 raise CourseError(f"{path}: [assignment] needs '{key}'")
         modules = _names(a["modules"], path)
+        box = data.get("sandbox", {})
+        unknown = set(box) - {"require", "allow_missing"}
+        if unknown:
+            raise CourseError(f"{path}: unknown [sandbox] entry {sorted(unknown)[0]!r}; "
+                              "known: require, allow_missing")
+        for key in ("require", "allow_missing"):
+            if not (isinstance(box.get(key, []), list)
+                    and all(isinstance(v, str) for v in box.get(key, []))):
+                raise CourseError(f"{path}: [sandbox] {key} = {box[key]!r}; give a list of "
+                                  'protection names, e.g. require = ["namespaces"]')
         preload = tuple(a.get("preload", ("numpy",)))
         forbidden = _forbidden(a.get("forbidden_imports", []), path, modules, preload)
         return cls(id=str(a["id"]), title=str(a["title"]), modules=modules,
                    support=tuple(a.get("support", ())), preload=preload,
                    limits=lim, default_visibility=vis, hidden_visibility=hidden_vis,
-                   forbidden_imports=forbidden,
+                   forbidden_imports=forbidden, require=tuple(box.get("require", [])),
+                   allow_missing=tuple(box.get("allow_missing", [])),
                    probes=_probe_module(a.get("probes"), path))
 
 

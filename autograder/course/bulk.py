@@ -140,14 +140,16 @@ def _extra_of(path: Path) -> dict[str, Any]:
 def grade_in_subprocess(assignment: str, submission: Path, out: Path, *, isolation: str = "sandbox",
                         name: str | None = None, course: Path | None = None,
                         timeout: float = DEFAULT_TIMEOUT,
-                        expected: ExpectedTests | None = None) -> Graded:
+                        expected: ExpectedTests | None = None,
+                        grade_args: list[str] | None = None) -> Graded:
     """Grade one submission (a folder, or a .zip unpacked into a temp folder first) with
     `autograder grade` in a process of its own, stopped after ``timeout`` seconds."""
     check_timeout(timeout)
     expected = expected or ExpectedTests(assignment, course)
     if not is_zip(submission):
         return _grade_folder(assignment, submission, out, isolation=isolation, name=name,
-                             course=course, timeout=timeout, expected=expected)
+                             course=course, timeout=timeout, expected=expected,
+                             grade_args=grade_args or [])
     name = name or submission.stem
     with tempfile.TemporaryDirectory(prefix="autograder-zip-") as tmp:
         folder = Path(tmp) / (submission.stem or "submission")
@@ -164,16 +166,17 @@ def grade_in_subprocess(assignment: str, submission: Path, out: Path, *, isolati
             g = _read(Graded(name, submission, out, error=str(exc), students_fault=True))
             return g
         g = _grade_folder(assignment, folder, out, isolation=isolation, name=name,
-                          course=course, timeout=timeout, expected=expected)
+                          course=course, timeout=timeout, expected=expected,
+                          grade_args=grade_args or [])
         g.submission = submission
         return g
 
 
 def _grade_folder(assignment: str, submission: Path, out: Path, *, isolation: str,
                   name: str | None, course: Path | None, timeout: float,
-                  expected: ExpectedTests) -> Graded:
+                  expected: ExpectedTests, grade_args: list[str]) -> Graded:
     cmd = [sys.executable, "-I", "-m", "autograder", "grade", assignment, str(submission),
-           "-o", str(out), "--isolation", isolation]
+           "-o", str(out), "--isolation", isolation, *grade_args]
     if course is not None:
         cmd += ["--course", str(course)]
     out.unlink(missing_ok=True)  # a results.json of an earlier run is not this one's
@@ -266,7 +269,7 @@ def parse_targets(specs: list[str], modules: Collection[str] = (),
 
 def grade_all(*, assignment: str, targets: list[tuple[str, Path]], out_dir: Path,
               jobs: int = 0, isolation: str = "sandbox", course: Path | None = None,
-              timeout: float = DEFAULT_TIMEOUT) -> list[Graded]:
+              timeout: float = DEFAULT_TIMEOUT, grade_args: list[str] | None = None) -> list[Graded]:
     check_timeout(timeout)
     if jobs < 0:
         raise ConfigError(f"--jobs must be 0 (one per CPU) or more, not {jobs}")
@@ -280,7 +283,8 @@ def grade_all(*, assignment: str, targets: list[tuple[str, Path]], out_dir: Path
         out = folder / "results.json"
         try:
             return grade_in_subprocess(assignment, path, out, isolation=isolation, name=name,
-                                       course=course, timeout=timeout, expected=expected)
+                                       course=course, timeout=timeout, expected=expected,
+                                       grade_args=grade_args)
         except Exception as exc:  # noqa: BLE001 - one submission's harness error, not the batch's
             why = f"{type(exc).__name__}: {exc}"
             results.write(results.fail_closed(expected.records(), f"grade-all: {why}\n"

@@ -41,15 +41,16 @@ class Report:
 
 
 def validate(*, assignments: list[str], jobs: int = 0, isolation: str = "sandbox",
-             root: Path | None = None) -> Report:
+             root: Path | None = None, grade_args: list[str] | None = None) -> Report:
     root = root or find_course_root()
     names = [resolve_name(root, a) for a in assignments] or sorted(
         p.parent.name for p in (root / "reference_tests").glob("*/assignment.toml"))
     with tempfile.TemporaryDirectory(prefix="autograder-validate-") as tmp_name:
-        return _validate(root, names, Path(tmp_name), jobs, isolation)
+        return _validate(root, names, Path(tmp_name), jobs, isolation, grade_args or [])
 
 
-def _validate(root: Path, names: list[str], tmp: Path, jobs: int, isolation: str) -> Report:
+def _validate(root: Path, names: list[str], tmp: Path, jobs: int, isolation: str,
+              grade_args: list[str]) -> Report:
     jobs_spec: list[tuple[Row, Path]] = []
     for name in names:
         layout = Layout(root, name)
@@ -64,7 +65,7 @@ def _validate(root: Path, names: list[str], tmp: Path, jobs: int, isolation: str
     def run(item: tuple[int, tuple[Row, Path]]) -> None:
         i, (row, sub) = item
         g = grade_in_subprocess(row.assignment, sub, tmp / f"r{i}.json", isolation=isolation,
-                                course=root)
+                                course=root, grade_args=grade_args)
         row.score, row.max_score, row.broken = g.score, g.max_score, g.broken
         row.per_test = g.per_test
         note = g.error or (f"failed: {', '.join(g.failed[:4])}" + (" ..." if len(g.failed) > 4 else "")

@@ -10,6 +10,7 @@ import math
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Generator, Iterator
@@ -33,7 +34,7 @@ from autograder.errors import (
 from autograder.grading import results
 from autograder.grading.proxy import StudentProxy
 from autograder.grading.submission import prepare_submission
-from autograder.sandbox import codec, namespaces
+from autograder.sandbox import codec, namespaces, permissions, policy
 from autograder.sandbox.pool import LocalWorker, Printed, SandboxConfig, Zygote
 
 CATEGORIES = ("gradients", "shapes", "convergence", "parity", "performance")
@@ -56,6 +57,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--ag-support", default=None, help="folder with the official support files")
     g.addoption("--ag-results", default=None, help="write Gradescope results.json here")
     g.addoption("--ag-hide", action="append", default=[], help="path the worker must not see")
+    g.addoption("--ag-enforce", action="store_true", default=False,
+                help="grading (not a student's check): as root, require the default protections")
+    g.addoption("--ag-require", action="append", default=[], metavar="PROTECTION",
+                help="also require this protection (see autograder.sandbox.policy.Guarantee)")
+    g.addoption("--ag-allow-missing", action="append", default=[], metavar="PROTECTION",
+                help="grade even where this protection cannot be had")
     g.addoption("--isolation", choices=("sandbox", "none"), default="sandbox",
                 help="sandbox: student code in sandboxed workers (default); none: in-process, "
                      "for debugging")
@@ -66,7 +73,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{spec}: {text}")
     if config.getoption("submission"):
         _hypothesis_profile()
-        session = GradingSession(config)
+        try:
+            session = GradingSession(config)
+        except AutograderError as exc:
+            _fail_closed_at_setup(config, exc)
+            raise
         config.stash[SESSION_KEY] = session
         config.pluginmanager.register(session, "autograder-session")
 
@@ -77,6 +88,23 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         session.close()
         config.pluginmanager.unregister(session)
         del config.stash[SESSION_KEY]
+
+
+def _fail_closed_at_setup(config: pytest.Config, exc: AutograderError) -> None:
+    """A grading that cannot start (a required protection missing, a broken config) still
+    leaves results.json: every test of the suite at 0, the reason first in the staff entry."""
+    path = config.getoption("ag_results")
+    if not path:
+        return
+    records: list[results.TestRecord] = []
+    for arg in config.args:
+        root = Path(arg.split("::")[0])
+        files = [root] if root.is_file() else sorted(root.rglob("test_*.py"))
+        for f in files:
+            records += results.scan_test_file(f, f.relative_to(root if root.is_dir() else
+                                                                root.parent).as_posix())
+    results.write(results.fail_closed(records, f"{type(exc).__name__}: {exc}", execution_time=0.0),
+                  Path(path))
 
 
 def _hypothesis_profile() -> None:
@@ -220,29 +248,68 @@ class GradingSession:
             self.submission = prepare_submission(
                 Path(config.getoption("submission")).resolve(), self.assignment,
                 self.support_dir, self.tmp / "pristine")
+            # Root's copy: with no mount namespace the worker of a concurrent grading could
+            # otherwise read it by its predictable name; each worker gets its own copy.
+            os.chmod(self.submission.pristine, 0o700)
+            self.policy = self._policy(cfg_path)
             if self.isolation == "sandbox":
                 self.zygote = Zygote(self._sandbox_config(cfg_path), base=self.tmp,
                                      threads=self.assignment.limits.threads)
+                if self.policy.required:
+                    self._check_policy()
         except BaseException:
             shutil.rmtree(self.tmp, ignore_errors=True)
             raise
 
+    def _policy(self, cfg_path: Path) -> policy.Policy:
+        try:
+            course_req = policy.parse_guarantees(self.assignment.require,
+                                                 source=f"{cfg_path} [sandbox] require")
+            course_ok = policy.parse_guarantees(self.assignment.allow_missing,
+                                                source=f"{cfg_path} [sandbox] allow_missing")
+        except ValueError as exc:
+            raise CourseError(str(exc)) from None
+        try:
+            cli_req = policy.parse_guarantees(self.config.getoption("ag_require"), source="--require")
+            cli_ok = policy.parse_guarantees(self.config.getoption("ag_allow_missing"),
+                                             source="--allow-missing")
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        # The command line has the last word: --require beats the config's allow_missing.
+        return policy.Policy.build(as_root=os.getuid() == 0,
+                                   enforce=self.config.getoption("ag_enforce"),
+                                   require=(course_req - cli_ok) | cli_req,
+                                   allow_missing=(course_ok - cli_req) | cli_ok)
+
     def _sandbox_config(self, cfg_path: Path) -> SandboxConfig:
         lim = self.assignment.limits
-        blocker = namespaces.privilege_drop_blocker()
+        as_root = os.getuid() == 0
+        ns_blocker = namespaces.namespaces_blocker()
+        covers = self._covers(cfg_path)
+        covered = [Path(c) for c in covers["hide"] + covers["private_tmp"] + covers["cover_top"]]
+        if as_root and ns_blocker is not None:
+            # No mount namespace (docker run, Gradescope): hide by file modes instead.
+            keep = [*namespaces.interpreter_paths(), Path(sys.prefix), Path(sys.exec_prefix)]
+            report = permissions.hide_by_permissions([Path(h) for h in covers["hide"]], keep)
+            self.static_protections.append({"name": "hidden-paths", "active": report.ok,
+                                             "detail": report.detail()})
+        blocker = namespaces.privilege_drop_blocker(
+            bound_back=covered if ns_blocker is None else None)
         uid = gid = None
         if blocker is None:
             uid, gid = namespaces.unprivileged_ids()
-        elif os.getuid() == 0:
-            # Student code as root could simply unmount what hides the tests: refuse.
+        elif as_root:
+            # Student code as root could read or unmount what hides the tests: never.
             raise SandboxError(f"refusing to run student code as root: {blocker}")
         else:
             self.static_protections.append({"name": "unprivileged-user", "active": False,
                                             "detail": blocker})
         spec = namespaces.SandboxSpec(
             workdir="", modules=self.importable(), limits=lim, uid=uid, gid=gid,
-            namespaces=os.getuid() == 0, forbidden_imports=list(self.assignment.forbidden_imports),
-            **self._covers(cfg_path))
+            namespaces=ns_blocker is None, namespace_blocker=ns_blocker or "",
+            forbidden_imports=list(self.assignment.forbidden_imports),
+            hide=covers["hide"], private_tmp=covers["private_tmp"], keep=covers["keep"],
+            cover_top=covers["cover_top"], mask_files=covers["mask_files"])
         return SandboxConfig(modules=self.importable(), pristine=self.submission.pristine,
                              preload=list(self.assignment.preload), spec=spec,
                              probes=self.course_probes,
@@ -281,6 +348,19 @@ class GradingSession:
         keep = sorted(str(d) for d in dirs if any(c in d.parents or c == d for c in covered))
         return {"hide": sorted(hide), "private_tmp": private_tmp, "keep": keep,
                 "cover_top": cover_top, "mask_files": mask_files}
+
+    def _check_policy(self) -> None:
+        """Before any test: one worker (no student code runs until a test asks) says which
+        protections it got; a required one missing stops the grading (exit 2)."""
+        assert self.zygote is not None
+        worker = self.zygote.spawn()
+        try:
+            self.worker_protections = list(worker.protections)
+        finally:
+            worker.close()
+        refusal = self.policy.refusal(self.protections())
+        if refusal is not None:
+            raise SandboxError(refusal)
 
     def importable(self) -> list[str]:
         """Student modules plus the official support modules (data.py -> data)."""

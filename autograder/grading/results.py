@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from functools import cache
@@ -119,6 +120,10 @@ def write(data: dict[str, Any], path: Path) -> None:
         with os.fdopen(fd, "w") as f:
             f.write(text)
         os.chmod(tmp, 0o644)
+        if path.is_dir() and not path.is_symlink():
+            # Squatted: in a shared folder (mode 1777) without a mount namespace, a worker
+            # can make a folder of this name before the grading ends (root may remove it).
+            shutil.rmtree(path)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

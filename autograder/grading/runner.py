@@ -12,7 +12,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,9 @@ class Suite:
     support: Path | None
     rootdir: Path
     hide: list[Path]
+    # Grading (not a student's check): as root the sandbox's default protections are
+    # required (autograder.sandbox.policy), else the grading stops with exit 2.
+    enforce: bool = False
 
 
 def hidden_suite(layout: Layout) -> Suite:
@@ -47,7 +50,7 @@ def hidden_suite(layout: Layout) -> Suite:
                           f"restore {ref / 'hidden'} before grading")
     support = layout.solution if layout.solution.is_dir() else layout.template
     return Suite(tests=[layout.reference], config=layout.reference / "assignment.toml",
-                 support=support, rootdir=layout.reference, hide=[layout.solution])
+                 support=support, rootdir=layout.reference, hide=[layout.solution], enforce=True)
 
 
 def _test_files(folder: Path) -> list[Path]:
@@ -67,7 +70,8 @@ class Outcome:
 
 
 def run_suite(*, suite: Suite, submission: Path, output: Path, isolation: str = "sandbox",
-              quiet: bool = True, extra_args: list[str] | None = None) -> Outcome:
+              quiet: bool = True, extra_args: list[str] | None = None,
+              require: Sequence[str] = (), allow_missing: Sequence[str] = ()) -> Outcome:
     """Run ``suite`` against ``submission``; write ``output`` whatever happens."""
     start = time.monotonic()
     output = output.resolve()
@@ -78,7 +82,10 @@ def run_suite(*, suite: Suite, submission: Path, output: Path, isolation: str = 
             "--confcutdir", str(suite.rootdir),
             "--submission", str(submission), "--ag-config", str(suite.config),
             "--ag-results", str(output), "--isolation", isolation,
-            *[f"--ag-hide={h}" for h in suite.hide if h.exists()], *(extra_args or [])]
+            *[f"--ag-hide={h}" for h in suite.hide if h.exists()], *(extra_args or []),
+            *(["--ag-enforce"] if suite.enforce else []),
+            *(f"--ag-require={n}" for n in require),
+            *(f"--ag-allow-missing={n}" for n in allow_missing)]
     if suite.support is not None:
         args.append(f"--ag-support={suite.support}")
     try:
@@ -136,7 +143,8 @@ def _expected_records(suite: Suite) -> list[results.TestRecord]:
 
 
 def grade(*, assignment: str, submission: Path, output: Path, isolation: str = "sandbox",
-          root: Path | None = None) -> Outcome:
+          root: Path | None = None, require: Sequence[str] = (),
+          allow_missing: Sequence[str] = ()) -> Outcome:
     if not submission.is_dir():
         raise ConfigError(f"submission folder {submission} does not exist or is not a folder; "
                           "pass the folder that holds the student's files")
@@ -150,7 +158,7 @@ def grade(*, assignment: str, submission: Path, output: Path, isolation: str = "
     layout = Layout(root, resolve_name(root, assignment))
     layout.config()  # fail early on a bad config
     return run_suite(suite=hidden_suite(layout), submission=submission, output=output,
-                     isolation=isolation)
+                     isolation=isolation, require=require, allow_missing=allow_missing)
 
 
 def fail_closed_on_error(output: Path, exc: AutograderError) -> dict[str, Any]:

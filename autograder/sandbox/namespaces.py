@@ -12,6 +12,7 @@ import os
 import pwd
 import resource
 import secrets
+import shutil
 import stat
 import sys
 import sysconfig
@@ -56,6 +57,7 @@ class SandboxSpec:
     uid: int | None = None  # None: keep the current user
     gid: int | None = None
     namespaces: bool = True
+    namespace_blocker: str = "needs root"  # why namespaces are off, when they are
     # Folders that get a fresh, private tmpfs in the worker (/tmp, /dev/shm, the grader's
     # temp base): nothing the worker writes there outlives it or reaches other gradings.
     private_tmp: list[str] = field(default_factory=lambda: ["/tmp", "/var/tmp", "/dev/shm"])
@@ -106,7 +108,7 @@ def enter_namespaces(spec: SandboxSpec) -> tuple[list[Protection], str]:
     if not spec.namespaces:
         names = ("network", "pid-namespace", "ipc-namespace", "read-only-filesystems", "hidden-paths",
                  "host-folders", "private-tmp", "private-proc")
-        return [Protection(n, False, "needs root") for n in names], spec.workdir
+        return [Protection(n, False, spec.namespace_blocker) for n in names], spec.workdir
     out: list[Protection] = []
     err = _unshare(CLONE_NEWNET)
     out.append(Protection("network", err is None, err or "fresh network namespace, no interfaces up"))
@@ -238,6 +240,73 @@ def _bind(fd: int, path: str) -> None:
         raise OSError(f"cannot bind {path} back into the sandbox: {e}")
 
 
+def namespaces_blocker() -> str | None:
+    """Why the monitor could not enter the worker's namespaces here, or None if it can:
+    tried once in a forked child, since Docker and Gradescope refuse them to root (no
+    CAP_SYS_ADMIN, a seccomp profile that refuses unshare)."""
+    if os.getuid() != 0:
+        return "needs root"
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 0
+        if _libc.unshare(CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWNS) != 0:
+            os.write(w, os.strerror(ctypes.get_errno()).encode())
+            code = 1
+        elif _mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) is not None:
+            os.write(w, b"mounts refused in a new mount namespace")
+            code = 1
+        os._exit(code)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        why = f.read().decode("utf-8", "replace")
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) == 0:
+        return None
+    return (f"the platform refuses new namespaces ({why or 'unknown reason'}): no "
+            "CAP_SYS_ADMIN or a seccomp profile that refuses unshare, as under `docker run` "
+            "and on Gradescope")
+
+
+# Folders everybody may write to: without a private /tmp (no mount namespace), what a
+# worker leaves there is removed after it by uid (each grading has a uid of its own).
+SHARED_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock")
+MAX_LEFTOVER_SCAN = 20_000
+
+
+def remove_leftovers(uid: int, folders: list[str]) -> int:
+    """Remove what ``uid`` created in ``folders`` (bounded walk, never following links).
+    Returns how many entries went. Only for a grading's own uid, never the user's."""
+    if uid == os.getuid() or uid == 0:
+        return 0
+    removed = seen = 0
+    todo = [f for f in dict.fromkeys(folders) if os.path.isdir(f) and not os.path.islink(f)]
+    while todo and seen < MAX_LEFTOVER_SCAN:
+        folder = todo.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            seen += 1
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if st.st_uid == uid:
+                try:
+                    if stat.S_ISDIR(st.st_mode):
+                        shutil.rmtree(entry.path, ignore_errors=True)
+                    else:
+                        os.unlink(entry.path)
+                    removed += 1
+                except OSError:
+                    pass
+            elif stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_IWOTH:
+                todo.append(entry.path)  # another shared folder (e.g. /tmp/.X11-unix)
+    return removed
+
+
 def become_subreaper() -> None:
     """Orphans of the worker's processes are reparented to the caller (the monitor)."""
     _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
@@ -257,17 +326,41 @@ def _set_limit(which: int, value: int) -> None:
     resource.setrlimit(which, (value, value))
 
 
-def _address_space_in_use() -> int:
+def _memory_in_use(which: int) -> int:
+    """What the preloaded interpreter already uses of the limited kind (torch maps a lot):
+    the limit is on top of it."""
+    if which == resource.RLIMIT_DATA:
+        with open("/proc/self/status") as f:
+            line = next((ln for ln in f if ln.startswith("VmData:")), "VmData: 0 kB")
+        return int(line.split()[1]) * 1024
     with open("/proc/self/statm") as f:
         return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def worker_protections(spec: SandboxSpec) -> list[Protection]:
+def cuda_capable() -> bool:
+    """A worker that may use CUDA: torch with CUDA preloaded and an NVIDIA device node.
+    Asked without initialising CUDA (the zygote forks; CUDA must start in each worker)."""
+    torch = sys.modules.get("torch")
+    return (torch is not None and getattr(getattr(torch, "version", None), "cuda", None) is not None
+            and os.path.exists("/dev/nvidiactl"))
+
+
+def memory_limit(gpu: bool) -> tuple[int, str]:
+    """Which rlimit bounds the worker's memory. CUDA reserves terabytes of address space at
+    its start, so a GPU worker cannot have RLIMIT_AS; RLIMIT_DATA counts what it writes
+    (heap, anonymous maps: numpy and torch CPU tensors), not those reservations."""
+    if gpu:
+        return resource.RLIMIT_DATA, "data segment (GPU worker: CUDA reserves address space)"
+    return resource.RLIMIT_AS, "address space"
+
+
+def worker_protections(spec: SandboxSpec, gpu: bool = False) -> list[Protection]:
     """What :func:`enter_worker` will do, reported by the monitor (which runs no student code)."""
     dropped = spec.uid is not None and os.getuid() == 0
     lim = spec.limits
+    kind = memory_limit(gpu)[1]
     return [
-        Protection("rlimits", True, f"memory {lim.memory_mb} MB, cpu {lim.cpu_seconds} s, "
+        Protection("rlimits", True, f"memory {lim.memory_mb} MB ({kind}), cpu {lim.cpu_seconds} s, "
                    f"open files {lim.open_files}, file size {lim.file_size_mb} MB"
                    + (f", processes {lim.processes}" if dropped else "")),
         Protection("scrubbed-env", True, "minimal PATH/HOME/LANG, no tokens"),
@@ -278,7 +371,8 @@ def worker_protections(spec: SandboxSpec) -> list[Protection]:
     ]
 
 
-def enter_worker(spec: SandboxSpec, out_fd: int, workdir: str, private_proc: bool) -> None:
+def enter_worker(spec: SandboxSpec, out_fd: int, workdir: str, private_proc: bool,
+                 gpu: bool = False) -> None:
     """In the worker, before any student code: limits, env, cwd, privilege drop."""
     os.setsid()
     if private_proc:
@@ -294,7 +388,8 @@ def enter_worker(spec: SandboxSpec, out_fd: int, workdir: str, private_proc: boo
     mb = 1024 * 1024
     lim = spec.limits
     # Address space on top of what the preloaded interpreter already maps (torch maps a lot).
-    _set_limit(resource.RLIMIT_AS, _address_space_in_use() + lim.memory_mb * mb)
+    which, _ = memory_limit(gpu)
+    _set_limit(which, _memory_in_use(which) + lim.memory_mb * mb)
     _set_limit(resource.RLIMIT_CPU, lim.cpu_seconds)
     _set_limit(resource.RLIMIT_NOFILE, lim.open_files)
     _set_limit(resource.RLIMIT_FSIZE, lim.file_size_mb * mb)
@@ -344,15 +439,37 @@ def interpreter_paths() -> list[Path]:
     return sorted(paths)
 
 
-def privilege_drop_blocker() -> str | None:
-    """Why the worker cannot run as an unprivileged user, or None if it can."""
+def privilege_drop_blocker(*, bound_back: list[Path] | None = None) -> str | None:
+    """Why the worker cannot run as an unprivileged user, or None if it can.
+
+    ``bound_back``: folders the worker's mount namespace covers and binds the interpreter
+    back into (a checkout in a 0700 folder: the way to it is rebuilt traversable there),
+    so below them only the interpreter's own modes count. None: no mount namespace."""
     if os.getuid() != 0:
         return "needs root"
     for p in interpreter_paths():
-        if not readable_by_others(p):
-            return (f"{p} is not readable by other users, so an unprivileged worker could not "
-                    "import Python; install the harness in a venv made from a system Python "
-                    "(e.g. /usr/bin/python3.11 -m venv)")
+        p = p.resolve()
+        covered = any(c == p or c in p.parents for c in (bound_back or []))
+        if covered:
+            try:
+                mode = os.stat(p).st_mode
+            except OSError:
+                continue  # a prefix that does not exist is not needed
+            need = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
+            if mode & need == need:
+                continue
+        elif readable_by_others(p):
+            continue
+        blocked = next((q for q in reversed(p.parents) if not os.stat(q).st_mode & stat.S_IXOTH),
+                       None) if not covered else None
+        where = f" (other users cannot enter {blocked})" if blocked else ""
+        fix = ("install the harness in a venv made from a system Python where every user can "
+               "read it (e.g. /usr/bin/python3.11 -m venv /opt/autograder)")
+        if bound_back is None and blocked is not None:
+            fix += (f", or let the sandbox bind it into the worker's mount namespace (root with "
+                    f"CAP_SYS_ADMIN), or chmod o+x {blocked} and the folders above it")
+        return (f"{p} is not readable by other users{where}, so an unprivileged worker could "
+                f"not import Python; {fix}")
     return None
 
 

@@ -3,7 +3,9 @@
 Namespaces and mounts are how a process escapes or reshapes the sandbox around it (a new
 user namespace can lift the mounts that hide the hidden tests), ptrace and friends read
 other processes, and bpf, io_uring, keyrings and module loading are the kernel's largest
-attack surface. numpy, torch, threads, fork and subprocess need none of them.
+attack surface. numpy, torch, threads, fork and subprocess need none of them. Sockets of any
+family but AF_UNIX are refused too: the network stays closed also where the platform
+cannot give the worker a network namespace (Docker's and Gradescope's defaults).
 
 The filter is compiled once in the zygote with libseccomp (through ``pyseccomp``) and
 loaded by each worker after ``no_new_privs``, so it also holds where the grader is not
@@ -48,8 +50,12 @@ DENIED = (
 )
 
 PR_SET_NO_NEW_PRIVS = 38
+AF_UNIX = 1
 SUMMARY = ("no namespaces, mounts, ptrace, bpf, io_uring, keyrings, kernel modules, "
-           "System V IPC, message queues or memfd (seccomp)")
+           "System V IPC, message queues or memfd, no sockets but AF_UNIX (seccomp)")
+# What the filter gives where no network namespace can be made (Docker, Gradescope).
+NETWORK_DETAIL = ("no network namespace; the seccomp filter refuses every socket but AF_UNIX "
+                  "(no TCP/UDP, loopback included, no raw or netlink sockets)")
 
 
 @dataclass
@@ -113,6 +119,10 @@ def compile_filter() -> CompiledFilter:
             except OSError as exc:  # a call this kernel/libseccomp does not know
                 if exc.errno not in (errno.EINVAL, errno.EFAULT, errno.EDOM):
                     raise
+        # No network without a network namespace: IP, raw, netlink, packet... sockets fail
+        # with EPERM; local pipes (multiprocessing, DataLoader workers) keep AF_UNIX.
+        for call in ("socket", "socketpair"):
+            f.add_rule(eperm, call, seccomp.Arg(0, seccomp.NE, AF_UNIX))
         for flag in CLONE_NAMESPACE_FLAGS.values():
             f.add_rule(eperm, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
         f.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")

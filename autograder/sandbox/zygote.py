@@ -26,7 +26,7 @@ from autograder import probes
 from autograder.errors import CourseError
 from autograder.sandbox import codec, import_guard, namespaces
 from autograder.sandbox.framing import send_frame
-from autograder.sandbox.syscall_filter import CompiledFilter, compile_filter
+from autograder.sandbox.syscall_filter import NETWORK_DETAIL, CompiledFilter, compile_filter
 
 READY = b"autograder-worker-ready"
 # Asks a worker for its stack. Should student code unregister the handler, the worker
@@ -73,7 +73,7 @@ def _worker(spec: namespaces.SandboxSpec, wsock: socket.socket, out_fd: int, sta
     from autograder.sandbox.worker import Runtime, serve
 
     try:
-        namespaces.enter_worker(spec, out_fd, workdir, private_proc)
+        namespaces.enter_worker(spec, out_fd, workdir, private_proc, gpu=namespaces.cuda_capable())
         # Where the student's code is stuck when a call times out (read by the grader;
         # informational only, so a worker without it still grades).
         try:
@@ -115,12 +115,25 @@ def _monitor(spec: namespaces.SandboxSpec, wsock: socket.socket, ssock: socket.s
     wsock.close()
     os.close(out_fd)
     os.close(stack_fd)
-    planned = namespaces.worker_protections(spec) + [
+    planned = namespaces.worker_protections(spec, gpu=namespaces.cuda_capable()) + [
         namespaces.Protection("syscall-filter", syscalls.active, syscalls.detail)]
+    by_name = {p.name: p for p in protections}
+    if not by_name["network"].active and syscalls.active:
+        # No network namespace (Docker, Gradescope): the filter's socket rule closes it.
+        by_name["network"] = namespaces.Protection("network", True, NETWORK_DETAIL)
+    private_tmp = by_name["private-tmp"].active
+    dropped = spec.uid is not None and os.getuid() == 0
+    if not private_tmp and dropped:
+        by_name["tmp-cleanup"] = namespaces.Protection(
+            "tmp-cleanup", True, "no private /tmp: what the worker's uid leaves in "
+            + ", ".join(namespaces.SHARED_WRITABLE) + " is removed after it")
     _send_json(ssock, {"pid": pid, "workdir": workdir,
-                       "protections": namespaces.protections_to_json(protections + planned)})
+                       "protections": namespaces.protections_to_json(
+                           list(by_name.values()) + planned)})
     _, status = os.waitpid(pid, 0)
     _kill_orphans()
+    if not private_tmp and dropped and spec.uid is not None:
+        namespaces.remove_leftovers(spec.uid, [*namespaces.SHARED_WRITABLE, *spec.private_tmp])
     _send_json(ssock, {"status": status})
     os._exit(0)
 

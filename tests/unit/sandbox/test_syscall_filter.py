@@ -128,3 +128,34 @@ def test_a_filter_the_kernel_refuses_is_reported_inactive():
     assert not checked.active
     assert "the kernel refused the filter" in checked.detail and "Operation canceled" in checked.detail
     assert compiled.checked() is compiled  # loadable here: kept as it is
+
+
+def test_only_unix_sockets_are_allowed():
+    """No network without a network namespace (Docker, Gradescope): IP sockets, loopback
+    included, raw and netlink sockets fail with EPERM; AF_UNIX pairs still work
+    (multiprocessing, DataLoader workers)."""
+    import socket
+
+    def body():
+        out = {}
+        for name, args in {"inet-tcp": (socket.AF_INET, socket.SOCK_STREAM),
+                           "inet-udp": (socket.AF_INET, socket.SOCK_DGRAM),
+                           "inet6": (socket.AF_INET6, socket.SOCK_STREAM),
+                           "netlink": (socket.AF_NETLINK, socket.SOCK_RAW, 0),
+                           "packet": (socket.AF_PACKET, socket.SOCK_RAW, 0)}.items():
+            try:
+                socket.socket(*args).close()
+                out[name] = 0
+            except OSError as exc:
+                out[name] = exc.errno
+        a, b = socket.socketpair()
+        a.sendall(b"ok")
+        out["unix-pair"] = b.recv(2).decode()
+        u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        u.close()
+        out["unix"] = "ok"
+        return out
+
+    assert in_filtered_child(body) == {"inet-tcp": errno.EPERM, "inet-udp": errno.EPERM,
+                                       "inet6": errno.EPERM, "netlink": errno.EPERM,
+                                       "packet": errno.EPERM, "unix-pair": "ok", "unix": "ok"}
