@@ -184,12 +184,12 @@ class LocalWorker:
         self.probes = probe_set.table()
         self.runtime = Runtime(workdir, modules, limits, probe_set)
         # Refused only while a request runs: the grader keeps its own imports.
-        self.forbidden_imports = tuple(forbidden_imports)
+        self.import_guard = import_guard.TemporaryGuard(forbidden_imports)
         self.protections = [{"name": "isolation", "active": False,
                              "detail": "--isolation none: student code runs in the grader process"}]
 
     def request(self, payload: bytes, timeout: float | None, what: str) -> bytearray:
-        with _exit_refused(), import_guard.guarded(self.forbidden_imports):
+        with _exit_refused(), self.import_guard.active():
             if not timeout or threading.current_thread() is not threading.main_thread():
                 return bytearray(self.runtime.handle(payload))
             return self._timed(payload, timeout, what)

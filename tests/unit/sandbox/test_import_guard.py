@@ -89,31 +89,52 @@ def test_nothing_forbidden_installs_nothing() -> None:
         from autograder.sandbox import import_guard
         before = list(sys.meta_path)
         assert import_guard.install([]) is None and sys.meta_path == before
-        with import_guard.guarded(()):
+        with import_guard.TemporaryGuard(()).active():
             assert sys.meta_path == before
         print("ok")
     """)
     assert out.strip() == "ok"
 
 
-def test_guarded_is_temporary_and_gives_the_grader_its_modules_back() -> None:
+def test_temporary_guard_gives_the_grader_its_modules_back() -> None:
     out = run("""
         import sys
         import json
         from autograder.sandbox import import_guard
         before = list(sys.meta_path)
         grader_json = sys.modules["json"]
-        with import_guard.guarded(["json"]):
+        guard = import_guard.TemporaryGuard(["json"])
+        with guard.active():
             print("inside", "json" in sys.modules)
             try:
                 import json as j
             except ImportError:
                 print("refused")
         print("after", sys.modules["json"] is grader_json, sys.meta_path == before)
-        import json.tool  # the grader imports freely again
-        print("json.tool ok")
+        import json.tool  # the grader imports freely again, between calls
+        with guard.active():  # the cached scan must notice json.tool
+            print("inside", sorted(n for n in sys.modules if n.startswith("json")))
+            try:
+                from json.tool import main
+            except ImportError:
+                print("refused")
+        print("after", "json.tool" in sys.modules)
     """)
-    assert out.splitlines() == ["inside False", "refused", "after True True", "json.tool ok"]
+    assert out.splitlines() == ["inside False", "refused", "after True True",
+                                "inside []", "refused", "after True"]
+
+
+def test_temporary_guard_removed_by_student_code_leaves_nothing_behind() -> None:
+    out = run("""
+        import sys
+        from autograder.sandbox import import_guard
+        guard = import_guard.TemporaryGuard(["json"])
+        with guard.active():
+            sys.meta_path.remove(guard.guard)  # a bypass: then json imports
+            import json
+        print("json" in sys.modules, guard.guard in sys.meta_path)
+    """)
+    assert out.strip() == "False False"
 
 
 @pytest.mark.parametrize("forbidden", [["sklearn"], []])
