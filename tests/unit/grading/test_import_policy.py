@@ -9,7 +9,13 @@ import nbformat
 import pytest
 
 from autograder.config import AssignmentConfig
-from autograder.grading.import_policy import Violation, describe, scan, scan_module
+from autograder.grading.import_policy import (
+    MAX_PARSED_CHARS,
+    Violation,
+    describe,
+    scan,
+    scan_module,
+)
 from autograder.grading.notebooks import notebook_to_source
 from autograder.grading.submission import prepare_submission
 
@@ -83,6 +89,23 @@ def test_one_line_reports_each_package_once_with_the_first_name() -> None:
 def test_unparsable_source_and_empty_policy_yield_nothing() -> None:
     assert scan("import torch\ndef f(:\n", FORBIDDEN) == []  # the worker reports the SyntaxError
     assert scan("import torch\n", ()) == []
+
+
+def test_a_source_too_deep_for_the_parser_does_not_break_the_grader() -> None:
+    assert scan("import torch\nx = " + "-" * 200_000 + "1\n", FORBIDDEN) == []
+
+
+def test_large_sources_are_scanned_line_by_line() -> None:
+    """Past MAX_PARSED_CHARS only lines that name a package are parsed (ast would take
+    gigabytes of the grader's memory): one-line imports are still found at their line."""
+    data = "x = [1, 2, 3]\n" * (MAX_PARSED_CHARS // 10)
+    source = (data + "def f():\n    import scipy.special as sp  # and torch\n"
+              + "from torch import (\n    nn)\n" + "y = 'torch'\n")
+    line = data.count("\n") + 2
+    assert len(source) > MAX_PARSED_CHARS
+    # the import split over lines is the worker hook's to refuse
+    assert scan(source, FORBIDDEN) == [(line, "scipy.special")]
+    assert scan(data, FORBIDDEN) == []
 
 
 def _notebook(path: Path, *cells: str) -> Path:
