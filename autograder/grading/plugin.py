@@ -39,6 +39,7 @@ from autograder.sandbox.pool import LocalWorker, Printed, SandboxConfig, Zygote
 
 CATEGORIES = ("gradients", "shapes", "convergence", "parity", "performance")
 GPU_REASON = "needs CUDA, which this machine does not have"
+CUDA_CHECK_TIMEOUT = 60.0  # the check imports torch in a fresh worker
 MARKERS = {
     "points(n)": "points of the test (default 1)",
     "visibility(v)": "Gradescope visibility: visible, hidden, after_due_date, after_published",
@@ -128,14 +129,6 @@ def _find_config(config: pytest.Config) -> Path:
             if (p / "assignment.toml").is_file():
                 return p / "assignment.toml"
     raise pytest.UsageError("no assignment.toml found next to the tests; pass --ag-config")
-
-
-def _cuda_available() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available())
 
 
 def _marker_arg(item: pytest.Item, name: str, kind: Any, check: Any, default: Any) -> Any:
@@ -232,6 +225,8 @@ class GradingSession:
         self.worker_protections: list[dict[str, Any]] = []
         self.static_protections: list[dict[str, Any]] = []
         self.zygote: Zygote | None = None
+        self.cuda: bool | None = None  # asked of a worker at the first gpu-marked test
+        self.cuda_note = ""
         cfg_path = _find_config(config)
         self.assignment = AssignmentConfig.load(cfg_path)
         self.codec_limits = replace(codec.DEFAULT_LIMITS,
@@ -385,6 +380,22 @@ class GradingSession:
             self.worker_protections = list(worker.protections)
         return worker
 
+    def worker_has_cuda(self) -> bool:
+        """Whether CUDA works where the student's code runs: asked once of a clean worker
+        (no student code), since the grader process may see another environment."""
+        if self.cuda is None:
+            timeout = max(self.assignment.limits.call_timeout, CUDA_CHECK_TIMEOUT)
+            proxy = StudentProxy(self.submission, self.spawn, timeout, self.codec_limits,
+                                 student_code=False)
+            try:
+                self.cuda = proxy.probe("cuda_available") is True
+            except StudentError as exc:  # no torch there, a broken driver: no CUDA
+                self.cuda = False
+                self.cuda_note = f"{exc.type_name}: {exc.message}"[:300]
+            finally:
+                proxy.close()
+        return self.cuda
+
     def protections(self) -> list[dict[str, Any]]:
         return self.static_protections + [p for p in self.worker_protections
                                           if not any(s["name"] == p["name"] for s in self.static_protections)]
@@ -413,7 +424,7 @@ class GradingSession:
                 self.errors.append(f"hidden suite is broken: {exc}")
                 raise
             if item.get_closest_marker("gpu") is not None:
-                cuda = _cuda_available() if cuda is None else cuda
+                cuda = self.worker_has_cuda() if cuda is None else cuda
                 if not cuda:
                     rec.outcome = "unavailable"
                     rec.output = f"Not run: {GPU_REASON}; not counted in the maximum."
@@ -485,6 +496,8 @@ class GradingSession:
         elapsed = time.monotonic() - self.start
         records = list(self.records.values())
         extra = {"assignment": self.assignment.id, "isolation": self.isolation,
+                 **({"cuda": self.cuda} if self.cuda is not None else {}),
+                 **({"cuda_check": self.cuda_note} if self.cuda_note else {}),
                  "protections": self.protections(),
                  "submission": {"graded": self.submission.found, "ignored": self.submission.ignored,
                                 "problems": {k: v[1] for k, v in self.submission.problems.items()},

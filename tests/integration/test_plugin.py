@@ -394,3 +394,26 @@ def test_sandbox_that_cannot_start_fails_closed(graded_problems):
     answer = graded_problems["bad-preload", "sandbox"]
     assert answer["exit_name"] == "HARNESS_ERROR"
     assert answer["data"]["extra_data"].get("harness_error") is True
+
+
+def test_gpu_tests_run_where_the_worker_has_cuda(pytester, markers):
+    """The gpu marker asks the worker, not the grader process: a worker whose
+    cuda_available probe answers yes (simulated in-process: this machine has no CUDA)
+    runs the gpu test and counts it; the sandboxed worker here says no and it is
+    reported as not run, out of the maximum."""
+    (pytester.path / "simulated_cuda.py").write_text(
+        "from autograder import probes\n"
+        "probes.PROBES['cuda_available'] = lambda: True  # a CUDA-capable worker\n")
+    pytester.syspathinsert(pytester.path)
+    only_gpu = [Path(f"{markers}/ref/test_markers.py::test_gpu")]
+    _, data = grade(pytester, markers / "ref", markers / "good", "-p", "simulated_cuda",
+                    isolation="none", tests=only_gpu)
+    (gpu,) = data["tests"]
+    assert data["extra_data"]["cuda"] is True
+    assert gpu["max_score"] > 0 and gpu["status"] == "failed"  # it ran, and counts
+    assert "must not run without CUDA" in gpu["output"]
+
+    _, data = grade(pytester, markers / "ref", markers / "good", tests=only_gpu)
+    (gpu,) = data["tests"]
+    assert data["extra_data"]["cuda"] is False
+    assert gpu["max_score"] == 0 and "Not run: needs CUDA" in gpu["output"]
