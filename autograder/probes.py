@@ -165,3 +165,23 @@ def cuda_available() -> bool:
         return bool(torch.cuda.is_available()) and torch.zeros(1, device="cuda").item() == 0
     except Exception:  # a driver that is there but broken
         return False
+
+
+@probe("deterministic_torch")
+def deterministic_torch(seed: int = 0) -> dict[str, Any]:
+    """Same numbers on CPU and CUDA as far as torch allows: TF32 off (it rounds float32
+    matmuls and convolutions to 10 bits on Ampere and later), deterministic algorithms,
+    no cuDNN autotuning, a fixed seed. Run before a parity check; returns what was set."""
+    import os
+
+    import torch
+
+    # cuBLAS needs this before its first call to be deterministic.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.manual_seed(seed)
+    return {"tf32": False, "deterministic": True, "seed": seed}

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["Coords", "numerical_gradient", "rel_error", "sample_coords"]
+__all__ = ["PARITY_TOLERANCES", "Coords", "assert_device_parity", "numerical_gradient",
+           "rel_error", "sample_coords"]
 
 Coords = tuple[np.ndarray, ...]
 """Coordinates of some entries of an array, in numpy's advanced-indexing form
@@ -148,3 +149,57 @@ def numerical_gradient(
             f_plus, f_minus = objective(outputs[2 * i]), objective(outputs[2 * i + 1])
             grad[idx] = (f_plus - f_minus) / (2.0 * h)
     return grad
+
+
+# (rtol, atol) per dtype of the results compared across devices: the same float32 sum on a
+# GPU runs in another order, float16/bfloat16 keep 10/7 bits of mantissa.
+PARITY_TOLERANCES: dict[str, tuple[float, float]] = {
+    "float64": (1e-9, 1e-11), "complex128": (1e-9, 1e-11),
+    "float32": (1e-4, 1e-5), "complex64": (1e-4, 1e-5),
+    "float16": (1e-2, 1e-3), "bfloat16": (2e-2, 1e-2),
+}
+
+
+def _leaves(value: Any, path: str = "") -> list[tuple[str, Any]]:
+    """(path, array-like) pairs of a result: arrays, numbers, and lists/tuples/dicts of them."""
+    if isinstance(value, dict):
+        return [leaf for k in sorted(value) for leaf in _leaves(value[k], f"{path}[{k!r}]")]
+    if isinstance(value, (list, tuple)):
+        return [leaf for i, v in enumerate(value) for leaf in _leaves(v, f"{path}[{i}]")]
+    return [(path, value)]
+
+
+def assert_device_parity(student: Any, call: Callable[[str], Any], *,
+                         devices: tuple[str, str] = ("cpu", "cuda"),
+                         tolerances: dict[str, tuple[float, float]] | None = None) -> list[Any]:
+    """Run ``call(device)`` on each device and require the same results within the
+    tolerance of their dtype (``PARITY_TOLERANCES``). Returns the results.
+
+    ``call`` does the test's work through the ``student`` fixture, building its inputs with
+    ``student.tensor(array, device=device)`` (and moving a model with ``.to(device)``), so
+    both devices get the same inputs. Before each call the worker is set to deterministic
+    torch with TF32 off (the ``deterministic_torch`` probe). Mark the test
+    ``@pytest.mark.gpu``: where the worker has no CUDA it is not run and not counted.
+    The comparison is the grader's: results come back as arrays.
+    """
+    tol = {**PARITY_TOLERANCES, **(tolerances or {})}
+    outs = []
+    for device in devices:
+        student.probe("deterministic_torch")
+        outs.append(call(device))
+    ref, other = (_leaves(o, "result") for o in outs)
+    if [p for p, _ in ref] != [p for p, _ in other]:
+        raise AssertionError(f"results differ in structure on {devices[0]} and {devices[1]}: "
+                             f"{[p for p, _ in ref]} vs {[p for p, _ in other]}")
+    for (path, a), (_, b) in zip(ref, other, strict=True):
+        a_arr, b_arr = np.asarray(a), np.asarray(b)
+        if a_arr.shape != b_arr.shape or a_arr.dtype != b_arr.dtype:
+            raise AssertionError(f"{path}: {devices[0]} gives {a_arr.dtype}{list(a_arr.shape)}, "
+                                 f"{devices[1]} gives {b_arr.dtype}{list(b_arr.shape)}")
+        rtol, atol = tol.get(a_arr.dtype.name, (0.0, 0.0))  # integers and bools: exact
+        if not np.allclose(a_arr, b_arr, rtol=rtol, atol=atol, equal_nan=True):
+            worst = float(np.max(np.abs(a_arr.astype(np.float64) - b_arr.astype(np.float64))))
+            raise AssertionError(f"{path}: {devices[0]} and {devices[1]} disagree beyond "
+                                 f"rtol={rtol:g}, atol={atol:g} for {a_arr.dtype} (largest "
+                                 f"difference {worst:.3g})")
+    return outs
