@@ -303,6 +303,7 @@ class GradingSession:
             workdir="", modules=self.importable(), limits=lim, uid=uid, gid=gid,
             namespaces=ns_blocker is None, namespace_blocker=ns_blocker or "",
             forbidden_imports=list(self.assignment.forbidden_imports),
+            forbidden_paths=namespaces.package_paths(list(self.assignment.forbidden_imports)),
             hide=covers["hide"], private_tmp=covers["private_tmp"], keep=covers["keep"],
             cover_top=covers["cover_top"], mask_files=covers["mask_files"])
         return SandboxConfig(modules=self.importable(), pristine=self.submission.pristine,

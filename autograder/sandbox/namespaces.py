@@ -8,6 +8,7 @@ it (``extra_data`` of results.json, ``autograder check``), so nothing degrades s
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import os
 import pwd
 import resource
@@ -64,8 +65,10 @@ class SandboxSpec:
     # Folders the worker needs (the interpreter, the harness) that a private tmpfs may
     # cover, e.g. a checkout under /tmp: bound back at their own paths.
     keep: list[str] = field(default_factory=list)
-    # The assignment's forbidden_imports: refused by an import hook before student code runs.
+    # The assignment's forbidden_imports: refused by an import hook before student code runs
+    # and, where there is a mount namespace, their files hidden (forbidden_paths).
     forbidden_imports: list[str] = field(default_factory=list)
+    forbidden_paths: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,7 +111,11 @@ def enter_namespaces(spec: SandboxSpec) -> tuple[list[Protection], str]:
     if not spec.namespaces:
         names = ("network", "pid-namespace", "ipc-namespace", "read-only-filesystems", "hidden-paths",
                  "host-folders", "private-tmp", "private-proc")
-        return [Protection(n, False, spec.namespace_blocker) for n in names], spec.workdir
+        off = [Protection(n, False, spec.namespace_blocker) for n in names]
+        if spec.forbidden_paths:
+            off.append(Protection("forbidden-packages", False, f"{spec.namespace_blocker}; the "
+                                  "import hook alone refuses them"))
+        return off, spec.workdir
     out: list[Protection] = []
     err = _unshare(CLONE_NEWNET)
     out.append(Protection("network", err is None, err or "fresh network namespace, no interfaces up"))
@@ -144,14 +151,61 @@ def enter_namespaces(spec: SandboxSpec) -> tuple[list[Protection], str]:
         for path in spec.keep:  # the interpreter and harness stay read-only
             if path in fds:
                 _mount(b"none", path.encode(), None, MS_REMOUNT | MS_BIND | MS_RDONLY, None)
+        # Last, once every folder the worker sees is in place: the import hook lives in
+        # the student's own process, an empty folder does not.
+        forbidden = _hide_forbidden(spec.forbidden_paths)
     finally:
         for fd in fds.values():
             os.close(fd)
     out.append(private if tmp_ok else Protection("private-tmp", False, "/tmp is not a folder"))
+    if forbidden is not None:
+        out.append(forbidden)
     pid_ns = out[1].active
     out.append(Protection("private-proc", pid_ns, "/proc shows only the worker's processes"
                           if pid_ns else "needs the pid namespace"))
     return out, workdir
+
+
+def _hide_forbidden(paths: list[str]) -> Protection | None:
+    """The assignment's forbidden packages (their folders, or a module's file) emptied."""
+    if not paths:
+        return None
+    for path in paths:
+        if os.path.isdir(path):
+            e = _mount(b"tmpfs", path.encode(), b"tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY,
+                       b"size=4k,mode=0555")
+        else:
+            e = _mount(b"/dev/null", path.encode(), None, MS_BIND, None)
+        if e:
+            raise OSError(f"cannot hide the forbidden package at {path}: {e}")
+    return Protection("forbidden-packages", True, "not importable, their files hidden: "
+                      + ", ".join(paths))
+
+
+def package_paths(names: list[str]) -> list[str]:
+    """Where the forbidden packages lie (a package's folder, a module's file), found
+    without importing them; names this interpreter does not have need no hiding."""
+    out: list[str] = []
+    for name in names:
+        top, *rest = name.split(".")
+        try:
+            spec = importlib.util.find_spec(top)
+        except (ImportError, ValueError):
+            continue
+        if spec is None:
+            continue
+        roots = list(spec.submodule_search_locations or [])
+        if not rest:
+            out += roots if roots else ([spec.origin] if spec.origin and
+                                        os.path.isfile(spec.origin) else [])
+            continue
+        for root in roots:
+            base = os.path.join(root, *rest)
+            if os.path.isdir(base):
+                out.append(base)
+            elif os.path.isfile(base + ".py"):
+                out.append(base + ".py")
+    return sorted(dict.fromkeys(os.path.realpath(p) for p in out))
 
 
 def _read_only_filesystems() -> Protection:

@@ -6,6 +6,7 @@ worker; `check` tells the student."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -110,3 +111,38 @@ def test_check_tells_the_student(policed: Path) -> None:
     text = " ".join(proc.stdout.split())  # the console wraps long lines
     assert ("ops.py, line 1: imports sqlite3, which assignment a9 does not allow. Remove "
             "the import (assignment a9 forbids sqlite3, xml.dom)") in text
+
+
+BYPASS = '''
+
+def relu(x):
+    """Takes the import hook out of its own process first, then imports by a computed name."""
+    import sys
+    sys.meta_path[:] = [f for f in sys.meta_path if "Guard" not in type(f).__name__]
+    db = importlib.import_module("sql" + "ite3")
+    db.connect(":memory:").close()
+    return np.maximum(x, 0)
+'''
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="files are hidden in the worker's mount namespace, "
+                    "which needs root (CI runs as root)")
+def test_forbidden_packages_are_hidden_from_the_worker(policed: Path, tmp_path: Path) -> None:
+    """The hook lives in the student's process and can be removed; the package's files
+    cannot be brought back: in the worker's mount namespace its folder is empty."""
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    ops = (policed / "solutions" / "a9_tiny" / "ops.py").read_text()
+    ops = ops.replace("import numpy as np\n", "import importlib\n\nimport numpy as np\n")
+    head, _, rest = ops.partition("\ndef relu(")
+    (sub / "ops.py").write_text(head + BYPASS + "\n\n" + rest[rest.index("\nclass Doubler"):])
+    shutil.copy(policed / "solutions" / "a9_tiny" / "stats.py", sub / "stats.py")
+    out = tmp_path / "r.json"
+    proc = ag("grade", "a9", str(sub), "-o", str(out), cwd=policed)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads(out.read_text())
+    relu = by_name(data)["relu keeps positive values"]
+    assert relu["score"] == 0, relu
+    assert "AttributeError" in relu["output"] and "connect" in relu["output"], relu["output"]
+    prot = {p["name"]: p for p in data["extra_data"]["protections"]}
+    assert prot["forbidden-packages"]["active"] and "sqlite3" in prot["forbidden-packages"]["detail"]
