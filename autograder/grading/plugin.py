@@ -284,7 +284,9 @@ class GradingSession:
         covered = [Path(c) for c in covers["hide"] + covers["private_tmp"] + covers["cover_top"]]
         if as_root and ns_blocker is not None:
             # No mount namespace (docker run, Gradescope): hide by file modes instead.
-            keep = [*namespaces.interpreter_paths(), Path(sys.prefix), Path(sys.exec_prefix)]
+            # ...but never the way to the interpreter or to the workers' own folders.
+            keep = [*namespaces.interpreter_paths(), Path(sys.prefix), Path(sys.exec_prefix),
+                    self.tmp]
             report = permissions.hide_by_permissions([Path(h) for h in covers["hide"]], keep)
             self.static_protections.append({"name": "hidden-paths", "active": report.ok,
                                              "detail": report.detail()})

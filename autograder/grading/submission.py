@@ -354,6 +354,13 @@ def prepare_submission(root: Path, config: AssignmentConfig, support_dir: Path |
             if official.is_file() and _regular_file(root / rel) and _same_content(root / rel, official):
                 continue
             reason = "the official copy is used"
+        elif inner is not None and inner == config.probes:
+            # The course's probe module, shipped with the template: the grader loads its own.
+            official = support_dir / inner if support_dir is not None else None
+            if official is not None and official.is_file() and _regular_file(root / rel) \
+                    and _same_content(root / rel, official):
+                continue
+            reason = "the official copy is used"
         else:
             reason = "not part of the assignment"
         ignored.append(f"{shorten(rel, max(60, MAX_ENTRY_CHARS - len(reason) - 3))} ({reason})")

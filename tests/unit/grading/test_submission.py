@@ -218,3 +218,20 @@ def test_a_forged_huge_line_number_is_left_as_it_is(tmp_path: Path) -> None:
     prepared = prepare_submission(sub, CONFIG, None, tmp_path / "out")
     text = 'File "ops.py", line ' + "9" * 5000
     assert prepared.locate(text) == text
+
+
+def test_the_course_probe_module_shipped_with_the_template_is_not_a_stray_file(tmp_path: Path) -> None:
+    """A student who submits the whole template folder sends probes.py back: unchanged it
+    goes unmentioned; changed, the student is told the official copy is used."""
+    official = tmp_path / "official"
+    official.mkdir()
+    (official / "probes.py").write_text("# the course's yardsticks\n")
+    config = AssignmentConfig(id="s1", title="s", modules=("ops",), probes="probes.py")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "ops.py").write_text(DONE)
+    shutil.copy(official / "probes.py", sub / "probes.py")
+    assert prepare_submission(sub, config, official, tmp_path / "out1").ignored == []
+    (sub / "probes.py").write_text("# faster yardsticks, honest\n")
+    assert prepare_submission(sub, config, official, tmp_path / "out2").ignored == [
+        "probes.py (the official copy is used)"]
