@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from course_cli import ag
+from course_cli import ag, run_one_file_suite
 
 from autograder import cli
 from autograder.errors import ExitCode
@@ -235,22 +235,7 @@ def grade_one_file_suite(tmp_path: Path, limits: str, tests: str, module: str,
                          isolation: str = "sandbox") -> dict[str, Any]:
     """Grade module m (``module``'s source) with a one-file suite (``tests``) under
     ``[limits]`` ``limits``; the results' tests by name (and "harness_error" if any)."""
-    from autograder.grading.runner import Suite, run_suite
-
-    ref = tmp_path / "ref"
-    ref.mkdir()
-    (ref / "assignment.toml").write_text(
-        f'[assignment]\nid = "t1"\ntitle = "t"\nmodules = ["m"]\n\n[limits]\n{limits}')
-    (ref / "test_t.py").write_text(tests)
-    sub = tmp_path / "sub"
-    sub.mkdir()
-    (sub / "m.py").write_text(module)
-    for p in (tmp_path, ref, sub):
-        p.chmod(0o755)
-    out = run_suite(suite=Suite(tests=[ref], config=ref / "assignment.toml", support=None,
-                                rootdir=ref, hide=[]), submission=sub,
-                    output=tmp_path / "r.json", isolation=isolation)
-    results.validate(out.data)
+    out = run_one_file_suite(tmp_path, tests, module, limits=limits, isolation=isolation)
     by_name: dict[str, Any] = {t["name"]: t for t in out.data["tests"]}
     if out.data["extra_data"].get("harness_error"):
         by_name["harness_error"] = True
@@ -491,3 +476,22 @@ def test_hidden_tests_without_a_marker_are_not_visible(course: Path) -> None:
     seen = {t["name"]: t["visibility"] for t in tests}
     assert seen == {"relu keeps positive values": "visible",  # public/test_ops.py
                     "relu zeroes negative values (hidden)": "after_published"}, tests
+
+
+def test_check_table_uses_the_assignments_categories(course: Path) -> None:
+    """[report] categories of assignment.toml name the check table's categories (the first
+    tag listed there wins; a tag not listed there is no category)."""
+    folder = course / "assignments" / "a9_tiny"
+    with (folder / "assignment.toml").open("a") as f:
+        f.write('\n[report]\ncategories = ["basics"]\n')
+    (folder / "tests" / "test_tagged.py").write_text(
+        "import pytest\n\n\n"
+        "@pytest.mark.tags('gradients', 'basics')\n"
+        "def test_basics():\n    '''tagged basics'''\n\n\n"
+        "@pytest.mark.tags('gradients')\n"
+        "def test_gradients():\n    '''tagged gradients'''\n")
+    proc = ag("check", "a9", cwd=folder)
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # the template's relu fails
+    cells = [[c.strip() for c in line.split("│")[1:3]] for line in proc.stdout.splitlines()
+             if "tagged" in line]
+    assert cells == [["basics", "tagged basics"], ["other", "tagged gradients"]], proc.stdout

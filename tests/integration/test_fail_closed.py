@@ -8,30 +8,20 @@ import sys
 from pathlib import Path
 
 import pytest
+from course_cli import run_one_file_suite
 
 from autograder.errors import ExitCode
 from autograder.grading import results
 from autograder.grading.runner import Outcome, Suite, run_suite
 
 CONFIG = '[assignment]\nid = "f1"\ntitle = "f"\nmodules = ["m"]\n\n[limits]\ncall_timeout = 5\n'
+LIMITS = "call_timeout = 5\n"
 
 
 def grade(tmp_path: Path, tests: str, module: str, limits: str = "",
           isolation: str = "sandbox") -> Outcome:
-    ref = tmp_path / "ref"
-    ref.mkdir()
-    (ref / "assignment.toml").write_text(CONFIG + limits)
-    # A unique module name: run_suite runs pytest in this process, where test_f is cached.
-    name = "".join(c if c.isalnum() else "_" for c in tmp_path.name)
-    (ref / f"test_{name}.py").write_text(tests)
-    sub = tmp_path / "sub"
-    sub.mkdir()
-    (sub / "m.py").write_text(module)
-    out = run_suite(suite=Suite(tests=[ref], config=ref / "assignment.toml", support=None,
-                                rootdir=ref, hide=[]), submission=sub, output=tmp_path / "r.json",
-                    isolation=isolation)
-    results.validate(out.data)
-    return out
+    return run_one_file_suite(tmp_path, tests, module, limits=LIMITS + limits,
+                              isolation=isolation, assignment_id="f1")
 
 
 GOOD = "def f(x):\n    return x + 1\n"
