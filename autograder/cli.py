@@ -18,7 +18,18 @@ from rich.table import Table
 from rich.text import Text
 
 from autograder import __version__
-from autograder.config import AssignmentConfig, Layout, find_course_root, match_name, resolve_name
+from autograder.config import (
+    DEFAULT_CATEGORIES,
+    ISOLATIONS,
+    SUBMISSION_TIMEOUT,
+    AssignmentConfig,
+    Isolation,
+    Layout,
+    assignment_names,
+    find_course_root,
+    match_name,
+    resolve_name,
+)
 from autograder.errors import AutograderError, ConfigError, CourseError, ExitCode
 from autograder.grading.results import harness_cause
 from autograder.grading.submission import holds_a_module
@@ -62,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("-o", "--output", type=Path, default=Path("results.json"),
                    help="where results.json goes; a folder gets results.json inside "
                         "(default: ./results.json)")
-    g.add_argument("--isolation", choices=("sandbox", "none"), default="sandbox", help=ISOLATION)
+    g.add_argument("--isolation", choices=ISOLATIONS, default=Isolation.SANDBOX.value, help=ISOLATION)
 
     b = sub.add_parser("grade-all", help="grade many submissions in parallel, print a score table",
                        parents=[staff, protect])
@@ -72,23 +83,23 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("-o", "--output", type=Path, default=Path("graded"),
                    help="folder for NAME/results.json (default: graded/)")
     b.add_argument("-j", "--jobs", type=_jobs, default=0, help="parallel gradings (default: CPUs)")
-    b.add_argument("--isolation", choices=("sandbox", "none"), default="sandbox", help=ISOLATION)
-    b.add_argument("--timeout", type=_seconds, default=3600.0,
+    b.add_argument("--isolation", choices=ISOLATIONS, default=Isolation.SANDBOX.value, help=ISOLATION)
+    b.add_argument("--timeout", type=_seconds, default=SUBMISSION_TIMEOUT,
                    help="seconds one submission may take; then it is stopped and scores 0 "
-                        "(default: 3600)")
+                        f"(default: {SUBMISSION_TIMEOUT:g})")
 
     c = sub.add_parser("check", help="run the public tests on your work (students)")
     c.add_argument("assignment", help="assignment id, e.g. a1")
     c.add_argument("path", type=Path, nargs="?", default=Path("."),
                    help="your assignment folder (default: the current folder)")
-    c.add_argument("--isolation", choices=("sandbox", "none"), default="sandbox",
+    c.add_argument("--isolation", choices=ISOLATIONS, default=Isolation.SANDBOX.value,
                    help="none runs your code in-process (breakpoints and prints work)")
 
     v = sub.add_parser("validate", help="prove hidden suites: solution full, template zero, "
                                         "mutants caught, runs equal", parents=[staff, protect])
     v.add_argument("assignments", nargs="*", help="default: all")
     v.add_argument("-j", "--jobs", type=_jobs, default=0, help="parallel gradings (default: CPUs)")
-    v.add_argument("--isolation", choices=("sandbox", "none"), default="sandbox", help=ISOLATION)
+    v.add_argument("--isolation", choices=ISOLATIONS, default=Isolation.SANDBOX.value, help=ISOLATION)
 
     t = sub.add_parser("template", help="generate assignments/ from solutions/", parents=[staff])
     t.add_argument("assignments", nargs="*", help="default: all")
@@ -175,7 +186,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     with _sigterm_interrupts() as terminated:
         try:
             outcome = grade(assignment=args.assignment, submission=args.submission,
-                            output=output, isolation=args.isolation,
+                            output=output, isolation=Isolation(args.isolation),
                             root=find_course_root(explicit=args.course),
                             require=args.require, allow_missing=args.allow_missing)
         except AutograderError as exc:
@@ -215,7 +226,7 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
         console.print(Text("not submissions, left out: " + ", ".join(str(p) for p in ignored)),
                       highlight=False)
     graded = grade_all(assignment=args.assignment, targets=targets, out_dir=args.output,
-                       jobs=args.jobs, isolation=args.isolation, course=root,
+                       jobs=args.jobs, isolation=Isolation(args.isolation), course=root,
                        timeout=args.timeout, grade_args=_protection_args(args))
     table = Table(title=Text(f"{args.assignment}: {len(graded)} submissions"))
     for col in ("submission", "score", "seconds", "failed tests", "results.json"):
@@ -277,23 +288,30 @@ def cmd_check(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         # In-process debugging: pytest's own output and no capture, so print() and
         # breakpoint() reach the terminal.
-        debug = args.isolation == "none"
+        debug = args.isolation == Isolation.NONE
         outcome = run_suite(suite=suite, submission=submission, output=Path(tmp) / "results.json",
-                            isolation=args.isolation, quiet=not debug,
+                            isolation=Isolation(args.isolation), quiet=not debug,
                             extra_args=["-s"] if debug else None)
-    return render_check(outcome.data, outcome.exit_code)
+    return render_check(outcome.data, outcome.exit_code, categories=_categories(suite.config))
 
 
-def render_check(data: dict, exit_code: ExitCode) -> int:
+def _categories(config: Path) -> tuple[str, ...]:
+    """The check table's categories: the assignment's [report] categories."""
+    try:
+        return AssignmentConfig.load(config).categories
+    except AutograderError:  # the run has reported the broken config already
+        return DEFAULT_CATEGORIES
+
+
+def render_check(data: dict, exit_code: ExitCode, *,
+                 categories: Sequence[str] = DEFAULT_CATEGORIES) -> int:
     """The check table and outputs. Test names, outputs and file names come from tests and
     student code: they are printed as Text (or with markup off), never parsed as markup."""
-    from autograder.grading.plugin import CATEGORIES
-
     table = Table(title="Public tests", show_lines=False)
     for col in ("category", "test", "result", "points", "details"):
         table.add_column(col, overflow="fold")
-    order = {c: i for i, c in enumerate(CATEGORIES)}
-    tests = sorted(data["tests"], key=lambda t: order.get(_category(t), len(order)))
+    order = {c: i for i, c in enumerate(categories)}
+    tests = sorted(data["tests"], key=lambda t: order.get(_category(t, categories), len(order)))
     failed = 0
     for t in tests:
         ok = t["status"] == "passed"
@@ -302,7 +320,7 @@ def render_check(data: dict, exit_code: ExitCode) -> int:
         detail = "" if ok or not lines else lines[0][:200]
         if not ok and lines and lines[0].endswith(":") and len(lines) > 1:
             detail = f"{lines[0]} {lines[1]}"[:200]  # np.testing puts the reason on line 2
-        table.add_row(Text(_category(t)), Text(t["name"]),
+        table.add_row(Text(_category(t, categories)), Text(t["name"]),
                       Text("pass", style="green") if ok else Text("FAIL", style="red"),
                       f"{t['score']:g}/{t['max_score']:g}", Text(detail))
     console.print(table)
@@ -339,16 +357,17 @@ def _sandbox_line(protections: Any) -> Text | None:
     return line
 
 
-def _category(test: dict) -> str:
+def _category(test: dict, categories: Sequence[str]) -> str:
     from autograder.grading.plugin import category
 
-    return category(test.get("tags", []))
+    return category(test.get("tags", []), categories)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from autograder.course.validation import validate
 
-    report = validate(assignments=args.assignments, jobs=args.jobs, isolation=args.isolation,
+    report = validate(assignments=args.assignments, jobs=args.jobs,
+                      isolation=Isolation(args.isolation),
                       grade_args=_protection_args(args),
                       root=find_course_root(explicit=args.course))
     _render_validate(report)
@@ -372,10 +391,11 @@ def _render_validate(report: Any) -> None:
 
 
 def cmd_template(args: argparse.Namespace) -> int:
-    from autograder.course.templates import assignment_names, check_template, write_template
+    from autograder.course.templates import check_template, write_template
 
     root = find_course_root(explicit=args.course)
-    names = [resolve_name(root, a) for a in args.assignments] or assignment_names(root)
+    names = [resolve_name(root, a) for a in args.assignments] or assignment_names(
+        root, where="solutions")
     drift = []
     for name in names:
         if args.check:

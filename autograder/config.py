@@ -2,15 +2,41 @@
 
 from __future__ import annotations
 
+import enum
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 from autograder.errors import ConfigError, CourseError
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+MB = 2**20
+
+# Defaults shared by the CLI, the Python API and the sandbox: each is spelled here only.
+SUBMISSION_TIMEOUT = 3600.0  # seconds one submission may take in `grade-all`
+DEFAULT_PRELOAD: tuple[str, ...] = ("numpy",)  # what the zygote imports before forking
+# The check table's categories (the first tag of a test found here is its category),
+# unless [report] categories says otherwise: the five kinds of hidden test.
+DEFAULT_CATEGORIES: tuple[str, ...] = ("gradients", "shapes", "convergence", "parity",
+                                       "performance")
+# Variables the worker's environment always gets from the harness: [environment] may not
+# set them (names, and prefixes of names).
+HARNESS_ENV = ("PATH", "HOME", "TMPDIR", "LANG")
+HARNESS_ENV_PREFIXES = ("PYTHON", "OMP_", "MKL_", "OPENBLAS_")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class Isolation(enum.StrEnum):
+    """Where student code runs (``--isolation``)."""
+
+    SANDBOX = "sandbox"  # sandboxed workers forked from a zygote (the default)
+    NONE = "none"  # in the grader's process: debugging (breakpoints, prints), benchmarks
+
+
+ISOLATIONS = tuple(i.value for i in Isolation)  # argparse/pytest choices
 
 
 @dataclass(frozen=True)
@@ -30,6 +56,14 @@ class Limits:
     # not minutes of draining).
     output_mb: int = 16
 
+    @property
+    def message_bytes(self) -> int:
+        return self.message_mb * MB
+
+    @property
+    def output_bytes(self) -> int:
+        return self.output_mb * MB
+
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
@@ -48,7 +82,7 @@ class AssignmentConfig:
     title: str
     modules: tuple[str, ...]
     support: tuple[str, ...] = ()
-    preload: tuple[str, ...] = ("numpy",)
+    preload: tuple[str, ...] = DEFAULT_PRELOAD
     limits: Limits = field(default_factory=Limits)
     default_visibility: str = "visible"
     hidden_visibility: str = "after_published"  # tests outside public/ without a marker
@@ -62,6 +96,11 @@ class AssignmentConfig:
     # The assignment's own probe module, relative to solutions/NAME/ (copied to students'
     # assignments/NAME/ by the template generator); loaded by the zygote before any worker.
     probes: str | None = None
+    # [report] categories: tags that name a test's category in `autograder check`.
+    categories: tuple[str, ...] = DEFAULT_CATEGORIES
+    # [environment]: variables the sandboxed worker gets on top of the harness's own
+    # (e.g. WANDB_MODE = "offline"); --isolation none leaves the environment alone.
+    environment: dict[str, str] = field(default_factory=dict, hash=False)
 
     @classmethod
     def load(cls, path: Path) -> AssignmentConfig:
@@ -97,14 +136,60 @@ class AssignmentConfig:
                     and all(isinstance(v, str) for v in box.get(key, []))):
                 raise CourseError(f"{path}: [sandbox] {key} = {box[key]!r}; give a list of "
                                   'protection names, e.g. require = ["namespaces"]')
-        preload = tuple(a.get("preload", ("numpy",)))
+        preload = tuple(a.get("preload", DEFAULT_PRELOAD))
         forbidden = _forbidden(a.get("forbidden_imports", []), path, modules, preload)
         return cls(id=str(a["id"]), title=str(a["title"]), modules=modules,
                    support=tuple(a.get("support", ())), preload=preload,
                    limits=lim, default_visibility=vis, hidden_visibility=hidden_vis,
                    forbidden_imports=forbidden, require=tuple(box.get("require", [])),
                    allow_missing=tuple(box.get("allow_missing", [])),
-                   probes=_probe_module(a.get("probes"), path))
+                   probes=_probe_module(a.get("probes"), path),
+                   categories=_categories(data, path), environment=_environment(data, path))
+
+
+def _table(data: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
+    table = data.get(name, {})
+    if not isinstance(table, dict):
+        raise CourseError(f"{path}: {name} = {table!r}; [{name}] is a table, write it as "
+                          f"[{name}] on a line of its own with its entries below")
+    return table
+
+
+def _categories(data: dict[str, Any], path: Path) -> tuple[str, ...]:
+    """[report] categories: a non-empty list of distinct, non-empty tag names."""
+    report = _table(data, "report", path)
+    unknown = set(report) - {"categories"}
+    if unknown:
+        raise CourseError(f"{path}: unknown [report] entry {sorted(unknown)[0]!r}; known: categories")
+    value = report.get("categories", list(DEFAULT_CATEGORIES))
+    example = 'e.g. categories = ["gradients", "shapes"]'
+    if not isinstance(value, list) or not value:
+        raise CourseError(f"{path}: [report] categories = {value!r}; give a non-empty list of "
+                          f"tag names, {example}")
+    for v in value:
+        if not (isinstance(v, str) and v.strip()):
+            raise CourseError(f"{path}: [report] categories entry {v!r} is not a tag name; "
+                              f"give non-empty strings, {example}")
+    return tuple(dict.fromkeys(value))
+
+
+def _environment(data: dict[str, Any], path: Path) -> dict[str, str]:
+    """[environment]: NAME = "value" pairs for the worker, none of the harness's own."""
+    env = _table(data, "environment", path)
+    for name, value in env.items():
+        if not _ENV_NAME.fullmatch(name):
+            raise CourseError(f"{path}: [environment] {name!r} is not a variable name; use "
+                              'letters, digits and _, e.g. WANDB_MODE = "offline"')
+        if name in HARNESS_ENV or name.startswith(HARNESS_ENV_PREFIXES):
+            raise CourseError(f"{path}: [environment] {name} is set by the harness for every "
+                              f"worker ({', '.join(HARNESS_ENV)}, "
+                              f"{', '.join(p + '*' for p in HARNESS_ENV_PREFIXES)}); remove it")
+        if not isinstance(value, str) or "\0" in value:
+            shown = ('"..."' if not isinstance(value, (int, float, bool))
+                     else f'"{str(value).lower() if isinstance(value, bool) else value}"')
+            raise CourseError(f"{path}: [environment] {name} = {value!r}; give a string "
+                              f"without NUL characters, e.g. {name} = {shown}")
+    return dict(env)
 
 
 def _probe_module(value: Any, path: Path) -> str | None:
@@ -227,9 +312,32 @@ def match_name(names: list[str], key: str, *, none_known: str = "none") -> str:
     raise ConfigError(f"unknown assignment {key!r}; known assignments: {known}")
 
 
+Where = Literal["reference", "graded", "solutions"]
+
+
+def assignment_names(root: Path, *, where: Where = "reference") -> list[str]:
+    """The course's assignments (folder names, sorted), as each command sees them:
+
+    - ``"reference"``: folders of reference_tests/ holding an assignment.toml (`validate`);
+    - ``"graded"``: those, or where there are none (a copy of the course without hidden
+      tests) folders of assignments/ holding one (`grade`, `check`, `grade-all`);
+    - ``"solutions"``: folders of solutions/ (not hidden: ``.``/``_``) with a
+      reference_tests/ twin (what `template` generates from).
+    """
+    root = Path(root)
+    if where == "solutions":
+        solutions = root / "solutions"
+        if not solutions.is_dir():
+            return []
+        return sorted(d.name for d in solutions.iterdir()
+                      if d.is_dir() and not d.name.startswith((".", "_"))
+                      and (root / "reference_tests" / d.name).is_dir())
+    names = sorted(p.parent.name for p in (root / "reference_tests").glob("*/assignment.toml"))
+    if not names and where == "graded":
+        names = sorted(p.parent.name for p in (root / "assignments").glob("*/assignment.toml"))
+    return names
+
+
 def resolve_name(root: Path, key: str) -> str:
     """The graded assignment folder (reference_tests/NAME, or assignments/NAME) for ``key``."""
-    names = sorted(p.parent.name for p in (root / "reference_tests").glob("*/assignment.toml"))
-    if not names:
-        names = sorted(p.parent.name for p in (root / "assignments").glob("*/assignment.toml"))
-    return match_name(names, key)
+    return match_name(assignment_names(root, where="graded"), key)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from autograder.config import SUBMISSION_TIMEOUT, Isolation
 from autograder.errors import ConfigError, SubmissionError
 from autograder.grading import results
 from autograder.grading.results import harness_cause
@@ -46,16 +47,13 @@ class Graded:
         return not self.students_fault and (self.exit_code != 0 or bool(self.error))
 
 
-DEFAULT_TIMEOUT = 3600.0  # seconds one submission may take in bulk grading
-
-
 def check_timeout(timeout: float) -> None:
     """--timeout must be a positive, finite number of seconds (a usage error otherwise)."""
     if isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0:
         return
     shown = f"{timeout:g}" if isinstance(timeout, (int, float)) else repr(timeout)
     raise ConfigError(f"--timeout must be a positive number of seconds, not {shown}; "
-                      f"pass e.g. --timeout {DEFAULT_TIMEOUT:g}")
+                      f"pass e.g. --timeout {SUBMISSION_TIMEOUT:g}")
 
 
 # Collects the hidden suite (never runs it) against an empty submission: the expected tests
@@ -63,14 +61,14 @@ def check_timeout(timeout: float) -> None:
 _COLLECT = """\
 import sys, tempfile
 from pathlib import Path
-from autograder.config import Layout, find_course_root, resolve_name
+from autograder.config import Isolation, Layout, find_course_root, resolve_name
 from autograder.grading.runner import hidden_suite, run_suite
 assignment, course, out = sys.argv[1:4]
 root = find_course_root(explicit=Path(course) if course else None)
 layout = Layout(root, resolve_name(root, assignment))
 with tempfile.TemporaryDirectory(prefix="autograder-collect-") as tmp:
     run_suite(suite=hidden_suite(layout), submission=Path(tmp), output=Path(out),
-              isolation="none", extra_args=["--collect-only"])
+              isolation=Isolation.NONE, extra_args=["--collect-only"])
 """
 
 
@@ -106,7 +104,7 @@ def _tests_of(path: Path) -> list[dict[str, Any]]:
     """The tests of a results.json (without the staff-only harness entry); [] if unusable."""
     try:
         data = json.loads(path.read_text())
-        return [t for t in data["tests"] if "harness" not in t.get("tags", [])]
+        return [t for t in data["tests"] if results.HARNESS_TAG not in t.get("tags", [])]
     except (OSError, ValueError, KeyError, TypeError):
         return []
 
@@ -137,9 +135,9 @@ def _extra_of(path: Path) -> dict[str, Any]:
         return {}
 
 
-def grade_in_subprocess(assignment: str, submission: Path, out: Path, *, isolation: str = "sandbox",
+def grade_in_subprocess(assignment: str, submission: Path, out: Path, *, isolation: Isolation = Isolation.SANDBOX,
                         name: str | None = None, course: Path | None = None,
-                        timeout: float = DEFAULT_TIMEOUT,
+                        timeout: float = SUBMISSION_TIMEOUT,
                         expected: ExpectedTests | None = None,
                         grade_args: list[str] | None = None) -> Graded:
     """Grade one submission (a folder, or a .zip unpacked into a temp folder first) with
@@ -172,7 +170,7 @@ def grade_in_subprocess(assignment: str, submission: Path, out: Path, *, isolati
         return g
 
 
-def _grade_folder(assignment: str, submission: Path, out: Path, *, isolation: str,
+def _grade_folder(assignment: str, submission: Path, out: Path, *, isolation: Isolation,
                   name: str | None, course: Path | None, timeout: float,
                   expected: ExpectedTests, grade_args: list[str]) -> Graded:
     cmd = [sys.executable, "-I", "-m", "autograder", "grade", assignment, str(submission),
@@ -268,8 +266,8 @@ def parse_targets(specs: list[str], modules: Collection[str] = (),
 
 
 def grade_all(*, assignment: str, targets: list[tuple[str, Path]], out_dir: Path,
-              jobs: int = 0, isolation: str = "sandbox", course: Path | None = None,
-              timeout: float = DEFAULT_TIMEOUT, grade_args: list[str] | None = None) -> list[Graded]:
+              jobs: int = 0, isolation: Isolation = Isolation.SANDBOX, course: Path | None = None,
+              timeout: float = SUBMISSION_TIMEOUT, grade_args: list[str] | None = None) -> list[Graded]:
     check_timeout(timeout)
     if jobs < 0:
         raise ConfigError(f"--jobs must be 0 (one per CPU) or more, not {jobs}")

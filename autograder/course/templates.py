@@ -17,15 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from autograder.config import match_name
+from autograder.config import assignment_names, match_name
 from autograder.errors import CourseError
 from autograder.grading.notebooks import notebook_bytes, source_to_notebook
+from autograder.grading.submission import todo_stub
 
 _BEGIN = re.compile(r"(?P<indent>[ \t]*)#\s*BEGIN SOLUTION(?P<rest>.*)")
 _END = re.compile(r"[ \t]*#\s*END SOLUTION(?P<rest>.*)")
 _LOOSE = re.compile(r"#.*\b(BEGIN|END)[ _]+SOLUTION", re.IGNORECASE)
 _IGNORED = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".DS_Store"}
-_PUBLIC_TABLES = ("assignment", "limits")  # never copy anything else from the config
+_PUBLIC_TABLES = ("assignment", "limits", "report", "environment")  # never copy anything else
 
 
 # ---------------------------------------------------------------- solution markers
@@ -135,7 +136,7 @@ def strip_solutions(source: str, *, filename: str) -> str:
         out += lines[done : begin - 1]
         if hint:
             out.append(f"{indent}# Hint: {hint}")
-        out.append(f'{indent}raise NotImplementedError("TODO: {owner}")')
+        out.append(f"{indent}{todo_stub(owner)}")
         done = end
     out += lines[done:]
     result = "\n".join(out)
@@ -251,7 +252,8 @@ def _public_config(data: dict[str, Any], name: str) -> bytes:
     text = "\n".join(out) + "\n"
     expected = {t: data[t] for t in _PUBLIC_TABLES if isinstance(data.get(t), dict)}
     if tomllib.loads(text) != expected:  # guard the tiny writer above
-        raise CourseError(f"{shown}: [assignment]/[limits] cannot be copied to the template")
+        tables = "/".join(f"[{t}]" for t in _PUBLIC_TABLES)
+        raise CourseError(f"{shown}: {tables} cannot be copied to the template")
     return text.encode("utf-8")
 
 
@@ -371,22 +373,8 @@ def write_template(root: Path, name: str) -> list[Path]:
 # ---------------------------------------------------------------- names
 
 
-def assignment_names(root: Path) -> list[str]:
-    """Folders of ``solutions/`` that have a ``reference_tests/`` twin, sorted."""
-    solutions = Path(root) / "solutions"
-    if not solutions.is_dir():
-        return []
-    return sorted(
-        d.name
-        for d in solutions.iterdir()
-        if d.is_dir()
-        and not d.name.startswith((".", "_"))
-        and (Path(root) / "reference_tests" / d.name).is_dir()
-    )
-
-
 def resolve_assignment(root: Path, key: str) -> str:
     """Map "a1", "a1_numpy_nn" (or a path ending in it) to the assignment's folder name."""
     return match_name(
-        assignment_names(root), key,
+        assignment_names(root, where="solutions"), key,
         none_known="none (no solutions/NAME with a reference_tests/NAME twin)")

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.config import Layout, find_course_root, resolve_name
+from autograder.config import Isolation, Layout, assignment_names, find_course_root, resolve_name
 from autograder.course.bulk import grade_in_subprocess
 from autograder.course.mutants import apply_mutant, load_mutants
 
@@ -40,16 +40,15 @@ class Report:
         return bool(self.rows) and all(r.ok for r in self.rows)
 
 
-def validate(*, assignments: list[str], jobs: int = 0, isolation: str = "sandbox",
+def validate(*, assignments: list[str], jobs: int = 0, isolation: Isolation = Isolation.SANDBOX,
              root: Path | None = None, grade_args: list[str] | None = None) -> Report:
     root = root or find_course_root()
-    names = [resolve_name(root, a) for a in assignments] or sorted(
-        p.parent.name for p in (root / "reference_tests").glob("*/assignment.toml"))
+    names = [resolve_name(root, a) for a in assignments] or assignment_names(root)
     with tempfile.TemporaryDirectory(prefix="autograder-validate-") as tmp_name:
         return _validate(root, names, Path(tmp_name), jobs, isolation, grade_args or [])
 
 
-def _validate(root: Path, names: list[str], tmp: Path, jobs: int, isolation: str,
+def _validate(root: Path, names: list[str], tmp: Path, jobs: int, isolation: Isolation,
               grade_args: list[str]) -> Report:
     jobs_spec: list[tuple[Row, Path]] = []
     for name in names:

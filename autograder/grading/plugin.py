@@ -13,15 +13,20 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Generator, Iterator
-from dataclasses import replace
+from collections.abc import Generator, Iterator, Sequence
 from numbers import Real
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from autograder.config import VISIBILITIES, AssignmentConfig
+from autograder.config import (
+    DEFAULT_CATEGORIES,
+    ISOLATIONS,
+    VISIBILITIES,
+    AssignmentConfig,
+    Isolation,
+)
 from autograder.errors import (
     AutograderError,
     CourseError,
@@ -37,13 +42,12 @@ from autograder.grading.submission import prepare_submission
 from autograder.sandbox import codec, namespaces, permissions, policy
 from autograder.sandbox.pool import LocalWorker, Printed, SandboxConfig, Zygote
 
-CATEGORIES = ("gradients", "shapes", "convergence", "parity", "performance")
 GPU_REASON = "needs CUDA, which this machine does not have"
 CUDA_CHECK_TIMEOUT = 60.0  # the check imports torch in a fresh worker
 MARKERS = {
     "points(n)": "points of the test (default 1)",
     "visibility(v)": "Gradescope visibility: visible, hidden, after_due_date, after_published",
-    "tags(*names)": "tags; the first of gradients/shapes/convergence/parity/performance is its category",
+    "tags(*names)": "tags; the first one listed in [report] categories of assignment.toml is its category",
     "call_timeout(seconds)": "per-call wall timeout for student code in this test",
     "gpu": "needs CUDA; reported as unavailable (not counted) where CUDA is missing",
     "hint(text)": "hint shown by `autograder check` when the test fails",
@@ -64,7 +68,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="also require this protection (see autograder.sandbox.policy.Guarantee)")
     g.addoption("--ag-allow-missing", action="append", default=[], metavar="PROTECTION",
                 help="grade even where this protection cannot be had")
-    g.addoption("--isolation", choices=("sandbox", "none"), default="sandbox",
+    g.addoption("--isolation", choices=ISOLATIONS, default=Isolation.SANDBOX.value,
                 help="sandbox: student code in sandboxed workers (default); none: in-process, "
                      "for debugging")
 
@@ -165,8 +169,10 @@ def record_for(item: pytest.Item, default_visibility: str) -> results.TestRecord
                               visibility=visibility, tags=tags, hint=hint)
 
 
-def category(tags: list[str]) -> str:
-    return next((t for t in tags if t in CATEGORIES), "other")
+def category(tags: list[str], categories: Sequence[str] = DEFAULT_CATEGORIES) -> str:
+    """A test's category in `autograder check`: its first tag among the assignment's
+    ``[report] categories``, else "other"."""
+    return next((t for t in tags if t in categories), "other")
 
 
 def _failure_text(excinfo: pytest.ExceptionInfo[BaseException], memory_mb: int) -> str:
@@ -229,8 +235,7 @@ class GradingSession:
         self.cuda_note = ""
         cfg_path = _find_config(config)
         self.assignment = AssignmentConfig.load(cfg_path)
-        self.codec_limits = replace(codec.DEFAULT_LIMITS,
-                                    max_bytes=self.assignment.limits.message_mb * 2**20)
+        self.codec_limits = codec.WireLimits.for_assignment(self.assignment.limits)
         support = config.getoption("ag_support")
         self.support_dir = Path(support) if support else None
         # The course's probe module lies beside the support files (solutions/NAME/ when
@@ -307,7 +312,8 @@ class GradingSession:
             forbidden_imports=list(self.assignment.forbidden_imports),
             forbidden_paths=namespaces.package_paths(list(self.assignment.forbidden_imports)),
             hide=covers["hide"], private_tmp=covers["private_tmp"], keep=covers["keep"],
-            cover_top=covers["cover_top"], mask_files=covers["mask_files"])
+            cover_top=covers["cover_top"], mask_files=covers["mask_files"],
+            env=dict(self.assignment.environment))
         return SandboxConfig(modules=self.importable(), pristine=self.submission.pristine,
                              preload=list(self.assignment.preload), spec=spec,
                              probes=self.course_probes,

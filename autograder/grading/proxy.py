@@ -142,7 +142,7 @@ class StudentProxy:
     """The ``student`` fixture. One worker per test, started at the first request."""
 
     def __init__(self, submission: Submission, spawn: Callable[[], Any], call_timeout: float,
-                 limits: codec.Limits = codec.DEFAULT_LIMITS, *, student_code: bool = True,
+                 limits: codec.WireLimits = codec.DEFAULT_LIMITS, *, student_code: bool = True,
                  hung_imports: dict[str, StudentTimeout] | None = None) -> None:
         self.submission = submission
         # Shared by the tests of one grading: a module whose import ran out of time is not

@@ -11,12 +11,16 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jsonschema
 
 MAX_TEST_OUTPUT = 8 * 1024
 MAX_STUDENT_STDOUT = 4 * 1024
+# The tag of the staff-only "Harness error" entry that a failed grading adds to the tests.
+HARNESS_TAG = "harness"
+# How a test ended: "unavailable" cannot run here (no CUDA) and is left out of the maximum.
+Outcome = Literal["passed", "failed", "not run", "unavailable"]
 
 
 @dataclass
@@ -27,7 +31,7 @@ class TestRecord:
     visibility: str
     tags: list[str] = field(default_factory=list)
     hint: str = ""
-    outcome: str = "not run"  # passed | failed | not run | unavailable
+    outcome: Outcome = "not run"
     score: float = 0.0
     output: str = ""
     staff_output: str = ""
@@ -91,7 +95,7 @@ def build(records: list[TestRecord], *, execution_time: float, output: str,
     if harness_error is not None:
         tests.append({
             "score": 0, "max_score": 0, "status": "failed", "name": "Harness error (staff only)",
-            "number": str(len(tests) + 1), "tags": ["harness"], "visibility": "hidden",
+            "number": str(len(tests) + 1), "tags": [HARNESS_TAG], "visibility": "hidden",
             "output": truncate(harness_error, 64 * 1024), "output_format": "text",
         })
     data: dict[str, Any] = {
@@ -184,7 +188,7 @@ def harness_cause(data: dict[str, Any], *, full: bool = False) -> str | None:
     """The staff-only harness error of a results.json, shortened for a terminal (its
     first and last lines: what failed, and the exception that ended it)."""
     for t in data.get("tests", []):
-        if "harness" in t.get("tags", []) and t.get("visibility") == "hidden":
+        if HARNESS_TAG in t.get("tags", []) and t.get("visibility") == "hidden":
             text = str(t.get("output", "")).strip()
             if full:
                 return text

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from autograder.config import AssignmentConfig, Layout, find_course_root, resolve_name
+from autograder.config import AssignmentConfig, Isolation, Layout, find_course_root, resolve_name
 from autograder.errors import AutograderError, ConfigError, CourseError, ExitCode
 from autograder.grading import results
 
@@ -69,7 +69,7 @@ class Outcome:
     data: dict[str, Any]
 
 
-def run_suite(*, suite: Suite, submission: Path, output: Path, isolation: str = "sandbox",
+def run_suite(*, suite: Suite, submission: Path, output: Path, isolation: Isolation = Isolation.SANDBOX,
               quiet: bool = True, extra_args: list[str] | None = None,
               require: Sequence[str] = (), allow_missing: Sequence[str] = ()) -> Outcome:
     """Run ``suite`` against ``submission``; write ``output`` whatever happens."""
@@ -142,7 +142,7 @@ def _expected_records(suite: Suite) -> list[results.TestRecord]:
             for rec in results.scan_test_file(path, path.relative_to(folder).as_posix())]
 
 
-def grade(*, assignment: str, submission: Path, output: Path, isolation: str = "sandbox",
+def grade(*, assignment: str, submission: Path, output: Path, isolation: Isolation = Isolation.SANDBOX,
           root: Path | None = None, require: Sequence[str] = (),
           allow_missing: Sequence[str] = ()) -> Outcome:
     if not submission.is_dir():

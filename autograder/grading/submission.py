@@ -210,7 +210,13 @@ def _walk(root: Path) -> _Walk:
     return walk
 
 
-TODO_STUB = 'raise NotImplementedError("TODO'  # what `autograder template` leaves
+TODO_STUB = 'raise NotImplementedError("TODO'  # how each stub `autograder template` leaves starts
+
+
+def todo_stub(owner: str) -> str:
+    """The line `autograder template` puts in place of a solution block of ``owner`` (a
+    function's qualified name); it starts with TODO_STUB, which counts the stubs left."""
+    return f'{TODO_STUB}: {owner}")'
 
 
 def _load(path: Path) -> tuple[str | None, tuple[str, str] | None, ConvertedNotebook | None]:

@@ -28,22 +28,35 @@ from typing import Any
 
 import numpy as np
 
+from autograder import config
 from autograder.errors import CodecError
 
 ALLOWED_KINDS = frozenset("biufc")  # bool, int, uint, float, complex
 
 
 @dataclass(frozen=True)
-class Limits:
-    max_bytes: int = 256 * 1024 * 1024
+class WireLimits:
+    """Bounds on one encoded value (a request or a reply), checked by both sides before
+    anything large is allocated. Not the assignment's ``[limits]``
+    (:class:`autograder.config.Limits`): of those only ``message_mb`` reaches the wire,
+    as ``max_bytes`` (see :meth:`for_assignment`); the rest are the codec's own."""
+
+    max_bytes: int = config.Limits().message_bytes
     # Parsed JSON costs ~25x its size in Python objects; arrays travel in buffers instead.
     max_json_bytes: int = 8 * 1024 * 1024
     max_depth: int = 32
     max_items: int = 1_000_000
     max_array_dims: int = 32
 
+    @classmethod
+    def for_assignment(cls, limits: config.Limits) -> WireLimits:
+        """The wire bounds of a grading under the assignment's ``[limits]``."""
+        return cls(max_bytes=limits.message_bytes)
 
-DEFAULT_LIMITS = Limits()
+
+# The former name, still spelled by autograder/sandbox/zygote.py: the same class.
+Limits = WireLimits
+DEFAULT_LIMITS = WireLimits()
 SIZE_LIMIT = "(the assignment's message_mb limit)"
 
 
@@ -222,7 +235,7 @@ def _plain_container(value: Any) -> list[Any] | tuple[Any, ...] | dict[str, Any]
 
 
 class _Encoder:
-    def __init__(self, limits: Limits, on_opaque: OnOpaque,
+    def __init__(self, limits: WireLimits, on_opaque: OnOpaque,
                  on_torch: Callable[[Any], Any] | None = None) -> None:
         self.limits = limits
         self.on_opaque = on_opaque
@@ -295,7 +308,7 @@ def _is_torch_tensor(value: Any) -> bool:
 
 
 def encode(
-    value: Any, *, limits: Limits = DEFAULT_LIMITS, on_opaque: OnOpaque = _refuse_opaque,
+    value: Any, *, limits: WireLimits = DEFAULT_LIMITS, on_opaque: OnOpaque = _refuse_opaque,
     on_torch: Callable[[Any], Any] | None = None,
 ) -> bytes:
     """Encode ``value``; objects that are not plain data go through ``on_opaque``.
@@ -319,7 +332,7 @@ def encode(
 
 
 class _Decoder:
-    def __init__(self, view: memoryview, starts: list[int], limits: Limits, on_handle: OnHandle,
+    def __init__(self, view: memoryview, starts: list[int], limits: WireLimits, on_handle: OnHandle,
                  on_tensor: OnTensor) -> None:
         self.view = view
         self.starts = starts  # buffer i is view[starts[i]:starts[i + 1]]
@@ -415,7 +428,7 @@ def refuse_tensor(spec: TensorSpec) -> Any:
 def decode(
     data: bytes | bytearray | memoryview,
     *,
-    limits: Limits = DEFAULT_LIMITS,
+    limits: WireLimits = DEFAULT_LIMITS,
     on_handle: OnHandle = _keep_handle,
     on_tensor: OnTensor = refuse_tensor,
 ) -> Any:

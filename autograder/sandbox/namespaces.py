@@ -69,6 +69,8 @@ class SandboxSpec:
     # and, where there is a mount namespace, their files hidden (forbidden_paths).
     forbidden_imports: list[str] = field(default_factory=list)
     forbidden_paths: list[str] = field(default_factory=list)
+    # The assignment's [environment]: variables the worker gets besides the harness's own.
+    env: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -451,11 +453,13 @@ def enter_worker(spec: SandboxSpec, out_fd: int, workdir: str, private_proc: boo
 
     home = workdir
     os.environ.clear()
+    # The course's variables first: the harness's own win (the config refuses such names).
+    os.environ.update(spec.env)
     os.environ.update({
         "PATH": "/usr/bin:/bin", "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
         "OMP_NUM_THREADS": str(lim.threads), "MKL_NUM_THREADS": str(lim.threads),
-        "OPENBLAS_NUM_THREADS": str(lim.threads), "WANDB_MODE": "offline",
+        "OPENBLAS_NUM_THREADS": str(lim.threads),
     })
     sys.dont_write_bytecode = True
     os.chdir(workdir)

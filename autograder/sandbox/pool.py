@@ -28,6 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, NamedTuple, NoReturn, Protocol
 
+from autograder.config import DEFAULT_PRELOAD, Limits
 from autograder.errors import (
     CodecError,
     CourseError,
@@ -40,7 +41,8 @@ from autograder.sandbox import codec, import_guard, namespaces
 from autograder.sandbox.framing import PeerClosed, recv_frame, send_frame
 from autograder.sandbox.zygote import READY, STACK_SIGNAL
 
-OUTPUT_LIMIT = 16 * 2**20  # bytes a worker may print (stdout + stderr) before it is stopped
+# Bytes a worker may print (stdout + stderr) before it is stopped: [limits] output_mb.
+OUTPUT_LIMIT = Limits().output_bytes
 STACK_WAIT = 0.5  # seconds a timed-out worker gets to dump its stack before it is killed
 STACK_QUIET = 0.05  # a dump is complete after this long without more bytes
 STACK_MAX_BYTES = 256 * 1024
@@ -174,7 +176,7 @@ ALARM_TICK = 0.25  # seconds between the in-process timeout's checks
 class LocalWorker:
     """``--isolation none``: student code in this process, same codec round trip."""
 
-    def __init__(self, workdir: Path, modules: list[str], limits: codec.Limits,
+    def __init__(self, workdir: Path, modules: list[str], limits: codec.WireLimits,
                  probes_file: Path | None = None, *,
                  forbidden_imports: Sequence[str] = ()) -> None:
         from autograder import probes
@@ -465,9 +467,9 @@ class SandboxedWorker:
 class SandboxConfig:
     modules: list[str]
     pristine: Path  # prepared submission files (root-owned, readable)
-    preload: list[str] = field(default_factory=lambda: ["numpy"])
+    preload: list[str] = field(default_factory=lambda: list(DEFAULT_PRELOAD))
     spec: namespaces.SandboxSpec | None = None
-    limits: codec.Limits = codec.DEFAULT_LIMITS
+    limits: codec.WireLimits = codec.DEFAULT_LIMITS
     output_limit: int = OUTPUT_LIMIT  # bytes printed before a worker is stopped
     probes: Path | None = None  # the course's probe module, imported by the zygote
 

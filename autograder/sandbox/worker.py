@@ -76,7 +76,7 @@ def make_tensor(spec: codec.TensorSpec) -> Any:
 
 
 class Runtime:
-    def __init__(self, workdir: Path, modules: Sequence[str], limits: codec.Limits,
+    def __init__(self, workdir: Path, modules: Sequence[str], limits: codec.WireLimits,
                  probe_set: probes.ProbeSet | None = None) -> None:
         self.workdir = workdir
         self.modules = tuple(modules)

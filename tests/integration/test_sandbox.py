@@ -192,6 +192,12 @@ def test_environment_is_scrubbed(graded):
     assert_passed(graded, "Worker environment holds no grader secrets")
 
 
+def test_assignment_environment_reaches_the_worker(graded):
+    """[environment] of assignment.toml travels in the SandboxSpec to enter_worker."""
+    assert_passed(graded, "Worker environment holds the assignment's [environment], harness "
+                          "variables unchanged")
+
+
 def test_worker_runs_in_a_private_copy(graded):
     assert_passed(graded, "Worker runs in a private copy of the submission")
 
@@ -232,7 +238,7 @@ def test_the_grader_survives_and_reports_everything(graded):
     proc, data = graded["proc"], graded["data"]
     assert proc.returncode == 1, proc.stdout[-3000:]  # some tests failed, nothing crashed
     assert "harness_error" not in data["extra_data"]
-    assert len(data["tests"]) == 14
+    assert len(data["tests"]) == 15
     assert "INTERNALERROR" not in proc.stdout + proc.stderr
 
 
@@ -247,7 +253,7 @@ def test_without_root_protections_degrade_visibly(course):
     shutil.chown(out_dir, "nobody")
     ref = course / "course" / "reference_tests" / "s1"
     picked = [f"{ref}/test_sandbox_checks.py::{name}" for name in (
-        "test_environment_is_scrubbed", "test_timeout", "test_after_timeout", "test_os_exit",
+        "test_environment_is_scrubbed", "test_environment_of_the_assignment", "test_timeout", "test_after_timeout", "test_os_exit",
         "test_after_os_exit", "test_kernel_calls_are_filtered")]
     proc, data, _, _ = run_graded(course, out_dir / "results.json", *picked, user="nobody")
     prot = {p["name"]: p for p in data["extra_data"]["protections"]}
@@ -266,6 +272,8 @@ def test_without_root_protections_degrade_visibly(course):
     assert "it was running nap (snoop.py, line 68)" in nap["output"], nap["output"]
     assert status == {
         "Worker environment holds no grader secrets": "passed",
+        "Worker environment holds the assignment's [environment], harness variables unchanged":
+            "passed",
         "A call that sleeps past its timeout": "failed",
         "Next test after a timeout gets a fresh worker": "passed",
         "A call that ends the worker with os._exit": "failed",

@@ -13,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder.course.templates import (
-    assignment_names,
     check_template,
     generate_template,
     resolve_assignment,
@@ -201,6 +200,17 @@ def test_generated_config_is_the_public_part() -> None:
     assert public == {"assignment": source["assignment"], "limits": source["limits"]}
 
 
+def test_report_and_environment_reach_the_students_config(course: Path) -> None:
+    """`check` in the student's folder reads [report] categories and [environment] there."""
+    path = course / "reference_tests" / NAME / "assignment.toml"
+    path.write_text(path.read_text() + '\n[report]\ncategories = ["basics"]\n\n'
+                    '[environment]\nWANDB_MODE = "offline"\n')
+    public = tomllib.loads(generate_template(course, NAME)[Path("assignment.toml")].decode())
+    assert public["report"] == {"categories": ["basics"]}
+    assert public["environment"] == {"WANDB_MODE": "offline"}
+    assert "grading" not in public  # held_out_seed stays hidden
+
+
 def test_notebook_twin_converts_back_to_the_template(tmp_path: Path) -> None:
     files = generate_template(COURSE, NAME)
     path = tmp_path / "ops.ipynb"
@@ -324,14 +334,6 @@ def _names_tree(root: Path, *names: str, twin: bool = True) -> None:
         (root / "solutions" / name).mkdir(parents=True)
         if twin:
             (root / "reference_tests" / name).mkdir(parents=True)
-
-
-def test_assignment_names(tmp_path: Path) -> None:
-    assert assignment_names(tmp_path) == []
-    _names_tree(tmp_path, "a2_torch", "a1_numpy_nn", ".hidden", "__pycache__")
-    _names_tree(tmp_path, "a3_solo", twin=False)
-    (tmp_path / "solutions" / "notes.md").write_text("")
-    assert assignment_names(tmp_path) == ["a1_numpy_nn", "a2_torch"]
 
 
 @pytest.mark.parametrize(

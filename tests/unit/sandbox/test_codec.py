@@ -28,7 +28,7 @@ from hypothesis.extra import numpy as hnp
 
 from autograder.errors import AutograderError, CodecError
 from autograder.sandbox import codec
-from autograder.sandbox.codec import Handle, Limits, decode, encode
+from autograder.sandbox.codec import Handle, WireLimits, decode, encode
 
 ALLOWED_DTYPES = [
     np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
@@ -117,7 +117,7 @@ def time_bound(seconds: float):
             signal.setitimer(signal.ITIMER_REAL, left, old_interval)
 
 
-def decode_hostile(data: bytes, *, limits: Limits = codec.DEFAULT_LIMITS,
+def decode_hostile(data: bytes, *, limits: WireLimits = codec.DEFAULT_LIMITS,
                    seconds: float = 2.0, factor: int = 64) -> Any:
     """decode() must return or raise CodecError, quickly, within a memory budget."""
     tracemalloc.start()
@@ -446,7 +446,7 @@ def test_decoded_handle_type_name_is_capped():
 # ---------------------------------------------------------------- limits
 
 def test_max_bytes_on_encode():
-    small = Limits(max_bytes=1000)
+    small = WireLimits(max_bytes=1000)
     for value in (np.zeros(1000), b"x" * 2000, "x" * 2000, ["x" * 100] * 20):
         with pytest.raises(CodecError, match="exceeds"):
             encode(value, limits=small)
@@ -456,8 +456,8 @@ def test_max_bytes_on_encode():
 def test_max_bytes_on_decode():
     data = encode(np.zeros(1000))
     with pytest.raises(CodecError, match="exceeds"):
-        decode(data, limits=Limits(max_bytes=len(data) - 1))
-    decode(data, limits=Limits(max_bytes=len(data)))
+        decode(data, limits=WireLimits(max_bytes=len(data) - 1))
+    decode(data, limits=WireLimits(max_bytes=len(data)))
 
 
 def nested(depth: int) -> Any:
@@ -468,7 +468,7 @@ def nested(depth: int) -> Any:
 
 
 def test_max_depth_on_encode_and_decode():
-    lim = Limits(max_depth=10)
+    lim = WireLimits(max_depth=10)
     encode(nested(10), limits=lim)
     with pytest.raises(CodecError, match="deeper"):
         encode(nested(11), limits=lim)
@@ -479,7 +479,7 @@ def test_max_depth_on_encode_and_decode():
 
 
 def test_max_items_on_encode_and_decode():
-    lim = Limits(max_items=50)
+    lim = WireLimits(max_items=50)
     encode(list(range(49)), limits=lim)
     with pytest.raises(CodecError, match="items"):
         encode(list(range(60)), limits=lim)
@@ -493,17 +493,17 @@ def test_max_items_on_encode_and_decode():
 def test_max_array_dims_on_decode():
     data = encode(np.zeros((1,) * 5))
     with pytest.raises(CodecError, match="shape"):
-        decode(data, limits=Limits(max_array_dims=4))
+        decode(data, limits=WireLimits(max_array_dims=4))
 
 
 def test_max_array_dims_on_encode():
     with pytest.raises(CodecError):
-        encode(np.zeros((1,) * 5), limits=Limits(max_array_dims=4))
+        encode(np.zeros((1,) * 5), limits=WireLimits(max_array_dims=4))
 
 
 def test_buffer_table_counts_against_max_items():
     with pytest.raises(CodecError):
-        decode(message(None, table=[0] * 2000), limits=Limits(max_items=1000))
+        decode(message(None, table=[0] * 2000), limits=WireLimits(max_items=1000))
 
 
 def test_forged_buffer_table_does_not_amplify_memory():
@@ -789,7 +789,7 @@ tables = st.one_of(st.none(), st.lists(st.one_of(st.integers(-2, 10), st.just(10
 @settings(derandomize=True, deadline=None, database=None, max_examples=400,
           suppress_health_check=[HealthCheck.too_slow])
 @given(json_trees, st.lists(st.binary(max_size=20), max_size=3), tables,
-       st.sampled_from([codec.DEFAULT_LIMITS, Limits(max_depth=2, max_items=5, max_bytes=400)]))
+       st.sampled_from([codec.DEFAULT_LIMITS, WireLimits(max_depth=2, max_items=5, max_bytes=400)]))
 def test_property_forged_json_trees_and_buffer_tables(tree, buffers, table, limits):
     try:
         data = message(tree, buffers, table)

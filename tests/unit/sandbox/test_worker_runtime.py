@@ -359,7 +359,7 @@ def test_undecodable_payload_is_an_error_reply(rt, payload):
 
 
 def test_result_over_the_limits_is_an_error_not_a_crash(make_runtime):
-    rt = make_runtime(limits=codec.Limits(max_items=100))
+    rt = make_runtime(limits=codec.WireLimits(max_items=100))
     err = error(rt, op="call", target=fn(rt, "lots"), args=(1000,))
     assert err["type"] == "CodecError" and "items" in err["message"]
     assert ok(rt, op="call", target=fn(rt, "lots"), args=(3,)) == [0, 1, 2]
@@ -445,7 +445,7 @@ def test_serve_answers_frames_until_the_grader_closes(rt):
 
 
 def test_serve_returns_on_oversized_frame(make_runtime):
-    rt = make_runtime(limits=codec.Limits(max_bytes=1000))
+    rt = make_runtime(limits=codec.WireLimits(max_bytes=1000))
     grader, worker = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     t = threading.Thread(target=serve, args=(worker, rt), daemon=True)
     t.start()
