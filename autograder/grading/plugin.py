@@ -252,7 +252,7 @@ class GradingSession:
             # otherwise read it by its predictable name; each worker gets its own copy.
             os.chmod(self.submission.pristine, 0o700)
             self.policy = self._policy(cfg_path)
-            if self.isolation == "sandbox":
+            if self.isolation == Isolation.SANDBOX:
                 self.zygote = Zygote(self._sandbox_config(cfg_path), base=self.tmp,
                                      threads=self.assignment.limits.threads)
                 if self.policy.required:
@@ -317,7 +317,7 @@ class GradingSession:
         return SandboxConfig(modules=self.importable(), pristine=self.submission.pristine,
                              preload=list(self.assignment.preload), spec=spec,
                              probes=self.course_probes,
-                             limits=self.codec_limits, output_limit=lim.output_mb * 2**20)
+                             limits=self.codec_limits, output_limit=lim.output_bytes)
 
     def _covers(self, cfg_path: Path) -> dict[str, list[str]]:
         """What the worker must not see (the course, submissions and results by name, and
@@ -540,7 +540,7 @@ class GradingSession:
                 off.setdefault(p["detail"], []).append(p["name"])
         for why, names in off.items():
             output += f"\nSandbox protections off ({why}): {', '.join(names)}"
-        if self.isolation == "none":
+        if self.isolation == Isolation.NONE:
             output += "\nGraded in-process (--isolation none): no sandbox, for debugging only."
         return results.build(records, execution_time=elapsed, output=output.strip(),
                              extra_data=extra, leaderboard=self.leaderboard)

@@ -362,9 +362,9 @@ def prepare_submission(root: Path, config: AssignmentConfig, support_dir: Path |
             reason = "the official copy is used"
         elif inner is not None and inner == config.probes:
             # The course's probe module, shipped with the template: the grader loads its own.
-            official = support_dir / inner if support_dir is not None else None
-            if official is not None and official.is_file() and _regular_file(root / rel) \
-                    and _same_content(root / rel, official):
+            shipped = support_dir / inner if support_dir is not None else None
+            if shipped is not None and shipped.is_file() and _regular_file(root / rel) \
+                    and _same_content(root / rel, shipped):
                 continue
             reason = "the official copy is used"
         else:

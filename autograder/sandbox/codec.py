@@ -54,8 +54,6 @@ class WireLimits:
         return cls(max_bytes=limits.message_bytes)
 
 
-# The former name, still spelled by autograder/sandbox/zygote.py: the same class.
-Limits = WireLimits
 DEFAULT_LIMITS = WireLimits()
 SIZE_LIMIT = "(the assignment's message_mb limit)"
 

@@ -68,7 +68,7 @@ def _breakpoint_in_sandbox(*args: object, **kwargs: object) -> None:
 
 
 def _worker(spec: namespaces.SandboxSpec, wsock: socket.socket, out_fd: int, stack_fd: int,
-            limits: codec.Limits, workdir: str, private_proc: bool,
+            limits: codec.WireLimits, workdir: str, private_proc: bool,
             syscalls: CompiledFilter) -> None:
     from autograder.sandbox.worker import Runtime, serve
 
@@ -102,7 +102,7 @@ def _worker(spec: namespaces.SandboxSpec, wsock: socket.socket, out_fd: int, sta
 
 
 def _monitor(spec: namespaces.SandboxSpec, wsock: socket.socket, ssock: socket.socket, out_fd: int,
-             stack_fd: int, limits: codec.Limits, syscalls: CompiledFilter) -> None:
+             stack_fd: int, limits: codec.WireLimits, syscalls: CompiledFilter) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     os.setsid()
     namespaces.become_subreaper()
@@ -196,7 +196,7 @@ def main(argv: list[str]) -> None:
             return
         request = json.loads(msg)
         spec = namespaces.SandboxSpec.from_json(request["spec"])
-        limits = codec.Limits(**request["limits"])
+        limits = codec.WireLimits(**request["limits"])
         wsock = socket.socket(fileno=fds[0])
         ssock = socket.socket(fileno=fds[1])
         if os.fork() == 0:
