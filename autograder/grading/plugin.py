@@ -6,10 +6,12 @@ Per-test metadata travels on ``item.user_properties``/reports, never on function
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -232,6 +234,7 @@ class GradingSession:
         self.static_protections: list[dict[str, Any]] = []
         self.zygote: Zygote | None = None
         self.cuda: bool | None = None  # asked of a worker at the first gpu-marked test
+        self.clean_ids: tuple[int, int] | None = None  # the yardstick worker's uid/gid
         self.cuda_note = ""
         cfg_path = _find_config(config)
         self.assignment = AssignmentConfig.load(cfg_path)
@@ -300,6 +303,9 @@ class GradingSession:
         uid = gid = None
         if blocker is None:
             uid, gid = namespaces.unprivileged_ids()
+            self.clean_ids = namespaces.unprivileged_ids()
+            while self.clean_ids[0] == uid:
+                self.clean_ids = namespaces.unprivileged_ids()
         elif as_root:
             # Student code as root could read or unmount what hides the tests: never.
             raise SandboxError(f"refusing to run student code as root: {blocker}")
@@ -388,6 +394,30 @@ class GradingSession:
         if not self.worker_protections:
             self.worker_protections = list(worker.protections)
         return worker
+
+    def spawn_clean(self) -> Any:
+        """A worker for yardsticks (no student code): a uid of its own where there is one."""
+        if self.zygote is not None and self.clean_ids is not None:
+            try:
+                return self.zygote.spawn(ids=self.clean_ids)
+            except SandboxError as exc:
+                self.errors.append(f"sandbox failure: {exc}")
+                raise
+        return self.spawn()
+
+    @contextlib.contextmanager
+    def pause_student(self) -> Iterator[None]:
+        """The student's processes stopped while a yardstick is timed: a thread or process
+        left behind cannot compete for the CPU or signal the yardstick's worker."""
+        uid = self.zygote.config.spec.uid if self.zygote and self.zygote.config.spec else None
+        if uid is None:
+            yield
+            return
+        namespaces.signal_uid(uid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            namespaces.signal_uid(uid, signal.SIGCONT)
 
     def worker_has_cuda(self) -> bool:
         """Whether CUDA works where the student's code runs: asked once of a clean worker
@@ -566,7 +596,8 @@ def student(request: pytest.FixtureRequest) -> Iterator[StudentProxy]:
     marker = request.node.get_closest_marker("call_timeout")
     timeout = float(marker.args[0]) if marker else session.assignment.limits.call_timeout
     proxy = StudentProxy(session.submission, session.spawn, timeout, session.codec_limits,
-                         hung_imports=session.hung_imports)
+                         hung_imports=session.hung_imports, spawn_clean=session.spawn_clean,
+                         pause_student=session.pause_student)
     try:
         yield proxy
     finally:

@@ -6,9 +6,11 @@ or as :class:`RemoteObject` handles. Nothing the worker built is ever evaluated 
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from autograder import probes
@@ -143,8 +145,14 @@ class StudentProxy:
 
     def __init__(self, submission: Submission, spawn: Callable[[], Any], call_timeout: float,
                  limits: codec.WireLimits = codec.DEFAULT_LIMITS, *, student_code: bool = True,
-                 hung_imports: dict[str, StudentTimeout] | None = None) -> None:
+                 hung_imports: dict[str, StudentTimeout] | None = None,
+                 spawn_clean: Callable[[], Any] | None = None,
+                 pause_student: Callable[[], AbstractContextManager[None]] | None = None) -> None:
         self.submission = submission
+        # The yardstick worker: a uid of its own where the sandbox drops privileges, and the
+        # student's processes paused while it is timed (they cannot slow it down).
+        self._spawn_clean = spawn_clean or spawn
+        self._pause_student = pause_student or contextlib.nullcontext
         # Shared by the tests of one grading: a module whose import ran out of time is not
         # imported again by every later test (55 tests x 10 s for one endless loop).
         self.hung_imports = {} if hung_imports is None else hung_imports
@@ -371,10 +379,12 @@ class StudentProxy:
         worker that never loads student code, so a submission cannot slow its own
         yardstick down."""
         if self._clean is None:
-            self._clean = StudentProxy(self.submission, self._spawn, self.call_timeout,
+            self._clean = StudentProxy(self.submission, self._spawn_clean, self.call_timeout,
                                        self.limits, student_code=False)
         clean = self._clean
-        return clean.time_call(clean.probe_ref(name), *args, repeat=repeat, warmup=warmup, **kwargs)
+        ref = clean.probe_ref(name)
+        with self._pause_student():
+            return clean.time_call(ref, *args, repeat=repeat, warmup=warmup, **kwargs)
 
     def fresh(self) -> None:
         """Replace the worker; handles from the old one become stale."""

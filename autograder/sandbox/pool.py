@@ -55,6 +55,7 @@ _SIGNAL_HINTS = {
     signal.SIGXCPU: "CPU time limit exceeded",
     signal.SIGXFSZ: "file size limit exceeded (too much output?)",
     signal.SIGSEGV: "segmentation fault",
+    signal.SIGSYS: "stopped by the sandbox: a system call it forbids",
     signal.SIGABRT: "aborted",
     signal.SIGBUS: "bus error",
 }
@@ -522,20 +523,26 @@ class Zygote:
         self._ready = True
 
     def _workdir(self) -> Path:
+        """The worker's copy of the submission: readable, owned by the grader, so the worker
+        cannot write there (as in its mount namespace, where every filesystem is read-only;
+        without one its writes go to the shared temp folders, cleaned after it)."""
         self._count += 1
         work = self.tmp / f"w{self._count}"
         shutil.copytree(self.config.pristine, work)
-        spec = self.config.spec
-        if spec is not None and spec.uid is not None and os.getuid() == 0:
-            for p in [work, *work.rglob("*")]:
-                os.chown(p, spec.uid, spec.gid if spec.gid is not None else spec.uid)
+        for p in [work, *work.rglob("*")]:
+            if not p.is_symlink():
+                p.chmod(0o755 if p.is_dir() else 0o644)
         return work
 
-    def spawn(self) -> SandboxedWorker:
+    def spawn(self, *, ids: tuple[int, int] | None = None) -> SandboxedWorker:
+        """A fresh worker; ``ids``: another uid/gid than the spec's (the yardstick worker:
+        the student's processes cannot signal or trace a uid of their own)."""
         self._wait_ready()
         work = self._workdir()
         base = self.config.spec or namespaces.SandboxSpec(workdir="", modules=[])
         spec = replace(base, workdir=str(work), modules=list(self.config.modules))
+        if ids is not None and spec.uid is not None:
+            spec = replace(spec, uid=ids[0], gid=ids[1])
         parent_w, child_w = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         parent_s, child_s = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         out_read, out_fd = os.pipe()

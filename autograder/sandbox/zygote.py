@@ -24,7 +24,7 @@ from pathlib import Path
 
 from autograder import probes
 from autograder.errors import CourseError
-from autograder.sandbox import codec, import_guard, namespaces
+from autograder.sandbox import codec, import_guard, landlock, namespaces
 from autograder.sandbox.framing import send_frame
 from autograder.sandbox.syscall_filter import NETWORK_DETAIL, CompiledFilter, compile_filter
 
@@ -80,6 +80,7 @@ def _worker(spec: namespaces.SandboxSpec, wsock: socket.socket, out_fd: int, sta
             faulthandler.register(STACK_SIGNAL, file=stack_fd, all_threads=True, chain=False)
         except (OSError, RuntimeError, ValueError):
             pass
+        _scopes.restrict()  # before the filter: it may refuse nothing Landlock needs
         syscalls.load()
         keep = {0, 1, 2, wsock.fileno(), stack_fd}
         for fd in os.listdir("/proc/self/fd"):
@@ -116,11 +117,16 @@ def _monitor(spec: namespaces.SandboxSpec, wsock: socket.socket, ssock: socket.s
     os.close(out_fd)
     os.close(stack_fd)
     planned = namespaces.worker_protections(spec, gpu=namespaces.cuda_capable()) + [
-        namespaces.Protection("syscall-filter", syscalls.active, syscalls.detail)]
+        namespaces.Protection("syscall-filter", syscalls.active, syscalls.detail),
+        namespaces.Protection("landlock-scopes", _scopes.active, _scopes.detail)]
     by_name = {p.name: p for p in protections}
     if not by_name["network"].active and syscalls.active:
         # No network namespace (Docker, Gradescope): the filter's socket rule closes it.
-        by_name["network"] = namespaces.Protection("network", True, NETWORK_DETAIL)
+        by_name["network"] = namespaces.Protection(
+            "network", True, NETWORK_DETAIL + ("; abstract UNIX sockets scoped by Landlock"
+                                               if _scopes.active else "; abstract UNIX sockets "
+                                               "of the host stay reachable (Landlock scopes "
+                                               "need Linux 6.12)"))
     private_tmp = by_name["private-tmp"].active
     dropped = spec.uid is not None and os.getuid() == 0
     if not private_tmp and dropped:
@@ -164,6 +170,7 @@ def _kill_orphans() -> None:
 
 # The probes every worker gets: the generic ones and the course's (set once, in main()).
 _probe_set: probes.ProbeSet | None = None
+_scopes = landlock.Scopes(False, "not checked yet")  # set once in main()
 
 
 def main(argv: list[str]) -> None:
@@ -185,6 +192,8 @@ def main(argv: list[str]) -> None:
     # Import what the worker needs now, so a worker that cannot read the harness still works.
     from autograder.sandbox import worker  # noqa: F401
     syscalls = compile_filter().checked()  # once: each worker only loads it
+    global _scopes
+    _scopes = landlock.scopes()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # monitors are reaped automatically
     _send_json(control, {"ready": True, "probes": _probe_set.table()})
     while True:

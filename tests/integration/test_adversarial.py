@@ -425,8 +425,16 @@ def _grade_in(base: Path, case: str, submission_src: Path, isolation: str, mode:
     listener = socket.create_server(("127.0.0.1", 0), backlog=16)
     listener.setblocking(False)
     port = listener.getsockname()[1]
+    # Abstract UNIX sockets carry no permissions: only a network namespace or Landlock's
+    # scope keeps a worker from this one.
+    abstract_name = f"agadv-{uuid.uuid4().hex}"
+    abstract = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    abstract.bind("\0" + abstract_name)
+    abstract.listen(16)
+    abstract.setblocking(False)
     submission = base / "submission" / case
-    _copy_tree(submission_src, submission, {"@@HOST_PORT@@": str(port), **replace})
+    _copy_tree(submission_src, submission, {"@@HOST_PORT@@": str(port),
+                                            "@@HOST_ABSTRACT@@": abstract_name, **replace})
     # The grader's TMPDIR is a folder like /tmp (mode 1777) and results.json goes into it:
     # `autograder grade a1 SUB -o /tmp/results.json` with the default TMPDIR.
     tmpdir = shared_tmp or base / "tmp"
@@ -464,14 +472,15 @@ def _grade_in(base: Path, case: str, submission_src: Path, isolation: str, mode:
         except ValueError:
             data = None
     hits = 0
-    while True:
-        try:
-            conn, _ = listener.accept()
-        except (BlockingIOError, OSError):
-            break
-        conn.close()
-        hits += 1
-    listener.close()
+    for server in (listener, abstract):
+        while True:
+            try:
+                conn, _ = server.accept()
+            except (BlockingIOError, OSError):
+                break
+            conn.close()
+            hits += 1
+        server.close()
     marked: list[dict[str, Any]] = []
     deadline = time.monotonic() + 5
     while True:  # namespaces are torn down asynchronously: give them a moment
@@ -737,6 +746,7 @@ CASES = [
     Case("probe_patch", _perf_attack, check_first=True),
     Case("desync", _perf_attack, check_first=True),
     Case("lazy_result", _perf_attack, check_first=True),
+    Case("throttle_yardstick", _perf_attack, check_first=True),
     Case("tmp_leftover", _tmp_leftover, check_first=True),
     Case("json_bomb", _json_bomb, check_first=True),
 ]
@@ -780,7 +790,10 @@ def test_reference_solution_gets_full_marks(template_baseline: Baseline) -> None
 def test_sandbox_protections_active(template_baseline: Baseline) -> None:
     """Where the kernel allows it, the harness must not silently run without protections;
     in docker-default mode only those that need namespaces are off, and say why."""
-    off = [p for p in template_baseline.protections if not p["active"]]
+    from autograder.sandbox import landlock
+
+    off = [p for p in template_baseline.protections if not p["active"]
+           and not (p["name"] == "landlock-scopes" and landlock.abi_version() < landlock.MIN_ABI)]
     if template_baseline.mode == "full":
         assert not off, f"protections off although this machine supports them: {off}"
         return
@@ -791,6 +804,8 @@ def test_sandbox_protections_active(template_baseline: Baseline) -> None:
     assert "AF_UNIX" in active["network"], active
     assert "this grading's own" in active["unprivileged-user"], active
     assert "tmp-cleanup" in active and "syscall-filter" in active, active
+    if landlock.abi_version() >= landlock.MIN_ABI:  # abstract sockets, signals: Linux 6.12
+        assert "Landlock" in active["landlock-scopes"], active
 
 
 @needs_sandbox
