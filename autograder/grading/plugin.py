@@ -83,8 +83,11 @@ def pytest_configure(config: pytest.Config) -> None:
         try:
             session = GradingSession(config)
         except AutograderError as exc:
+            # results.json now (collection could break too), then the suite is collected
+            # but not run, so the file lists every test with its points and name.
             _fail_closed_at_setup(config, exc)
-            raise
+            config.pluginmanager.register(SetupFailure(config, exc), "autograder-setup-failure")
+            return
         config.stash[SESSION_KEY] = session
         config.pluginmanager.register(session, "autograder-session")
 
@@ -112,6 +115,34 @@ def _fail_closed_at_setup(config: pytest.Config, exc: AutograderError) -> None:
                                                                 root.parent).as_posix())
     results.write(results.fail_closed(records, f"{type(exc).__name__}: {exc}", execution_time=0.0),
                   Path(path))
+
+
+class SetupFailure:
+    """A grading that could not start: its tests are collected for their names and points,
+    none runs, and results.json fails closed with the reason (exit 2)."""
+
+    def __init__(self, config: pytest.Config, exc: AutograderError) -> None:
+        self.config = config
+        self.why = f"{type(exc).__name__}: {exc}"
+        self.records: list[results.TestRecord] = []
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        for item in session.items:
+            try:
+                self.records.append(record_for(item, "after_published"))
+            except pytest.UsageError:
+                continue
+
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        return True  # nothing runs: the sandbox (or the course) is not there to run it
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        path = self.config.getoption("ag_results")
+        if path and self.records:
+            results.write(results.fail_closed(self.records, self.why, execution_time=0.0),
+                          Path(path))
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
 
 def _hypothesis_profile() -> None:
