@@ -69,7 +69,7 @@ def _breakpoint_in_sandbox(*args: object, **kwargs: object) -> None:
 
 def _worker(spec: namespaces.SandboxSpec, wsock: socket.socket, out_fd: int, stack_fd: int,
             limits: codec.WireLimits, workdir: str, private_proc: bool,
-            syscalls: CompiledFilter) -> None:
+            syscalls: CompiledFilter, ruleset: int | None) -> None:
     from autograder.sandbox.worker import Runtime, serve
 
     try:
@@ -80,7 +80,8 @@ def _worker(spec: namespaces.SandboxSpec, wsock: socket.socket, out_fd: int, sta
             faulthandler.register(STACK_SIGNAL, file=stack_fd, all_threads=True, chain=False)
         except (OSError, RuntimeError, ValueError):
             pass
-        _scopes.restrict()  # before the filter: it may refuse nothing Landlock needs
+        if ruleset is not None:  # before the filter: it may refuse nothing Landlock needs
+            landlock.apply(ruleset)
         syscalls.load()
         keep = {0, 1, 2, wsock.fileno(), stack_fd}
         for fd in os.listdir("/proc/self/fd"):
@@ -103,7 +104,8 @@ def _worker(spec: namespaces.SandboxSpec, wsock: socket.socket, out_fd: int, sta
 
 
 def _monitor(spec: namespaces.SandboxSpec, wsock: socket.socket, ssock: socket.socket, out_fd: int,
-             stack_fd: int, limits: codec.WireLimits, syscalls: CompiledFilter) -> None:
+             stack_fd: int, limits: codec.WireLimits, syscalls: CompiledFilter,
+             ruleset: tuple[int | None, str]) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     os.setsid()
     namespaces.become_subreaper()
@@ -112,7 +114,8 @@ def _monitor(spec: namespaces.SandboxSpec, wsock: socket.socket, ssock: socket.s
     pid = os.fork()
     if pid == 0:
         ssock.close()
-        _worker(spec, wsock, out_fd, stack_fd, limits, workdir, private_proc, syscalls)
+        _worker(spec, wsock, out_fd, stack_fd, limits, workdir, private_proc, syscalls,
+                ruleset[0])
     wsock.close()
     os.close(out_fd)
     os.close(stack_fd)
@@ -127,6 +130,20 @@ def _monitor(spec: namespaces.SandboxSpec, wsock: socket.socket, ssock: socket.s
                                                if _scopes.active else "; abstract UNIX sockets "
                                                "of the host stay reachable (Landlock scopes "
                                                "need Linux 6.12)"))
+    fs_detail = ruleset[1]
+    if fs_detail and not fs_detail.startswith("Landlock rules could not"):
+        # No mount namespace: Landlock gives the allow-list, the read-only host and the
+        # forbidden packages' absence instead.
+        by_name["host-folders"] = namespaces.Protection("host-folders", True, fs_detail)
+        by_name["read-only-filesystems"] = namespaces.Protection(
+            "read-only-filesystems", True, "Landlock: writes only in "
+            + ", ".join(dict.fromkeys([*namespaces.SHARED_WRITABLE, *spec.private_tmp])))
+        if "forbidden-packages" in by_name:
+            by_name["forbidden-packages"] = namespaces.Protection(
+                "forbidden-packages", True, "Landlock: unreadable, and refused by the import "
+                "hook: " + ", ".join(spec.forbidden_paths))
+    elif fs_detail:
+        by_name["host-folders"] = namespaces.Protection("host-folders", False, fs_detail)
     private_tmp = by_name["private-tmp"].active
     dropped = spec.uid is not None and os.getuid() == 0
     if not private_tmp and dropped:
@@ -171,6 +188,36 @@ def _kill_orphans() -> None:
 # The probes every worker gets: the generic ones and the course's (set once, in main()).
 _probe_set: probes.ProbeSet | None = None
 _scopes = landlock.Scopes(False, "not checked yet")  # set once in main()
+# Landlock rulesets built by the zygote (root, before any fork), one per set of paths.
+_rulesets: dict[tuple[object, ...], tuple[int | None, str]] = {}
+
+
+def _ruleset_for(spec: namespaces.SandboxSpec) -> tuple[int | None, str]:
+    """The worker's Landlock ruleset and what its filesystem part gives ("" when none):
+    scopes always; without a mount namespace also the host allow-list, read-only folders
+    but the shared temp ones, and the forbidden packages out of reach."""
+    fs = None
+    if not spec.namespaces and spec.uid is not None and os.getuid() == 0:
+        workers = os.path.dirname(spec.workdir.rstrip("/"))
+        interpreter = [str(p) for p in namespaces.interpreter_paths()] + [sys.prefix,
+                                                                            sys.exec_prefix]
+        fs = landlock.FsRules(
+            read=tuple(dict.fromkeys([*(f"/{n}" for n in namespaces.SYSTEM_FOLDERS
+                                         if n not in ("tmp", "dev")), *interpreter, workers])),
+            devices=("/dev",),
+            write=tuple(dict.fromkeys([*namespaces.SHARED_WRITABLE, *spec.private_tmp])),
+            hidden=tuple(spec.forbidden_paths))
+    key = (fs,)
+    if key not in _rulesets:
+        try:
+            fd = _scopes.ruleset(fs)
+            detail = "" if fs is None or _scopes.abi < 1 else (
+                f"Landlock: of the host only the system folders ({', '.join(fs.read[:4])}"
+                f"...), the interpreter and the workers' folder are readable")
+        except OSError as exc:
+            fd, detail = None, f"Landlock rules could not be built: {exc}"
+        _rulesets[key] = (fd, detail)
+    return _rulesets[key]
 
 
 def main(argv: list[str]) -> None:
@@ -208,9 +255,10 @@ def main(argv: list[str]) -> None:
         limits = codec.WireLimits(**request["limits"])
         wsock = socket.socket(fileno=fds[0])
         ssock = socket.socket(fileno=fds[1])
+        ruleset = _ruleset_for(spec)
         if os.fork() == 0:
             control.close()
-            _monitor(spec, wsock, ssock, fds[2], fds[3], limits, syscalls)
+            _monitor(spec, wsock, ssock, fds[2], fds[3], limits, syscalls, ruleset)
         wsock.close()
         ssock.close()
         os.close(fds[2])

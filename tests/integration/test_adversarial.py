@@ -797,7 +797,11 @@ def test_sandbox_protections_active(template_baseline: Baseline) -> None:
     if template_baseline.mode == "full":
         assert not off, f"protections off although this machine supports them: {off}"
         return
-    assert {p["name"] for p in off} == NAMESPACE_ONLY, off
+    # Landlock (Linux 5.13) gives the allow-list and the read-only host without a mount
+    # namespace; what only namespaces give stays off, and says why.
+    expected = NAMESPACE_ONLY - ({"read-only-filesystems", "host-folders"}
+                                 if landlock.abi_version() >= 1 else set())
+    assert {p["name"] for p in off} == expected, off
     assert all("refuses new namespaces" in p["detail"] for p in off), off
     active = {p["name"]: p["detail"] for p in template_baseline.protections if p["active"]}
     assert "file permissions" in active["hidden-paths"], active

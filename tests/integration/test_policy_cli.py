@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -66,3 +68,48 @@ def test_allow_missing_in_the_config_is_checked(course: Path):
               str(course / "r.json"), "--course", str(course), cwd=course)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "unknown protection 'no-netwrk'" in proc.stdout + proc.stderr
+
+
+STRAY_READER = '''
+def relu(x):
+    """Reads a copy of the course that lies elsewhere on the host (the grader does not know
+    it); relu is right only if the copy could be read."""
+    try:
+        with open(STRAY) as f:
+            f.read()
+    except OSError:
+        return x * 0 - 1
+    return np.maximum(x, 0)
+'''
+
+
+@needs_root
+@pytest.mark.parametrize("docker", [False, True], ids=["full", "docker-default"])
+def test_a_copy_of_the_course_elsewhere_on_the_host_stays_unseen(course: Path, docker: bool):
+    """Only the system folders, the interpreter and the worker's own folder are readable:
+    by the mount namespace's allow-list, or by Landlock where there is none. The control
+    (in-process) reads the copy and gets the points."""
+    stray_dir = Path(f"/srv/agadv-stray-{uuid.uuid4().hex}")
+    stray_dir.mkdir(parents=True, mode=0o755)
+    try:
+        stray = stray_dir / "ops.py"
+        stray.write_text("# a stray copy of the solution\n")
+        stray.chmod(0o644)
+        sol = course / "solutions" / "a9_tiny"
+        ops = (sol / "ops.py").read_text()
+        head, _, rest = ops.partition("\ndef relu(")
+        (sol / "ops.py").write_text(head + f"\nSTRAY = {str(stray)!r}\n" + STRAY_READER
+                                    + "\n\n" + rest[rest.index("\nclass Doubler"):])
+        proc, data = _grade(course, docker=docker)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        relu = [t for t in data["tests"] if t["name"].startswith("relu")]
+        assert relu and all(t["score"] == 0 for t in relu), relu
+        out = course / "control.json"
+        control = ag("grade", "a9", str(sol), "-o", str(out), "--course", str(course),
+                     "--isolation", "none", cwd=course)
+        assert control.returncode == 0, control.stdout + control.stderr
+        scores = [t["score"] for t in json.loads(out.read_text())["tests"]
+                  if t["name"].startswith("relu")]
+        assert scores and all(s > 0 for s in scores), scores
+    finally:
+        shutil.rmtree(stray_dir, ignore_errors=True)

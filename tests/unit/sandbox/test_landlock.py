@@ -98,3 +98,51 @@ def test_without_scopes_the_attack_works():
     finally:
         server.close()
     assert got["outside"] == "connected" and got["signal"] == "sent"
+
+
+def _read_in_restricted_child(rules: landlock.FsRules, paths: list[str]) -> dict:
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        out: dict = {}
+        try:
+            import ctypes
+
+            ctypes.CDLL(None).prctl(38, 1, 0, 0, 0)
+            landlock.scopes().restrict(rules)
+            for p in paths:
+                try:
+                    with open(p) as f:
+                        out[p] = f.read()
+                except OSError as exc:
+                    out[p] = exc.errno
+        finally:
+            os.write(w, json.dumps(out).encode())
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        text = f.read()
+    os.waitpid(pid, 0)
+    return json.loads(text)
+
+
+@pytest.mark.skipif(landlock.abi_version() < 1, reason="this kernel has no Landlock")
+def test_filesystem_rules_allow_listed_folders_only_and_leave_a_package_out(tmp_path):
+    """Without a mount namespace: only the granted folders can be read, and a forbidden
+    package below one of them cannot, while its siblings still can."""
+    import errno
+
+    root = tmp_path / "site"
+    (root / "torch").mkdir(parents=True)
+    (root / "numpy").mkdir()
+    (root / "torch" / "__init__.py").write_text("torch")
+    (root / "numpy" / "__init__.py").write_text("numpy")
+    (root / "six.py").write_text("six")
+    outside = tmp_path / "elsewhere.txt"
+    outside.write_text("secret")
+    rules = landlock.FsRules(read=(str(root),), hidden=(str(root / "torch"),))
+    paths = [str(root / "numpy" / "__init__.py"), str(root / "six.py"),
+             str(root / "torch" / "__init__.py"), str(outside)]
+    got = _read_in_restricted_child(rules, paths)
+    assert got == {paths[0]: "numpy", paths[1]: "six", paths[2]: errno.EACCES,
+                   paths[3]: errno.EACCES}
