@@ -363,6 +363,29 @@ def remove_leftovers(uid: int, folders: list[str]) -> int:
     return removed
 
 
+def bytes_owned(uid: int, folders: list[str]) -> int:
+    """Bytes on disk of ``uid``'s files in ``folders`` (bounded walk, links not followed)."""
+    total = seen = 0
+    todo = [f for f in dict.fromkeys(folders) if os.path.isdir(f) and not os.path.islink(f)]
+    while todo and seen < MAX_LEFTOVER_SCAN:
+        folder = todo.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            seen += 1
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if st.st_uid == uid and not stat.S_ISDIR(st.st_mode):
+                total += st.st_blocks * 512
+            elif stat.S_ISDIR(st.st_mode) and (st.st_uid == uid or st.st_mode & stat.S_IWOTH):
+                todo.append(entry.path)
+    return total
+
+
 def become_subreaper() -> None:
     """Orphans of the worker's processes are reparented to the caller (the monitor)."""
     _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)

@@ -329,6 +329,7 @@ class SandboxedWorker:
         self.sources = sources  # trusted copy of the submission, for source lines
         self.probes: dict[str, int | None] = {}  # set by Zygote.spawn
         self.dead: StudentError | None = None
+        self.stop_reason = ""  # why the monitor stopped the worker (e.g. disk in /tmp)
         # A pidfd names this process, never a later one that reuses its pid (the output
         # drain may call kill() after the monitor has reaped the worker).
         self.closed = False
@@ -368,6 +369,9 @@ class SandboxedWorker:
                                    f"{self.drain.limit / 2**20:g} MB during {what}; the worker "
                                    f"was stopped. Remove the print calls in loops "
                                    "(the assignment's output_mb limit)")
+        elif self.stop_reason:
+            self.dead = WorkerDied("DiskLimit", f"{self.stop_reason} during {what} (the "
+                                   "assignment's file_size_mb limit)")
         else:
             self.dead = WorkerDied("WorkerDied", f"{describe_status(status)} during {what}")
         raise self.dead from None
@@ -415,11 +419,17 @@ class SandboxedWorker:
         return data.decode("utf-8", "replace")
 
     def _exit_status(self) -> int | None:
+        """The worker's wait status from its monitor, and why the monitor stopped it, if it
+        did (a message from root's side of the sandbox, never from the worker)."""
         self.status_sock.settimeout(2.0)
         try:
             msg = self.status_sock.recv(4096)
-            return int(json.loads(msg)["status"]) if msg else None
-        except (OSError, ValueError, KeyError):
+            if not msg:
+                return None
+            data = json.loads(msg)
+            self.stop_reason = str(data.get("reason") or "")[:500]
+            return int(data["status"])
+        except (OSError, ValueError, KeyError, AttributeError):
             return None
 
     def output(self, limit: int) -> Printed:

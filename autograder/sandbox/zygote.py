@@ -20,6 +20,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 
 from autograder import probes
@@ -153,12 +154,44 @@ def _monitor(spec: namespaces.SandboxSpec, wsock: socket.socket, ssock: socket.s
     _send_json(ssock, {"pid": pid, "workdir": workdir,
                        "protections": namespaces.protections_to_json(
                            list(by_name.values()) + planned)})
-    _, status = os.waitpid(pid, 0)
+    shared = [*namespaces.SHARED_WRITABLE, *spec.private_tmp]
+    reason = ""
+    if not private_tmp and dropped and spec.uid is not None:
+        status, reason = _wait_watching_tmp(pid, spec.uid, shared,
+                                            TMP_BUDGET_FILES * spec.limits.file_size_mb)
+    else:
+        _, status = os.waitpid(pid, 0)
     _kill_orphans()
     if not private_tmp and dropped and spec.uid is not None:
-        namespaces.remove_leftovers(spec.uid, [*namespaces.SHARED_WRITABLE, *spec.private_tmp])
-    _send_json(ssock, {"status": status})
+        namespaces.remove_leftovers(spec.uid, shared)
+    _send_json(ssock, {"status": status, "reason": reason})
     os._exit(0)
+
+
+# Without a private /tmp (a tmpfs of file_size_mb each for /tmp and /dev/shm), what the
+# worker's uid keeps in the shared temp folders, in all, is bounded by this many files'
+# worth; polled, so a burst between two looks can pass it briefly.
+TMP_BUDGET_FILES = 2
+TMP_POLL = 0.2
+
+
+def _wait_watching_tmp(pid: int, uid: int, folders: list[str], budget_mb: int) -> tuple[int, str]:
+    """waitpid, meanwhile stopping the worker once its uid's files in the shared temp
+    folders pass ``budget_mb`` (disk, or RAM for /dev/shm, outside any rlimit)."""
+    reason = ""
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status, reason
+        if not reason and namespaces.bytes_owned(uid, folders) > budget_mb * 2**20:
+            reason = (f"your code wrote more than {budget_mb} MB to the shared temp folders "
+                      "(/tmp, /dev/shm...); the worker was stopped")
+            for target in (pid, -pid):
+                try:
+                    os.kill(target, signal.SIGKILL)
+                except OSError:
+                    pass
+        time.sleep(TMP_POLL)
 
 
 def _kill_orphans() -> None:

@@ -695,6 +695,16 @@ def _tmp_leftover(g: Graded, b: Baseline) -> None:
         raise HarnessBug(f"the worker left files on the host: {g.leftover_files}")
 
 
+def _tmp_fill(g: Graded, b: Baseline) -> None:
+    # bounded in both modes: the private tmpfs fills up, or the monitor stops the worker
+    if b.mode == "full":
+        _expect_in(g, T_DOUBLE, "TMPFILL stopped", "No space left on device")
+    else:
+        _expect_in(g, T_DOUBLE, "wrote more than 128 MB to the shared temp folders")
+    if g.leftover_files:
+        raise HarnessBug(f"the filler's files outlived the grading: {g.leftover_files}")
+
+
 def _raw_frames(g: Graded, b: Baseline) -> None:
     _expect_in(g, T_DOUBLE, "exceeds the", "limit")
     _expect_in(g, T_MEAN, "malformed message")
@@ -748,6 +758,7 @@ CASES = [
     Case("lazy_result", _perf_attack, check_first=True),
     Case("throttle_yardstick", _perf_attack, check_first=True),
     Case("tmp_leftover", _tmp_leftover, check_first=True),
+    Case("tmp_fill", _tmp_fill),
     Case("json_bomb", _json_bomb, check_first=True),
 ]
 
