@@ -3,7 +3,10 @@ default capability set (no CAP_SYS_ADMIN) and a seccomp filter that refuses new
 namespaces, as Docker's default profile does without CAP_SYS_ADMIN (this kernel would
 otherwise still let root make user namespaces).
 
-    python tests/support/docker_default.py [--reachable PATH]... -- CMD [ARG...]
+    python tests/support/docker_default.py [--reachable PATH]... [--user NAME] -- CMD [ARG...]
+
+``--user NAME``: run CMD as that unprivileged user instead (a grader without root, as on
+a student's laptop), after ``--reachable``.
 
 ``--reachable PATH``: a deployment puts the harness where every uid can traverse (an image's
 /opt/venv). A checkout in a 0700 folder has it behind that folder; for the test run only,
@@ -40,11 +43,15 @@ def _mount(src: bytes, dst: bytes, fstype: bytes | None, flags: int, data: bytes
 def make_reachable(paths: list[str]) -> None:
     blocked = []
     for path in paths:
-        p = os.path.realpath(path)
+        # abspath, not realpath: a venv's bin/python links out of the 0700 folder
+        p = os.path.abspath(path)
+        chain = [p] if os.path.isdir(p) else []
         while p != "/":
             p = os.path.dirname(p)
-            if not os.stat(p).st_mode & stat.S_IXOTH and p not in blocked:
-                blocked.append(p)
+            chain.append(p)
+        for q in chain:
+            if not os.stat(q).st_mode & stat.S_IXOTH and q not in blocked:
+                blocked.append(q)
     if not blocked:
         return
     if libc.unshare(0x00020000) != 0:
@@ -84,13 +91,25 @@ def refuse_namespaces() -> None:
 
 
 def main(argv: list[str]) -> None:
-    reachable = []
-    while argv and argv[0] == "--reachable":
-        reachable.append(argv[1])
+    reachable: list[str] = []
+    user = None
+    while argv and argv[0] in ("--reachable", "--user"):
+        if argv[0] == "--reachable":
+            reachable.append(argv[1])
+        else:
+            user = argv[1]
         argv = argv[2:]
     if not argv or argv[0] != "--" or len(argv) < 2:
         raise SystemExit(__doc__)
     make_reachable(reachable)
+    if user is not None:  # an unprivileged grader (a laptop), not Docker's root
+        import pwd
+
+        entry = pwd.getpwnam(user)
+        os.setgroups([])
+        os.setgid(entry.pw_gid)
+        os.setuid(entry.pw_uid)
+        os.execv(argv[1], argv[1:])
     refuse_namespaces()
     capsh = shutil.which("capsh") or "/usr/sbin/capsh"
     drop = ",".join(n for n in _cap_names(capsh) if n not in DOCKER_CAPS)
