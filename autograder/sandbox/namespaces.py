@@ -7,6 +7,7 @@ it (``extra_data`` of results.json, ``autograder check``), so nothing degrades s
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import importlib.util
 import os
@@ -14,6 +15,7 @@ import pwd
 import resource
 import secrets
 import shutil
+import signal
 import stat
 import sys
 import sysconfig
@@ -327,63 +329,131 @@ def namespaces_blocker() -> str | None:
 # Folders everybody may write to: without a private /tmp (no mount namespace), what a
 # worker leaves there is removed after it by uid (each grading has a uid of its own).
 SHARED_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock")
-MAX_LEFTOVER_SCAN = 20_000
+# Entries looked at per shared folder: each folder its own budget, so a flood of files in
+# one (/dev/shm) cannot hide another (/tmp) from the cleanup or the disk budget.
+MAX_SCAN_PER_FOLDER = 20_000
+MAX_FILES_OWNED = 10_000  # files a worker may keep in the shared folders
+
+
+@dataclass
+class Owned:
+    """What ``uid`` keeps in the shared folders: entries at their top, bytes, files, and
+    whether a folder held more than could be looked at (treat as over any budget)."""
+
+    paths: list[str] = field(default_factory=list)
+    bytes: int = 0
+    files: int = 0
+    truncated: bool = False
+
+
+def owned_by(uid: int, folders: list[str], per_folder: int = MAX_SCAN_PER_FOLDER) -> Owned:
+    """Walk each of ``folders`` (links not followed, another shared folder below entered,
+    each with its own entry budget) for what ``uid`` owns."""
+    out = Owned()
+    queue = collections.deque(f for f in dict.fromkeys(folders)
+                              if os.path.isdir(f) and not os.path.islink(f))
+    entered = 0
+    while queue and entered < 64:  # shared folders within shared folders, bounded
+        folder = queue.popleft()
+        entered += 1
+        try:
+            scan = os.scandir(folder)
+        except OSError:
+            continue
+        with scan:
+            for n, entry in enumerate(scan):
+                if n >= per_folder:
+                    out.truncated = True
+                    break
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if st.st_uid == uid:
+                    out.paths.append(entry.path)
+                    if stat.S_ISDIR(st.st_mode):
+                        b, f, t = _tree_size(entry.path)
+                        out.bytes, out.files = out.bytes + b, out.files + f
+                        out.truncated |= t
+                    else:
+                        out.bytes += st.st_blocks * 512
+                        out.files += 1
+                elif stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_IWOTH:
+                    queue.append(entry.path)  # another shared folder (e.g. /tmp/.X11-unix)
+    out.truncated |= bool(queue)
+    return out
+
+
+def _tree_size(root: str) -> tuple[int, int, bool]:
+    total = files = 0
+    for n, (folder, _dirs, names) in enumerate(os.walk(root)):
+        if n >= MAX_SCAN_PER_FOLDER or files >= MAX_SCAN_PER_FOLDER:
+            return total, files, True
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_blocks * 512
+                files += 1
+            except OSError:
+                pass
+    return total, files, False
 
 
 def remove_leftovers(uid: int, folders: list[str]) -> int:
-    """Remove what ``uid`` created in ``folders`` (bounded walk, never following links).
-    Returns how many entries went. Only for a grading's own uid, never the user's."""
+    """Remove what ``uid`` created in ``folders``; a truncated walk is walked again (what
+    is removed no longer counts). Returns how many entries went. Only for a grading's own
+    uid, never the user's."""
     if uid == os.getuid() or uid == 0:
         return 0
-    removed = seen = 0
-    todo = [f for f in dict.fromkeys(folders) if os.path.isdir(f) and not os.path.islink(f)]
-    while todo and seen < MAX_LEFTOVER_SCAN:
-        folder = todo.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        for entry in entries:
-            seen += 1
+    removed = 0
+    for _ in range(32):
+        # Once per worker, so each folder whole (up to a million entries): files of other
+        # gradings must not hide this one's.
+        owned = owned_by(uid, folders, per_folder=1_000_000)
+        for path in owned.paths:
             try:
-                st = entry.stat(follow_symlinks=False)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    os.unlink(path)
+                removed += 1
             except OSError:
-                continue
-            if st.st_uid == uid:
-                try:
-                    if stat.S_ISDIR(st.st_mode):
-                        shutil.rmtree(entry.path, ignore_errors=True)
-                    else:
-                        os.unlink(entry.path)
-                    removed += 1
-                except OSError:
-                    pass
-            elif stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_IWOTH:
-                todo.append(entry.path)  # another shared folder (e.g. /tmp/.X11-unix)
+                pass
+        if not owned.truncated or not owned.paths:
+            break
     return removed
 
 
-def bytes_owned(uid: int, folders: list[str]) -> int:
-    """Bytes on disk of ``uid``'s files in ``folders`` (bounded walk, links not followed)."""
-    total = seen = 0
-    todo = [f for f in dict.fromkeys(folders) if os.path.isdir(f) and not os.path.islink(f)]
-    while todo and seen < MAX_LEFTOVER_SCAN:
-        folder = todo.pop()
+def processes_of(uid: int) -> list[int]:
+    """Live (not zombie) processes of ``uid``."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
         try:
-            entries = list(os.scandir(folder))
+            with open(f"/proc/{entry}/status") as f:
+                text = f.read()
         except OSError:
             continue
-        for entry in entries:
-            seen += 1
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            if st.st_uid == uid and not stat.S_ISDIR(st.st_mode):
-                total += st.st_blocks * 512
-            elif stat.S_ISDIR(st.st_mode) and (st.st_uid == uid or st.st_mode & stat.S_IWOTH):
-                todo.append(entry.path)
-    return total
+        state = next((ln.split()[1] for ln in text.splitlines() if ln.startswith("State:")), "")
+        uids = next((ln.split()[1:] for ln in text.splitlines() if ln.startswith("Uid:")), [])
+        if state != "Z" and str(uid) in uids:
+            out.append(int(entry))
+    return out
+
+
+def kill_uid(uid: int, rounds: int = 100) -> int:
+    """End every process of a grading's uid: all stopped first (a chain that forks anew as
+    links die cannot regrow), then killed, until none is left. Without a pid namespace this
+    is what ends what a worker started; the caller must not start another worker of the
+    uid meanwhile. Returns the processes still alive (0 when done)."""
+    if uid in (0, os.getuid()) or os.getuid() != 0:
+        return 0
+    for _ in range(rounds):
+        if not processes_of(uid):
+            return 0
+        signal_uid(uid, signal.SIGSTOP)
+        signal_uid(uid, signal.SIGKILL)
+    return len(processes_of(uid))
 
 
 def become_subreaper() -> None:
@@ -474,6 +544,9 @@ def enter_worker(spec: SandboxSpec, out_fd: int, workdir: str, private_proc: boo
     _set_limit(resource.RLIMIT_FSIZE, lim.file_size_mb * mb)
     _set_limit(resource.RLIMIT_CORE, 0)
 
+    # Files it creates are its own: in shared temp folders (no mount namespace) another
+    # grading's worker must not read them.
+    os.umask(0o077)
     home = workdir
     os.environ.clear()
     # The course's variables first: the harness's own win (the config refuses such names).

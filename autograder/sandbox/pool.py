@@ -44,6 +44,7 @@ from autograder.sandbox.zygote import READY, STACK_SIGNAL
 # Bytes a worker may print (stdout + stderr) before it is stopped: [limits] output_mb.
 OUTPUT_LIMIT = Limits().output_bytes
 STACK_WAIT = 0.5  # seconds a timed-out worker gets to dump its stack before it is killed
+MONITOR_WAIT = 10.0  # seconds a closing worker's monitor gets to clean up after it
 STACK_QUIET = 0.05  # a dump is complete after this long without more bytes
 STACK_MAX_BYTES = 256 * 1024
 MAX_TIMEOUT_FRAMES = 12
@@ -330,6 +331,7 @@ class SandboxedWorker:
         self.probes: dict[str, int | None] = {}  # set by Zygote.spawn
         self.dead: StudentError | None = None
         self.stop_reason = ""  # why the monitor stopped the worker (e.g. disk in /tmp)
+        self.status_seen = False  # the monitor's final message was read
         # A pidfd names this process, never a later one that reuses its pid (the output
         # drain may call kill() after the monitor has reaped the worker).
         self.closed = False
@@ -418,12 +420,13 @@ class SandboxedWorker:
             data += chunk
         return data.decode("utf-8", "replace")
 
-    def _exit_status(self) -> int | None:
+    def _exit_status(self, wait: float = 2.0) -> int | None:
         """The worker's wait status from its monitor, and why the monitor stopped it, if it
         did (a message from root's side of the sandbox, never from the worker)."""
-        self.status_sock.settimeout(2.0)
+        self.status_sock.settimeout(wait)
         try:
             msg = self.status_sock.recv(4096)
+            self.status_seen = True
             if not msg:
                 return None
             data = json.loads(msg)
@@ -462,6 +465,11 @@ class SandboxedWorker:
     def close(self) -> None:
         self.kill()
         self.drain.on_flood = None  # its pid may be another process's later
+        if not self.status_seen and not self.closed:
+            # The monitor's last word comes after it ended what the worker left (processes
+            # of its uid, files in shared temp folders): the next worker of this uid must
+            # not start before, or that cleanup would take it along.
+            self._exit_status(wait=MONITOR_WAIT)
         for s in (self.sock, self.status_sock):
             s.close()
         if self.stack_fd is not None:

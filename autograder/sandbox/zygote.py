@@ -161,6 +161,10 @@ def _monitor(spec: namespaces.SandboxSpec, wsock: socket.socket, ssock: socket.s
                                             TMP_BUDGET_FILES * spec.limits.file_size_mb)
     else:
         _, status = os.waitpid(pid, 0)
+    if dropped and spec.uid is not None and not by_name["pid-namespace"].active:
+        # No pid namespace to take them along: whatever runs as this grading's uid now
+        # was started by the worker (the grader waits for this monitor before the next).
+        namespaces.kill_uid(spec.uid)
     _kill_orphans()
     if not private_tmp and dropped and spec.uid is not None:
         namespaces.remove_leftovers(spec.uid, shared)
@@ -183,9 +187,15 @@ def _wait_watching_tmp(pid: int, uid: int, folders: list[str], budget_mb: int) -
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
             return status, reason
-        if not reason and namespaces.bytes_owned(uid, folders) > budget_mb * 2**20:
-            reason = (f"your code wrote more than {budget_mb} MB to the shared temp folders "
-                      "(/tmp, /dev/shm...); the worker was stopped")
+        owned = None if reason else namespaces.owned_by(uid, folders)
+        # Not a walk cut short: other gradings' files can fill a folder, and a flood of
+        # this worker's own is caught by the file count (each folder its own entry budget).
+        if owned is not None and (owned.bytes > budget_mb * 2**20
+                                  or owned.files > namespaces.MAX_FILES_OWNED):
+            what = (f"more than {budget_mb} MB" if owned.bytes > budget_mb * 2**20
+                    else f"more than {namespaces.MAX_FILES_OWNED} files")
+            reason = (f"your code wrote {what} to the shared temp folders (/tmp, /dev/shm...); "
+                      "the worker was stopped")
             for target in (pid, -pid):
                 try:
                     os.kill(target, signal.SIGKILL)

@@ -705,6 +705,20 @@ def _tmp_fill(g: Graded, b: Baseline) -> None:
         raise HarnessBug(f"the filler's files outlived the grading: {g.leftover_files}")
 
 
+def _shm_shield(g: Graded, b: Baseline) -> None:
+    if b.mode == "full":  # the private /dev/shm (a tmpfs) fills up first
+        _expect_in(g, T_DOUBLE, "SHIELD")
+    else:
+        _expect_in(g, T_DOUBLE, "to the shared temp folders", "the worker was stopped")
+    if g.leftover_files:
+        raise HarnessBug(f"files hidden behind the flood outlived the grading: "
+                         f"{g.leftover_files[:5]} ({len(g.leftover_files)} in all)")
+
+
+def _chain(g: Graded, b: Baseline) -> None:
+    _expect_in(g, T_DOUBLE, "CHAIN started")  # it ran; check_no_leftovers is the point
+
+
 def _raw_frames(g: Graded, b: Baseline) -> None:
     _expect_in(g, T_DOUBLE, "exceeds the", "limit")
     _expect_in(g, T_MEAN, "malformed message")
@@ -759,6 +773,8 @@ CASES = [
     Case("throttle_yardstick", _perf_attack, check_first=True),
     Case("tmp_leftover", _tmp_leftover, check_first=True),
     Case("tmp_fill", _tmp_fill),
+    Case("shm_shield", _shm_shield),
+    Case("chain", _chain),
     Case("json_bomb", _json_bomb, check_first=True),
 ]
 
