@@ -17,6 +17,7 @@ import importlib
 import importlib.abc
 import json
 import os
+import select
 import signal
 import socket
 import sys
@@ -183,6 +184,11 @@ def _wait_watching_tmp(pid: int, uid: int, folders: list[str], budget_mb: int) -
     """waitpid, meanwhile stopping the worker once its uid's files in the shared temp
     folders pass ``budget_mb`` (disk, or RAM for /dev/shm, outside any rlimit)."""
     reason = ""
+    try:  # wakes at the worker's end, not at the next poll
+        exited = select.poll()
+        exited.register(os.pidfd_open(pid), select.POLLIN)
+    except OSError:
+        exited = None
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
@@ -201,7 +207,10 @@ def _wait_watching_tmp(pid: int, uid: int, folders: list[str], budget_mb: int) -
                     os.kill(target, signal.SIGKILL)
                 except OSError:
                     pass
-        time.sleep(TMP_POLL)
+        if exited is not None:
+            exited.poll(TMP_POLL * 1000)
+        else:
+            time.sleep(TMP_POLL)
 
 
 def _kill_orphans() -> None:
