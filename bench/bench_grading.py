@@ -5,7 +5,7 @@ wall time sandboxed vs in-process (min of N runs, all pinned to one core), their
 the fixed overhead of the sandbox, and the peak RSS of grader + zygote + worker (sum of
 the process tree, sampled every 10 ms). Writes the figures to bench/results/grading.json.
 
-    .venv/bin/python bench/bench_grading.py [--runs 3]
+    .venv/bin/python bench/bench_grading.py [--runs 3] [--docker-default]
 """
 
 from __future__ import annotations
@@ -61,8 +61,14 @@ def _tree_rss(root_pid: int) -> int:
     return sum(rss.get(p, 0) for p in tree)
 
 
-def run_once(args: list[str], core: int) -> tuple[float, int, str]:
-    cmd = [sys.executable, "-c", RUNNER, *args]
+# `--docker-default`: the sandboxed run also as `docker run` starts it (no CAP_SYS_ADMIN,
+# namespaces refused; file modes, Landlock and the monitor instead), through the tests' wrapper.
+DOCKER_DEFAULT = [sys.executable, str(ROOT / "tests" / "support" / "docker_default.py"),
+                  "--reachable", sys.executable, "--reachable", str(ROOT), "--"]
+
+
+def run_once(args: list[str], core: int, prefix: list[str] | None = None) -> tuple[float, int, str]:
+    cmd = [*(prefix or []), sys.executable, "-c", RUNNER, *args]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: os.sched_setaffinity(0, {core}))
@@ -86,13 +92,16 @@ def run_once(args: list[str], core: int) -> tuple[float, int, str]:
     return elapsed, peak, out.strip()
 
 
-def measure(label: str, args_for: dict[str, list[str]], runs: int, core: int) -> dict[str, float]:
-    times: dict[str, list[float]] = {"none": [], "sandbox": []}
-    peaks: dict[str, int] = {"none": 0, "sandbox": 0}
+def measure(label: str, args_for: dict[str, list[str]], runs: int, core: int,
+            docker: bool = False) -> dict[str, float]:
+    modes = ["none", "sandbox"] + (["docker"] if docker else [])
+    times: dict[str, list[float]] = {m: [] for m in modes}
+    peaks: dict[str, int] = {m: 0 for m in modes}
     score = ""
     for _ in range(runs):
-        for mode in ("none", "sandbox"):  # alternate so drift hits both modes alike
-            elapsed, peak, score = run_once(args_for[mode], core)
+        for mode in modes:  # alternate so drift hits every mode alike
+            elapsed, peak, score = run_once(args_for["sandbox" if mode == "docker" else mode],
+                                            core, DOCKER_DEFAULT if mode == "docker" else None)
             times[mode].append(elapsed)
             peaks[mode] = max(peaks[mode], peak)
     best = {m: min(v) for m, v in times.items()}
@@ -105,6 +114,11 @@ def measure(label: str, args_for: dict[str, list[str]], runs: int, core: int) ->
           f"ratio {row['ratio']:5.2f}  overhead {row['overhead_s']:+6.2f} s  "
           f"peak RSS {row['peak_rss_sandbox_mb']:6.0f} MB (in-process {row['peak_rss_in_process_mb']:.0f} MB)"
           f"  score {score}")
+    if docker:
+        row["docker_default_s"] = best["docker"]
+        row["docker_default_ratio"] = best["docker"] / best["none"]
+        print(f"{'':28s} docker-default sandbox {best['docker']:7.2f} s  ratio "
+              f"{row['docker_default_ratio']:5.2f} (against in-process, same run)")
     return row
 
 
@@ -112,6 +126,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--core", type=int, default=0, help="CPU core to pin every run to")
+    parser.add_argument("--docker-default", action="store_true",
+                        help="also time the sandbox as `docker run` starts it (needs root)")
     opts = parser.parse_args()
     tmp = Path("/tmp") / f"bench-{os.getpid()}.json"
     a1_ref = ROOT / "reference_tests" / "a1_numpy_nn"
@@ -121,8 +137,10 @@ def main() -> None:
     one = {m: [str(mini / "ref"), str(mini / "ref" / "assignment.toml"), "", str(mini / "good"),
                str(tmp), m, "-k", "test_double"] for m in ("none", "sandbox")}
     print(f"runs={opts.runs}, pinned to core {opts.core}, min of runs; python {sys.version.split()[0]}")
-    rows = {"one_test_suite": measure("one-test suite", one, opts.runs, opts.core),
-            "a1_reference": measure("A1 reference, full suite", a1, opts.runs, opts.core)}
+    rows = {"one_test_suite": measure("one-test suite", one, opts.runs, opts.core,
+                                      opts.docker_default),
+            "a1_reference": measure("A1 reference, full suite", a1, opts.runs, opts.core,
+                                    opts.docker_default)}
     tmp.unlink(missing_ok=True)
     out = ROOT / "bench" / "results" / "grading.json"
     out.parent.mkdir(exist_ok=True)
