@@ -16,6 +16,8 @@ import os
 import stat
 from dataclasses import dataclass
 
+from autograder.sandbox import forked
+
 SYS_LANDLOCK_CREATE_RULESET = 444  # the same number on every architecture (new-style calls)
 SYS_LANDLOCK_RESTRICT_SELF = 446
 LANDLOCK_CREATE_RULESET_VERSION = 1
@@ -173,17 +175,13 @@ def scopes() -> Scopes:
         return Scopes(False, f"Landlock ABI {abi} has no scopes (needs {MIN_ABI}, Linux 6.12)",
                       abi)
     candidate = Scopes(True, DETAIL, abi)
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        code = 0
-        try:
-            _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-            candidate.restrict()
-        except BaseException:  # noqa: BLE001 - reported by the exit code
-            code = 1
-        os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        return Scopes(False, "the platform refused Landlock (a seccomp profile without "
-                             "landlock_* calls?)")  # abi 0: no filesystem rules either
+
+    def restrict() -> None:
+        _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        candidate.restrict()
+
+    why = forked.try_in_child(restrict)
+    if why is not None:  # abi 0: no filesystem rules either
+        return Scopes(False, f"the platform refused Landlock ({why}; a seccomp profile "
+                             "without the landlock_* calls?)")
     return candidate

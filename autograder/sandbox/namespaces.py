@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.config import Limits
+from autograder.sandbox import forked, permissions
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
@@ -304,24 +305,18 @@ def namespaces_blocker() -> str | None:
     CAP_SYS_ADMIN, a seccomp profile that refuses unshare)."""
     if os.getuid() != 0:
         return "needs root"
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        code = 0
-        if _libc.unshare(CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWNS) != 0:
-            os.write(w, os.strerror(ctypes.get_errno()).encode())
-            code = 1
-        elif _mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) is not None:
-            os.write(w, b"mounts refused in a new mount namespace")
-            code = 1
-        os._exit(code)
-    os.close(w)
-    with os.fdopen(r, "rb") as f:
-        why = f.read().decode("utf-8", "replace")
-    _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) == 0:
+
+    def enter() -> None:
+        err = _unshare(CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWNS)
+        if err is not None:
+            raise OSError(err)
+        if _mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) is not None:
+            raise OSError("mounts refused in a new mount namespace")
+
+    why = forked.try_in_child(enter)
+    if why is None:
         return None
-    return (f"the platform refuses new namespaces ({why or 'unknown reason'}): no "
+    return (f"the platform refuses new namespaces ({why}): no "
             "CAP_SYS_ADMIN or a seccomp profile that refuses unshare, as under `docker run` "
             "and on Gradescope")
 
@@ -572,17 +567,8 @@ def enter_worker(spec: SandboxSpec, out_fd: int, workdir: str, private_proc: boo
 # -- checks made by the grader before it starts the zygote --------------------------------
 
 def readable_by_others(path: Path) -> bool:
-    """True if a user with no special rights can reach and read ``path``."""
-    path = path.resolve()
-    try:
-        for parent in reversed(path.parents):
-            if not os.stat(parent).st_mode & stat.S_IXOTH:
-                return False
-        mode = os.stat(path).st_mode
-    except OSError:
-        return False
-    need = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
-    return mode & need == need
+    """True if a user with no special rights can reach and read ``path`` (links resolved)."""
+    return permissions.reachable_by_others(path.resolve(), fully=True)
 
 
 def interpreter_paths() -> list[Path]:

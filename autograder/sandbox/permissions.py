@@ -58,9 +58,9 @@ def is_shared_tmp(path: Path) -> bool:
     return stat.S_ISDIR(mode) and bool(mode & stat.S_ISVTX) and bool(mode & stat.S_IWOTH)
 
 
-def reachable_by_others(path: Path) -> bool:
-    """True if a user with no special rights and no groups can open ``path``
-    (read a file, list or enter a folder)."""
+def reachable_by_others(path: Path, *, fully: bool = False) -> bool:
+    """True if a user with no special rights and no groups can open ``path`` (read a
+    file, list or enter a folder); ``fully``: read a file, list and enter a folder."""
     path = Path(os.path.abspath(path))
     try:
         for parent in reversed(path.parents):
@@ -71,6 +71,9 @@ def reachable_by_others(path: Path) -> bool:
         return False
     if stat.S_ISLNK(mode):
         return False  # the target is judged where it lies
+    if fully:
+        need = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
+        return mode & need == need
     return bool(mode & (stat.S_IROTH | stat.S_IXOTH))
 
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import os
 from dataclasses import dataclass
 from typing import Any
+
+from autograder.sandbox import forked
 
 CLONE_NAMESPACE_FLAGS = {
     "CLONE_NEWNS": 0x00020000, "CLONE_NEWCGROUP": 0x02000000, "CLONE_NEWUTS": 0x04000000,
@@ -79,25 +80,16 @@ class CompiledFilter:
         fail their setup over a protection the platform cannot give."""
         if self.handle is None:
             return self
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child
-            code = 0
-            try:
-                os.close(r)
-                ctypes.CDLL(None).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-                self.handle.load()
-            except BaseException as exc:  # noqa: BLE001 - reported to the parent
-                os.write(w, repr(exc).encode()[:500])
-                code = 1
-            os._exit(code)
-        os.close(w)
-        with os.fdopen(r, "rb") as f:
-            why = f.read().decode("utf-8", "replace")
-        _, status = os.waitpid(pid, 0)
-        if os.waitstatus_to_exitcode(status) == 0:
+        handle = self.handle
+
+        def load() -> None:
+            ctypes.CDLL(None).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+            handle.load()
+
+        why = forked.try_in_child(load)
+        if why is None:
             return self
-        return CompiledFilter(None, f"the kernel refused the filter ({why or 'no reason'}); "
+        return CompiledFilter(None, f"the kernel refused the filter ({why}); "
                                     "seccomp is unavailable here")
 
 
