@@ -137,21 +137,22 @@ def setitem_call(container: Any, key: Any, value: Any, fn: Callable[..., Any], *
 def state_dict(module: Any) -> dict[str, Any]:
     """A torch module's ``state_dict()`` as a plain dict of name -> tensor (arriving in the
     grader as arrays)."""
-    if not callable(getattr(module, "state_dict", None)):
-        raise TypeError(f"state_dict: a {type(module).__qualname__} has no state_dict(); "
-                        "pass a torch.nn.Module")
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(module, torch.nn.Module):
+        raise TypeError(f"state_dict: a {type(module).__qualname__} is not a torch.nn.Module")
+    # torch's own method, not the module's: an override could report weights it does not use
     return {str(k): v.detach() if hasattr(v, "detach") else v
-            for k, v in module.state_dict().items()}
+            for k, v in torch.nn.Module.state_dict(module).items()}
 
 
 @probe("grads")
 def grads(module: Any) -> dict[str, Any]:
     """The gradient of each named parameter of a torch module (None where it has none)."""
-    if not callable(getattr(module, "named_parameters", None)):
-        raise TypeError(f"grads: a {type(module).__qualname__} has no named_parameters(); "
-                        "pass a torch.nn.Module")
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(module, torch.nn.Module):
+        raise TypeError(f"grads: a {type(module).__qualname__} is not a torch.nn.Module")
     return {str(k): None if p.grad is None else p.grad.detach()
-            for k, p in module.named_parameters()}
+            for k, p in torch.nn.Module.named_parameters(module)}
 
 
 @probe("cuda_available")

@@ -20,6 +20,7 @@ from numbers import Real
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from autograder.config import (
@@ -533,7 +534,8 @@ class GradingSession:
                     # The suite's own code or the sandbox broke, not the student's code.
                     self.errors.append(f"{item.nodeid}: {_printable(report.longreprtext)}")
                 if call.excinfo is not None:
-                    rec.output = self.submission.locate(_failure_text(call.excinfo, self.assignment.limits.memory_mb))
+                    rec.output = results.truncate(self.submission.locate(_failure_text(
+                        call.excinfo, self.assignment.limits.memory_mb)), results.MAX_TEST_OUTPUT)
                 if isinstance(exc, StudentError) and exc.import_of is not None:
                     # The test's hint is about what it checks, not about a broken import;
                     # the summary names the import failure once.
@@ -545,10 +547,13 @@ class GradingSession:
                     why = (str(exc).strip().splitlines() or ["an error"])[0][:300] + _jupyter_hint(exc)
                     why = _printable(why if at.strip() in why else why + at)
                     self.import_failures.setdefault(module, self.submission.locate(why))
-                rec.staff_output = _printable(report.longreprtext)
+                rec.staff_output = results.truncate(_printable(report.longreprtext),
+                                                    results.MAX_TEST_OUTPUT)
         elif report.when == "teardown" and report.failed and rec.outcome == "passed":
             rec.outcome = "failed"
-            rec.output = self.submission.locate(_failure_text(call.excinfo, self.assignment.limits.memory_mb)) if call.excinfo else "teardown failed"
+            rec.output = results.truncate(self.submission.locate(_failure_text(
+                call.excinfo, self.assignment.limits.memory_mb)), results.MAX_TEST_OUTPUT) \
+                if call.excinfo else "teardown failed"
         return report
 
     def pytest_internalerror(self, excrepr: Any) -> None:
@@ -569,7 +574,8 @@ class GradingSession:
                  **({"cuda": self.cuda} if self.cuda is not None else {}),
                  **({"cuda_check": self.cuda_note} if self.cuda_note else {}),
                  "protections": self.protections(),
-                 "submission": {"graded": self.submission.found, "ignored": self.submission.ignored,
+                 "submission": {"graded": self.submission.found,
+                                "ignored": [_printable(i) for i in self.submission.ignored],
                                 "problems": {k: v[1] for k, v in self.submission.problems.items()},
                                 "notebook_lines_stripped": self.submission.stripped,
                                 "import_violations": self.submission.violations_json()}}
@@ -585,7 +591,7 @@ class GradingSession:
             rec.score = rec.max_score * rec.partial if rec.partial is not None else full
             if rec.outcome != "passed" and rec.hint:
                 rec.output = f"{rec.output}\nHint: {rec.hint}".lstrip()
-        output = self.submission.report()
+        output = _printable(self.submission.report())  # file names are the student's text
         # One line per cause: a module that fails at import breaks those importing it too.
         causes: dict[str, list[str]] = {}
         for module, why in self.import_failures.items():
@@ -628,7 +634,9 @@ def student(request: pytest.FixtureRequest) -> Iterator[StudentProxy]:
     timeout = float(marker.args[0]) if marker else session.assignment.limits.call_timeout
     proxy = StudentProxy(session.submission, session.spawn, timeout, session.codec_limits,
                          hung_imports=session.hung_imports, spawn_clean=session.spawn_clean,
-                         pause_student=session.pause_student)
+                         pause_student=session.pause_student,
+                         torch_in_worker="torch" in session.assignment.preload,
+                         worker_cuda=session.worker_has_cuda)
     try:
         yield proxy
     finally:
@@ -704,10 +712,20 @@ def leaderboard(request: pytest.FixtureRequest) -> Any:
     def record(name: str, value: float | str, order: str = "desc") -> None:
         if order not in ("asc", "desc"):
             raise ValueError(f"leaderboard order={order!r}: use 'asc' or 'desc'")
-        if isinstance(value, Real) and not isinstance(value, bool):
+        if type(name) is not str or not name:
+            raise ValueError(f"leaderboard({name!r}, ...): the name must be a non-empty string")
+        if isinstance(value, Real) and not isinstance(value, (bool, np.bool_)):
             value = float(value)
             if not math.isfinite(value):
                 raise ValueError(f"leaderboard({name!r}, {value!r}): the value must be finite")
+        elif type(value) is str:  # often the student's own text: escaped and bounded
+            value = _printable(value[:200])
+        else:
+            # A value the student's code returned (an array, a handle, None): the test's
+            # problem to judge, never a results.json that cannot be written.
+            raise ValueError(f"leaderboard({name!r}, ...): the value must be a finite number "
+                             f"or a string, not {type(value).__name__}")
+        name = _printable(name[:100])
         session.leaderboard = [e for e in session.leaderboard if e["name"] != name]
         session.leaderboard.append({"name": name, "value": value, "order": order})
 

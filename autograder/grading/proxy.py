@@ -13,6 +13,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
+import numpy as np
+
 from autograder import probes
 from autograder.errors import (
     AuthoringError,
@@ -147,8 +149,14 @@ class StudentProxy:
                  limits: codec.WireLimits = codec.DEFAULT_LIMITS, *, student_code: bool = True,
                  hung_imports: dict[str, StudentTimeout] | None = None,
                  spawn_clean: Callable[[], Any] | None = None,
-                 pause_student: Callable[[], AbstractContextManager[None]] | None = None) -> None:
+                 pause_student: Callable[[], AbstractContextManager[None]] | None = None,
+                 torch_in_worker: bool | None = None,
+                 worker_cuda: Callable[[], bool] | None = None) -> None:
         self.submission = submission
+        # What the grading knows of the worker (None: not known): tensors it cannot build
+        # are the suite's mistake, said before anything is sent.
+        self.torch_in_worker = torch_in_worker
+        self.worker_cuda = worker_cuda
         # The yardstick worker: a uid of its own where the sandbox drops privileges, and the
         # student's processes paused while it is timed (they cannot slow it down).
         self._spawn_clean = spawn_clean or spawn
@@ -275,10 +283,22 @@ class StudentProxy:
         call, by value): ``array`` (array-like) converted to ``dtype`` (a torch dtype or its
         name, e.g. "float32"; default: the array's dtype), a leaf with ``requires_grad``,
         on ``device`` ("cpu", or "cuda" in a test marked ``gpu``). Nothing is sent yet."""
-        try:
-            return codec.TensorSpec.of(array, dtype, requires_grad, device)
+        try:  # the arguments the test chose: their mistakes are the suite's
+            codec.TensorSpec.of(np.zeros(1, np.float32), dtype or "float32", requires_grad,
+                                device)
         except CodecError as exc:
             raise AuthoringError(f"student.tensor(...): {exc}") from None
+        if self.torch_in_worker is False:
+            raise AuthoringError('student.tensor(...) needs torch in the worker: add "torch" '
+                                 "to [assignment] preload in assignment.toml")
+        if device != "cpu" and self.worker_cuda is not None and not self.worker_cuda():
+            raise AuthoringError(f"student.tensor(..., device={device!r}) in a test that runs "
+                                 "without CUDA: mark it @pytest.mark.gpu")
+        try:
+            return codec.TensorSpec.of(array, dtype, requires_grad, device)
+        except CodecError as exc:  # the array itself, often the student's own value
+            raise UnusableValue("UnusableValue", f"this value cannot be sent to your code as "
+                                f"a tensor: {exc}", where="student.tensor") from None
 
     def getattr(self, obj: RemoteObject, name: str, *, by: str = "value") -> Any:
         """``obj.name``; ``by="handle"`` keeps it in the worker even if it is plain data."""

@@ -116,7 +116,10 @@ def _listing(entries: list[str], total: int) -> list[str]:
 
 def shorten(text: str, limit: int = MAX_ENTRY_CHARS) -> str:
     """``text`` at most ``limit`` characters: its middle replaced by "..." (both ends of a
-    file name or a line say the most)."""
+    file name or a line say the most). One line of printable text: control characters,
+    newlines and lone surrogates of a file name are escaped (no fake report lines)."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     if len(text) <= limit:
         return text
     head = (limit - 3) * 2 // 3
@@ -340,7 +343,7 @@ def prepare_submission(root: Path, config: AssignmentConfig, support_dir: Path |
             sub.stripped += [f"{src.name} cell {s.cell} line {s.line}: "
                              f"{shorten(s.text.strip(), MAX_ENTRY_CHARS // 2)} ({s.reason})"
                              for s in converted.stripped]
-        sub.found[name] = prefix + src.name
+        sub.found[name] = shorten(prefix + src.name, 200)  # shown to the student, as text
         _check_imports(sub, name, source, config, src.name, converted)
     for fname in config.support:
         if support_dir is not None and (support_dir / fname).is_file():

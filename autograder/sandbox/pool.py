@@ -528,13 +528,17 @@ class Zygote:
             return
         self.control.settimeout(120)
         try:
-            msg = self.control.recv(4096)
+            # One datagram, however long the course's probe table: a short read would cut it.
+            msg = self.control.recv(1 << 20)
         except OSError as exc:
             raise SandboxError(f"the zygote did not start: {exc}") from exc
         if not msg:
             raise SandboxError(f"the zygote exited with code {self.proc.wait()} before it was ready "
                                f"(preloading {self.config.preload})")
-        ready = json.loads(msg)
+        try:
+            ready = json.loads(msg)
+        except ValueError as exc:
+            raise SandboxError(f"the zygote's ready message is not valid ({exc})") from None
         if "error" in ready:  # the course's probe module failed to load
             raise CourseError(str(ready["error"]))
         self.probes = {str(k): v if type(v) is int else None for k, v in ready["probes"].items()}

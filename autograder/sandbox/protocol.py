@@ -130,6 +130,11 @@ def error_reply(type_name: str, message: str, traceback: str,
             "id": request_id}
 
 
+MAX_TYPE_CHARS = 200  # an exception type's name, as the grader keeps it
+MAX_ERROR_CHARS = 8000  # the worker sends at most 4000 (worker.MAX_MESSAGE_CHARS) and notes
+MAX_TRACE_CHARS = 16000
+
+
 @dataclass(frozen=True)
 class ErrorInfo:
     """An exception raised in the worker, as text (never the exception object)."""
@@ -151,5 +156,14 @@ def parse_reply(message: Any, request_id: int) -> tuple[bool, Any]:
     err = message.get(ERROR)
     if type(err) is not dict:
         raise CodecError("reply carries neither a value nor an error")
-    return False, ErrorInfo(str(err.get("type", "Exception")), str(err.get("message", "")),
-                            str(err.get("traceback", "")))
+    fields = []
+    for key, default, cap in (("type", "Exception", MAX_TYPE_CHARS),
+                              ("message", "", MAX_ERROR_CHARS), ("traceback", "", MAX_TRACE_CHARS)):
+        value = err.get(key, default)
+        # Only text, and bounded here: a forged error of 60 MB of bytes would become
+        # 240 MB of str, kept by pytest for every failing test.
+        if type(value) is not str:
+            raise CodecError(f"error reply field {key!r} is not text")
+        fields.append(value if len(value) <= cap else
+                      value[:cap] + f"... [{len(value) - cap} more characters]")
+    return False, ErrorInfo(*fields)

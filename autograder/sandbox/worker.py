@@ -111,12 +111,23 @@ class Runtime:
                 unknown.append(handle.id)  # reported once the request id is known
             return self.objects.get(handle.id)
 
+        failed: list[BaseException] = []
+
+        def build(spec: codec.TensorSpec) -> Any:
+            try:
+                return make_tensor(spec)
+            except Exception as exc:  # noqa: BLE001 - raised once the request id is known
+                failed.append(exc)
+                return None
+
         try:
             message = codec.decode(payload, limits=self.limits, on_handle=resolve,
-                                   on_tensor=make_tensor)
+                                   on_tensor=build)
             request_id = request_id_of(message)
             if unknown:
                 raise CodecError(f"unknown handle {unknown[0]}")
+            if failed:
+                raise failed[0]
             result = self._dispatch(message)
         except BaseException as exc:  # noqa: BLE001 - SystemExit from student code included
             return self._error(exc, request_id)
@@ -191,7 +202,7 @@ class Runtime:
     def _error(self, exc: BaseException, request_id: int | None) -> bytes:
         notes = [n for n in getattr(exc, "__notes__", ()) if type(n) is str]
         info = {
-            "type": _safe(lambda: type(exc).__qualname__, "Exception"),
+            "type": _safe(lambda: type(exc).__qualname__, "Exception")[:200],
             "message": self._clean(_safe(lambda: "\n".join([str(exc), *notes]), "<unprintable exception>")),
             "traceback": self._student_traceback(exc),
         }

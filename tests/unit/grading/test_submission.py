@@ -235,3 +235,17 @@ def test_the_course_probe_module_shipped_with_the_template_is_not_a_stray_file(t
     (sub / "probes.py").write_text("# faster yardsticks, honest\n")
     assert prepare_submission(sub, config, official, tmp_path / "out2").ignored == [
         "probes.py (the official copy is used)"]
+
+
+def test_file_names_reach_the_report_as_one_line_of_printable_text(tmp_path: Path) -> None:
+    """A stray file's name is the student's text: a newline must not forge a report line,
+    and terminal escapes or undecodable bytes must not reach `check`'s terminal."""
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "ops.py").write_text(DONE)
+    (sub / "a\nFiles graded: everything\x1b[31m.txt").write_text("x")
+    prepared = prepare_submission(sub, CONFIG, None, tmp_path / "out")
+    (entry,) = prepared.ignored
+    assert "\n" not in entry and "\x1b" not in entry and "\\n" in entry and "\\x1b" in entry
+    graded = [ln for ln in prepared.report().splitlines() if ln.startswith("Files graded:")]
+    assert graded == ["Files graded: ops.py"], prepared.report()

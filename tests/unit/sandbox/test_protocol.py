@@ -56,3 +56,17 @@ def test_replies_answer_only_their_request():
     for forged in (protocol.ok_reply(1, 8), {"id": 9}, {"ok": 1}, [9], {"id": True, "ok": 1}):
         with pytest.raises(CodecError):
             protocol.parse_reply(forged, 9)
+
+
+def test_error_replies_carry_bounded_text_only():
+    """A forged error reply (student code can write to the socket) of bytes or a huge
+    string must not become hundreds of MB of text kept for every failing test."""
+    big = "x" * (10 * protocol.MAX_ERROR_CHARS)
+    ok, info = protocol.parse_reply({"id": 7, "error": {"type": "T" * 10_000, "message": big,
+                                                        "traceback": big}}, 7)
+    assert not ok and len(info.type_name) < protocol.MAX_TYPE_CHARS + 40
+    assert len(info.message) < protocol.MAX_ERROR_CHARS + 40 and info.message.endswith("characters]")
+    assert len(info.traceback) < protocol.MAX_TRACE_CHARS + 40
+    for field in ("type", "message", "traceback"):
+        with pytest.raises(CodecError, match=f"{field!r} is not text"):
+            protocol.parse_reply({"id": 7, "error": {field: b"\0" * 100}}, 7)

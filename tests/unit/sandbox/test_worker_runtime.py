@@ -18,9 +18,11 @@ import numpy as np
 import pytest
 
 from autograder import probes
+from autograder.errors import CodecError
 from autograder.sandbox import codec
 from autograder.sandbox.codec import Handle
 from autograder.sandbox.framing import recv_frame, send_frame
+from autograder.sandbox.protocol import Op
 from autograder.sandbox.worker import MAX_MESSAGE_CHARS, MAX_TRACEBACK_FRAMES, Runtime, serve
 
 MOD = "agtest_calc"  # unlikely to clash with anything importable
@@ -455,3 +457,21 @@ def test_serve_returns_on_oversized_frame(make_runtime):
     grader.close()
     worker.close()
 
+
+
+def test_a_tensor_the_worker_cannot_build_is_answered_under_the_requests_id(monkeypatch):
+    """The failure comes back as this request's error (naming the fix), not as an
+    unanswered frame the grader would blame on the student's code."""
+    from autograder.sandbox import protocol as proto
+    from autograder.sandbox import worker as worker_mod
+
+    def refuse(spec):
+        raise CodecError("torch cannot be imported in the worker; add \"torch\" to preload")
+
+    monkeypatch.setattr(worker_mod, "make_tensor", refuse)
+    rt = Runtime(Path("/nonexistent"), [], codec.DEFAULT_LIMITS)
+    spec = codec.TensorSpec.of(np.ones(2, np.float32))
+    payload = codec.encode(proto.request(Op.PROBE, 41, name="type_name", args=(spec,)))
+    reply = codec.decode(rt.handle(payload))
+    ok, info = proto.parse_reply(reply, 41)
+    assert not ok and "add \"torch\" to preload" in info.message
