@@ -3,12 +3,12 @@ signals reach only the worker's own processes."""
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import uuid
 
 import pytest
+from child import in_child
 
 from autograder.sandbox import landlock
 
@@ -19,43 +19,32 @@ needs_scopes = pytest.mark.skipif(landlock.abi_version() < landlock.MIN_ABI,
 
 def _in_scoped_child(outside: str, outside_pid: int,
                      scopes: landlock.Scopes | None = None) -> dict:
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
+    def body():
         out: dict = {}
-        try:
-            import ctypes
-
-            ctypes.CDLL(None).prctl(38, 1, 0, 0, 0)  # no_new_privs, as the worker
-            (scopes or landlock.scopes()).restrict()
-            for name, target in (("outside", outside), ("own", None)):
-                try:
-                    if target is None:  # a listener made inside the domain: still usable
-                        target = f"agll-own-{os.getpid()}"
-                        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                        srv.bind("\0" + target)
-                        srv.listen(1)
-                    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                    c.connect("\0" + target)
-                    c.close()
-                    out[name] = "connected"
-                except OSError as exc:
-                    out[name] = exc.errno
+        (scopes or landlock.scopes()).restrict()
+        for name, target in (("outside", outside), ("own", None)):
             try:
-                os.kill(outside_pid, 0)
-                out["signal"] = "sent"
+                if target is None:  # a listener made inside the domain: still usable
+                    target = f"agll-own-{os.getpid()}"
+                    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    srv.bind("\0" + target)
+                    srv.listen(1)
+                c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                c.connect("\0" + target)
+                c.close()
+                out[name] = "connected"
             except OSError as exc:
-                out["signal"] = exc.errno
-            os.kill(os.getpid(), 0)  # its own process: allowed
-            out["self"] = "sent"
-        finally:
-            os.write(w, json.dumps(out).encode())
-            os._exit(0)
-    os.close(w)
-    with os.fdopen(r) as f:
-        text = f.read()
-    os.waitpid(pid, 0)
-    return json.loads(text)
+                out[name] = exc.errno
+        try:
+            os.kill(outside_pid, 0)
+            out["signal"] = "sent"
+        except OSError as exc:
+            out["signal"] = exc.errno
+        os.kill(os.getpid(), 0)  # its own process: allowed
+        out["self"] = "sent"
+        return out
+
+    return in_child(body)
 
 
 def _listen() -> tuple[str, socket.socket]:
@@ -101,29 +90,18 @@ def test_without_scopes_the_attack_works():
 
 
 def _read_in_restricted_child(rules: landlock.FsRules, paths: list[str]) -> dict:
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
+    def body():
+        landlock.scopes().restrict(rules)
         out: dict = {}
-        try:
-            import ctypes
+        for p in paths:
+            try:
+                with open(p) as f:
+                    out[p] = f.read()
+            except OSError as exc:
+                out[p] = exc.errno
+        return out
 
-            ctypes.CDLL(None).prctl(38, 1, 0, 0, 0)
-            landlock.scopes().restrict(rules)
-            for p in paths:
-                try:
-                    with open(p) as f:
-                        out[p] = f.read()
-                except OSError as exc:
-                    out[p] = exc.errno
-        finally:
-            os.write(w, json.dumps(out).encode())
-            os._exit(0)
-    os.close(w)
-    with os.fdopen(r) as f:
-        text = f.read()
-    os.waitpid(pid, 0)
-    return json.loads(text)
+    return in_child(body)
 
 
 @pytest.mark.skipif(landlock.abi_version() < 1, reason="this kernel has no Landlock")

@@ -4,9 +4,10 @@ terabytes of virtual memory at its start); a CPU worker keeps RLIMIT_AS."""
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import resource
+
+from child import in_child
 
 from autograder.sandbox import namespaces
 
@@ -14,35 +15,27 @@ from autograder.sandbox import namespaces
 def _in_child(gpu: bool) -> dict:
     """Set the worker's memory limit in a forked child (256 MB over what it uses), then
     reserve 64 GB of address space without touching it (as CUDA does) and write 512 MB."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
+    def body():
         out = {}
+        which, kind = namespaces.memory_limit(gpu)
+        namespaces._set_limit(which, namespaces._memory_in_use(which) + 256 * 2**20)
+        out["kind"] = kind
+        out["as_limited"] = resource.getrlimit(resource.RLIMIT_AS)[0] != resource.RLIM_INFINITY
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                              ctypes.c_int, ctypes.c_long]
+        # PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE: a reservation only
+        addr = libc.mmap(None, 64 * 2**30, 0, 0x02 | 0x20 | 0x4000, -1, 0)
+        out["reserve"] = "refused" if addr in (None, ctypes.c_void_p(-1).value) else "ok"
         try:
-            which, kind = namespaces.memory_limit(gpu)
-            namespaces._set_limit(which, namespaces._memory_in_use(which) + 256 * 2**20)
-            out["kind"] = kind
-            out["as_limited"] = resource.getrlimit(resource.RLIMIT_AS)[0] != resource.RLIM_INFINITY
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.mmap.restype = ctypes.c_void_p
-            libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
-                                  ctypes.c_int, ctypes.c_long]
-            # PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE: a reservation only
-            addr = libc.mmap(None, 64 * 2**30, 0, 0x02 | 0x20 | 0x4000, -1, 0)
-            out["reserve"] = "refused" if addr in (None, ctypes.c_void_p(-1).value) else "ok"
-            try:
-                block = bytearray(512 * 2**20)
-                out["write"] = f"ok {len(block)}"
-            except MemoryError:
-                out["write"] = "MemoryError"
-        finally:
-            os.write(w, json.dumps(out).encode())
-            os._exit(0)
-    os.close(w)
-    with os.fdopen(r) as f:
-        text = f.read()
-    os.waitpid(pid, 0)
-    return json.loads(text)
+            block = bytearray(512 * 2**20)
+            out["write"] = f"ok {len(block)}"
+        except MemoryError:
+            out["write"] = "MemoryError"
+        return out
+
+    return in_child(body, no_new_privs=False)
 
 
 def test_gpu_worker_reserves_address_space_but_cannot_write_past_its_limit():

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import json
 import os
 import sys
+
+from child import in_child
 
 from autograder.sandbox import syscall_filter
 
@@ -18,21 +19,12 @@ def in_filtered_child(body) -> dict:
     """Run ``body()`` in a forked child after loading the filter; return its JSON result."""
     compiled = syscall_filter.compile_filter()
     assert compiled.active, compiled.detail
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(r)
-            ctypes.CDLL(None).prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS, as the worker
-            compiled.load()
-            os.write(w, json.dumps(body()).encode())
-        finally:
-            os._exit(0)
-    os.close(w)
-    with os.fdopen(r) as f:
-        text = f.read()
-    os.waitpid(pid, 0)
-    return json.loads(text)
+
+    def filtered():
+        compiled.load()
+        return body()
+
+    return in_child(filtered)
 
 
 def test_denied_calls_fail_with_eperm_and_clone3_with_enosys():
