@@ -7,15 +7,16 @@ Per-test metadata travels on ``item.user_properties``/reports, never on function
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import re
 import shutil
 import signal
-import sys
 import tempfile
 import time
 from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass
 from numbers import Real
 from pathlib import Path
 from typing import Any
@@ -249,6 +250,21 @@ def _describe_failure(excinfo: pytest.ExceptionInfo[BaseException], memory_mb: i
     return excinfo.exconly()
 
 
+@dataclass
+class Covers:
+    """What the worker's mount namespace covers (SandboxSpec's fields of the same names)."""
+
+    hide: list[str]
+    private_tmp: list[str]
+    keep: list[str]
+    cover_top: list[str]
+    mask_files: list[str]
+
+    def covered(self) -> list[Path]:
+        """The folders that get an empty or fresh tmpfs (``keep`` is bound back below)."""
+        return [Path(c) for c in self.hide + self.private_tmp + self.cover_top]
+
+
 class GradingSession:
     """Lives for one pytest run with --submission."""
 
@@ -321,23 +337,19 @@ class GradingSession:
         as_root = os.getuid() == 0
         ns_blocker = namespaces.namespaces_blocker()
         covers = self._covers(cfg_path)
-        covered = [Path(c) for c in covers["hide"] + covers["private_tmp"] + covers["cover_top"]]
         if as_root and ns_blocker is not None:
             # No mount namespace (docker run, Gradescope): hide by file modes instead.
             # ...but never the way to the interpreter or to the workers' own folders.
-            keep = [*namespaces.interpreter_paths(), Path(sys.prefix), Path(sys.exec_prefix),
-                    self.tmp]
-            report = permissions.hide_by_permissions([Path(h) for h in covers["hide"]], keep)
+            keep = [*namespaces.interpreter_paths(), self.tmp]
+            report = permissions.hide_by_permissions([Path(h) for h in covers.hide], keep)
             self.static_protections.append({"name": "hidden-paths", "active": report.ok,
                                              "detail": report.detail()})
         blocker = namespaces.privilege_drop_blocker(
-            bound_back=covered if ns_blocker is None else None)
+            bound_back=covers.covered() if ns_blocker is None else None)
         uid = gid = None
         if blocker is None:
             uid, gid = namespaces.unprivileged_ids()
-            self.clean_ids = namespaces.unprivileged_ids()
-            while self.clean_ids[0] == uid:
-                self.clean_ids = namespaces.unprivileged_ids()
+            self.clean_ids = namespaces.unprivileged_ids(besides=uid)
         elif as_root:
             # Student code as root could read or unmount what hides the tests: never.
             raise SandboxError(f"refusing to run student code as root: {blocker}")
@@ -349,15 +361,13 @@ class GradingSession:
             namespaces=ns_blocker is None, namespace_blocker=ns_blocker or "",
             forbidden_imports=list(self.assignment.forbidden_imports),
             forbidden_paths=namespaces.package_paths(list(self.assignment.forbidden_imports)),
-            hide=covers["hide"], private_tmp=covers["private_tmp"], keep=covers["keep"],
-            cover_top=covers["cover_top"], mask_files=covers["mask_files"],
-            env=dict(self.assignment.environment))
+            env=dict(self.assignment.environment), **dataclasses.asdict(covers))
         return SandboxConfig(modules=self.importable(), pristine=self.submission.pristine,
                              preload=list(self.assignment.preload), spec=spec,
                              probes=self.course_probes,
                              limits=self.codec_limits, output_limit=lim.output_bytes)
 
-    def _covers(self, cfg_path: Path) -> dict[str, list[str]]:
+    def _covers(self, cfg_path: Path) -> Covers:
         """What the worker must not see (the course, submissions and results by name, and
         everything at / outside the allow-list), which temp folders it gets fresh, and which
         interpreter folders below those are bound back (read-only)."""
@@ -386,10 +396,10 @@ class GradingSession:
         interpreter = [Path(p).resolve() for p in namespaces.interpreter_paths()]
         dirs = {p if p.is_dir() else p.parent for p in interpreter}
         cover_top, mask_files = namespaces.host_entries()
-        covered = [Path(c) for c in hide + private_tmp + cover_top]
-        keep = sorted(str(d) for d in dirs if any(c in d.parents or c == d for c in covered))
-        return {"hide": sorted(hide), "private_tmp": private_tmp, "keep": keep,
-                "cover_top": cover_top, "mask_files": mask_files}
+        covers = Covers(sorted(hide), private_tmp, [], cover_top, mask_files)
+        covers.keep = sorted(str(d) for d in dirs
+                             if any(c in d.parents or c == d for c in covers.covered()))
+        return covers
 
     def _check_policy(self) -> None:
         """Before any test: one worker (no student code runs until a test asks) says which

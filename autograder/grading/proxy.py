@@ -13,8 +13,6 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-import numpy as np
-
 from autograder import probes
 from autograder.errors import (
     AuthoringError,
@@ -284,8 +282,8 @@ class StudentProxy:
         name, e.g. "float32"; default: the array's dtype), a leaf with ``requires_grad``,
         on ``device`` ("cpu", or "cuda" in a test marked ``gpu``). Nothing is sent yet."""
         try:  # the arguments the test chose: their mistakes are the suite's
-            codec.TensorSpec.of(np.zeros(1, np.float32), dtype or "float32", requires_grad,
-                                device)
+            codec.check_tensor_args("float32" if dtype is None else codec.dtype_name(dtype),
+                                    requires_grad, device)
         except CodecError as exc:
             raise AuthoringError(f"student.tensor(...): {exc}") from None
         if self.torch_in_worker is False:

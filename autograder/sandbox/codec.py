@@ -102,7 +102,7 @@ class TensorSpec:
         """From an array-like (or a torch tensor of the grader's), ``dtype`` a torch dtype,
         its name, or None for the array's own dtype."""
         if _is_torch_tensor(array):
-            name = str(array.dtype).removeprefix("torch.")
+            name = dtype_name(array.dtype)
             arr = _torch_to_numpy(array)
             if arr is None:
                 raise CodecError(f"a tensor of dtype {name} on {array.device} cannot be sent")
@@ -115,7 +115,7 @@ class TensorSpec:
             if dtype not in TORCH_DTYPES:
                 raise CodecError(f"an array of dtype {arr.dtype} has no torch twin; pass "
                                  f"dtype=, one of {', '.join(TORCH_DTYPES)}")
-        name = dtype if isinstance(dtype, str) else str(dtype).removeprefix("torch.")
+        name = dtype_name(dtype)
         arr = arr.astype(TORCH_DTYPES.get(name, arr.dtype.name), copy=False) \
             if arr.dtype.kind in ALLOWED_KINDS else arr
         return cls(np.ascontiguousarray(arr), name, requires_grad, device)
@@ -134,7 +134,7 @@ class TensorSpec:
 
 def check_tensor_fields(array: Any, dtype: Any, requires_grad: Any, device: Any) -> None:
     """CodecError unless these describe a tensor the worker may build (both sides check)."""
-    _check_tensor_meta(dtype, requires_grad, device)
+    check_tensor_args(dtype, requires_grad, device)
     if type(array) is not np.ndarray or array.dtype.kind not in ALLOWED_KINDS:
         raise CodecError(f"a tensor's data must be a numeric or bool numpy array, not "
                          f"{type(array).__qualname__}")
@@ -142,7 +142,14 @@ def check_tensor_fields(array: Any, dtype: Any, requires_grad: Any, device: Any)
         raise CodecError(f"a {dtype} tensor travels as {TORCH_DTYPES[dtype]}, not {array.dtype}")
 
 
-def _check_tensor_meta(dtype: Any, requires_grad: Any, device: Any) -> None:
+def dtype_name(dtype: Any) -> str:
+    """A torch dtype (``torch.float32``) or its name, as a name (``"float32"``)."""
+    return dtype if isinstance(dtype, str) else str(dtype).removeprefix("torch.")
+
+
+def check_tensor_args(dtype: Any, requires_grad: Any, device: Any) -> None:
+    """CodecError unless dtype (a name), requires_grad and device are ones a tensor may
+    have: what a test asks for, apart from its array."""
     if type(dtype) is not str or dtype not in TORCH_DTYPES:
         raise CodecError(f"tensor dtype {dtype!r} is not allowed; use one of "
                          f"{', '.join(TORCH_DTYPES)}")
@@ -408,7 +415,7 @@ class _Decoder:
             return self.on_handle(Handle(body[0], body[1][:200]))
         if tag == "$T" and type(body) is list and len(body) == 4:
             # Fields first: an array is not even allocated for a tensor that must be refused.
-            _check_tensor_meta(body[1], body[2], body[3])
+            check_tensor_args(body[1], body[2], body[3])
             spec = TensorSpec(self._array(body[0]), body[1], body[2], body[3])
             return self.on_tensor(spec)
         raise CodecError(f"unknown or malformed tag {tag!r}")

@@ -572,10 +572,12 @@ def readable_by_others(path: Path) -> bool:
 
 
 def interpreter_paths() -> list[Path]:
-    # The base prefixes hold the shared libraries (libpython, a conda's MKL) too.
+    """What the worker must reach to run Python: the interpreter, its prefixes (a venv's
+    and the base one, which holds libpython or a conda's MKL) and the harness."""
     paths = {Path(sys.executable), Path(sysconfig.get_paths()["stdlib"]),
              Path(sysconfig.get_paths()["purelib"]), Path(sysconfig.get_paths()["platlib"]),
-             Path(sys.base_prefix), Path(sys.base_exec_prefix), Path(__file__).parent.parent}
+             Path(sys.prefix), Path(sys.exec_prefix), Path(sys.base_prefix),
+             Path(sys.base_exec_prefix), Path(__file__).parent.parent}
     return sorted(paths)
 
 
@@ -635,11 +637,14 @@ def signal_uid(uid: int, sig: int) -> None:
     os.waitpid(pid, 0)
 
 
-def unprivileged_ids() -> tuple[int, int]:
-    """A uid/gid of its own for one grading: concurrent gradings cannot touch each
-    other's files or processes, and RLIMIT_NPROC (counted per uid) is not shared."""
+def unprivileged_ids(*, besides: int | None = None) -> tuple[int, int]:
+    """A uid/gid of its own for one grading (and another, ``besides`` the first, for its
+    yardsticks): concurrent gradings cannot touch each other's files or processes, and
+    RLIMIT_NPROC (counted per uid) is not shared."""
     while True:
         uid = 200_000 + secrets.randbelow(800_000)
+        if uid == besides:
+            continue
         try:
             pwd.getpwuid(uid)
         except KeyError:

@@ -22,6 +22,7 @@ import signal
 import socket
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from autograder import probes
@@ -107,7 +108,7 @@ def _worker(spec: namespaces.SandboxSpec, wsock: socket.socket, out_fd: int, sta
 
 def _monitor(spec: namespaces.SandboxSpec, wsock: socket.socket, ssock: socket.socket, out_fd: int,
              stack_fd: int, limits: codec.WireLimits, syscalls: CompiledFilter,
-             ruleset: tuple[int | None, str]) -> None:
+             ruleset: Ruleset) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     os.setsid()
     namespaces.become_subreaper()
@@ -117,7 +118,7 @@ def _monitor(spec: namespaces.SandboxSpec, wsock: socket.socket, ssock: socket.s
     if pid == 0:
         ssock.close()
         _worker(spec, wsock, out_fd, stack_fd, limits, workdir, private_proc, syscalls,
-                ruleset[0])
+                ruleset.fd)
     wsock.close()
     os.close(out_fd)
     os.close(stack_fd)
@@ -132,11 +133,10 @@ def _monitor(spec: namespaces.SandboxSpec, wsock: socket.socket, ssock: socket.s
                                                if _scopes.active else "; abstract UNIX sockets "
                                                "of the host stay reachable (Landlock scopes "
                                                "need Linux 6.12)"))
-    fs_detail = ruleset[1]
-    if fs_detail and not fs_detail.startswith("Landlock rules could not"):
+    if ruleset.files:
         # No mount namespace: Landlock gives the allow-list, the read-only host and the
         # forbidden packages' absence instead.
-        by_name["host-folders"] = namespaces.Protection("host-folders", True, fs_detail)
+        by_name["host-folders"] = namespaces.Protection("host-folders", True, ruleset.detail)
         by_name["read-only-filesystems"] = namespaces.Protection(
             "read-only-filesystems", True, "Landlock: writes only in "
             + ", ".join(dict.fromkeys([*namespaces.SHARED_WRITABLE, *spec.private_tmp])))
@@ -144,11 +144,13 @@ def _monitor(spec: namespaces.SandboxSpec, wsock: socket.socket, ssock: socket.s
             by_name["forbidden-packages"] = namespaces.Protection(
                 "forbidden-packages", True, "Landlock: unreadable, and refused by the import "
                 "hook: " + ", ".join(spec.forbidden_paths))
-    elif fs_detail:
-        by_name["host-folders"] = namespaces.Protection("host-folders", False, fs_detail)
-    private_tmp = by_name["private-tmp"].active
-    dropped = spec.uid is not None and os.getuid() == 0
-    if not private_tmp and dropped:
+    elif ruleset.files is False:
+        by_name["host-folders"] = namespaces.Protection("host-folders", False, ruleset.detail)
+    # The grading's own uid, where the worker has no private /tmp or pid namespace to
+    # take along what it leaves: the monitor watches and cleans up by that uid.
+    own_uid = spec.uid if spec.uid is not None and os.getuid() == 0 else None
+    shared_tmp_uid = own_uid if not by_name["private-tmp"].active else None
+    if shared_tmp_uid is not None:
         by_name["tmp-cleanup"] = namespaces.Protection(
             "tmp-cleanup", True, "no private /tmp: what the worker's uid leaves in "
             + ", ".join(namespaces.SHARED_WRITABLE) + " is removed after it")
@@ -157,18 +159,18 @@ def _monitor(spec: namespaces.SandboxSpec, wsock: socket.socket, ssock: socket.s
                            list(by_name.values()) + planned)})
     shared = [*namespaces.SHARED_WRITABLE, *spec.private_tmp]
     reason = ""
-    if not private_tmp and dropped and spec.uid is not None:
-        status, reason = _wait_watching_tmp(pid, spec.uid, shared,
+    if shared_tmp_uid is not None:
+        status, reason = _wait_watching_tmp(pid, shared_tmp_uid, shared,
                                             TMP_BUDGET_FILES * spec.limits.file_size_mb)
     else:
         _, status = os.waitpid(pid, 0)
-    if dropped and spec.uid is not None and not by_name["pid-namespace"].active:
-        # No pid namespace to take them along: whatever runs as this grading's uid now
-        # was started by the worker (the grader waits for this monitor before the next).
-        namespaces.kill_uid(spec.uid)
+    if own_uid is not None and not by_name["pid-namespace"].active:
+        # Whatever runs as this grading's uid now was started by the worker (the grader
+        # waits for this monitor before it starts the next worker of the uid).
+        namespaces.kill_uid(own_uid)
     _kill_orphans()
-    if not private_tmp and dropped and spec.uid is not None:
-        namespaces.remove_leftovers(spec.uid, shared)
+    if shared_tmp_uid is not None:
+        namespaces.remove_leftovers(shared_tmp_uid, shared)
     _send_json(ssock, {"status": status, "reason": reason})
     os._exit(0)
 
@@ -241,35 +243,45 @@ def _kill_orphans() -> None:
 _probe_set: probes.ProbeSet | None = None
 _scopes = landlock.Scopes(False, "not checked yet")  # set once in main()
 # Landlock rulesets built by the zygote (root, before any fork), one per set of paths.
-_rulesets: dict[tuple[object, ...], tuple[int | None, str]] = {}
+@dataclass(frozen=True)
+class Ruleset:
+    """A worker's Landlock ruleset (scopes; without a mount namespace also files) and
+    whether its filesystem part stands in for the mount namespace (None: not asked)."""
+
+    fd: int | None
+    files: bool | None = None
+    detail: str = ""
 
 
-def _ruleset_for(spec: namespaces.SandboxSpec) -> tuple[int | None, str]:
-    """The worker's Landlock ruleset and what its filesystem part gives ("" when none):
-    scopes always; without a mount namespace also the host allow-list, read-only folders
-    but the shared temp ones, and the forbidden packages out of reach."""
+_rulesets: dict[landlock.FsRules | None, Ruleset] = {}
+
+
+def _ruleset_for(spec: namespaces.SandboxSpec) -> Ruleset:
+    """Built once per set of paths (root, before any fork): scopes always; without a
+    mount namespace also the host allow-list, read-only folders but the shared temp ones,
+    and the forbidden packages out of reach."""
     fs = None
     if not spec.namespaces and spec.uid is not None and os.getuid() == 0:
         workers = os.path.dirname(spec.workdir.rstrip("/"))
-        interpreter = [str(p) for p in namespaces.interpreter_paths()] + [sys.prefix,
-                                                                            sys.exec_prefix]
         fs = landlock.FsRules(
             read=tuple(dict.fromkeys([*(f"/{n}" for n in namespaces.SYSTEM_FOLDERS
-                                         if n not in ("tmp", "dev")), *interpreter, workers])),
+                                         if n not in ("tmp", "dev")),
+                                      *map(str, namespaces.interpreter_paths()), workers])),
             devices=("/dev",),
             write=tuple(dict.fromkeys([*namespaces.SHARED_WRITABLE, *spec.private_tmp])),
             hidden=tuple(spec.forbidden_paths))
-    key = (fs,)
-    if key not in _rulesets:
-        try:
-            fd = _scopes.ruleset(fs)
-            detail = "" if fs is None or _scopes.abi < 1 else (
-                f"Landlock: of the host only the system folders ({', '.join(fs.read[:4])}"
-                f"...), the interpreter and the workers' folder are readable")
-        except OSError as exc:
-            fd, detail = None, f"Landlock rules could not be built: {exc}"
-        _rulesets[key] = (fd, detail)
-    return _rulesets[key]
+    if fs not in _rulesets:
+        if fs is None or _scopes.abi < 1:
+            _rulesets[fs] = Ruleset(_scopes.ruleset(None))
+        else:
+            try:
+                _rulesets[fs] = Ruleset(_scopes.ruleset(fs), True, (
+                    f"Landlock: of the host only the system folders ({', '.join(fs.read[:4])}"
+                    "...), the interpreter and the workers' folder are readable"))
+            except OSError as exc:  # the scopes still apply
+                _rulesets[fs] = Ruleset(_scopes.ruleset(None), False,
+                                        f"Landlock rules could not be built: {exc}")
+    return _rulesets[fs]
 
 
 def main(argv: list[str]) -> None:
