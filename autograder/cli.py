@@ -74,6 +74,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="where results.json goes; a folder gets results.json inside "
                         "(default: ./results.json)")
     g.add_argument("--isolation", choices=ISOLATIONS, default=Isolation.SANDBOX.value, help=ISOLATION)
+    g.add_argument("--first-failure", action="store_true",
+                   help="stop at the first test that loses points; the tests after it are "
+                        "listed as not run, at 0 (proves a submission wrong quickly, as validate "
+                        "does for mutants; never for grading students)")
 
     b = sub.add_parser("grade-all", help="grade many submissions in parallel, print a score table",
                        parents=[staff, protect])
@@ -188,7 +192,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
             outcome = grade(assignment=args.assignment, submission=args.submission,
                             output=output, isolation=Isolation(args.isolation),
                             root=find_course_root(explicit=args.course),
-                            require=args.require, allow_missing=args.allow_missing)
+                            require=args.require, allow_missing=args.allow_missing,
+                            first_failure=args.first_failure)
         except AutograderError as exc:
             fail_closed_on_error(output, exc)
             _error(f"{exc}\n(results.json written: no points, this error in its staff-only entry)")

@@ -1,7 +1,10 @@
-"""Mutants: realistic bugs applied to a copy of the reference solution.
+"""Mutants and variants: edits applied to a copy of the reference solution.
 
-``solutions/NAME/mutants.toml`` lists ``[[mutant]]`` tables; ``autograder validate``
-grades each mutated copy and requires that it loses points.
+``solutions/NAME/mutants.toml`` lists ``[[mutant]]`` tables (realistic bugs): ``autograder
+validate`` grades each mutated copy and requires that it loses points.
+``solutions/NAME/variants.toml`` lists ``[[variant]]`` tables (other correct ways to write
+the solution), in the same format: each must get full marks, so a hidden suite that
+rejects a right answer written differently is caught too.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from pathlib import Path, PurePosixPath
 from autograder.errors import CourseError
 
 MUTANTS_FILE = "mutants.toml"
+VARIANTS_FILE = "variants.toml"
 _FIELDS = ("name", "description", "file", "find", "replace")
 _SLUG = re.compile(r"[a-z0-9]+(?:[_-][a-z0-9]+)*")
-_NOT_COPIED = {MUTANTS_FILE, "__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
+_NOT_COPIED = {MUTANTS_FILE, VARIANTS_FILE, "__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,7 @@ class Mutant:
     file: str  # relative to the solution folder, "/"-separated
     find: str  # occurs exactly once in ``file``
     replace: str
+    kind: str = "mutant"  # or "variant"
 
 
 def _occurrences(solution_dir: Path, mutant: Mutant) -> int:
@@ -43,23 +48,24 @@ def _occurrences(solution_dir: Path, mutant: Mutant) -> int:
 
 
 def _check_unique(solution_dir: Path, mutant: Mutant) -> None:
+    kind = mutant.kind
     count = _occurrences(solution_dir, mutant)
     if count == 0:
         raise CourseError(
-            f"mutant {mutant.name!r}: find text {mutant.find!r} does not occur in "
+            f"{kind} {mutant.name!r}: find text {mutant.find!r} does not occur in "
             f"{mutant.file}; update it to match the solution"
         )
     if count > 1:
         raise CourseError(
-            f"mutant {mutant.name!r}: find text {mutant.find!r} occurs {count} times in "
+            f"{kind} {mutant.name!r}: find text {mutant.find!r} occurs {count} times in "
             f"{mutant.file}; it must occur exactly once, so include more of the line"
         )
 
 
-def _parse(entry: object, index: int, shown: str) -> Mutant:
-    where = f"{shown}: [[mutant]] #{index}"
+def _parse(entry: object, index: int, shown: str, kind: str) -> Mutant:
+    where = f"{shown}: [[{kind}]] #{index}"
     if not isinstance(entry, dict):
-        raise CourseError(f"{where} is not a table; write it as [[mutant]] with key = value lines")
+        raise CourseError(f"{where} is not a table; write it as [[{kind}]] with key = value lines")
     label = f"{where} ({entry['name']!r})" if isinstance(entry.get("name"), str) else where
     unknown = sorted(set(entry) - set(_FIELDS))
     if unknown:
@@ -67,21 +73,22 @@ def _parse(entry: object, index: int, shown: str) -> Mutant:
     for key in _FIELDS:
         if not isinstance(entry.get(key), str):
             raise CourseError(f"{label}: {key} = {entry.get(key)!r}; it must be a string")
-    mutant = Mutant(**{key: entry[key] for key in _FIELDS})
+    mutant = Mutant(**{key: entry[key] for key in _FIELDS}, kind=kind)
     if not _SLUG.fullmatch(mutant.name):
         raise CourseError(
             f"{where}: name {mutant.name!r} is not a slug; use lowercase letters, digits, "
             "'_' or '-' (e.g. 'relu_backward_passes_negative')"
         )
     if not mutant.description.strip():
-        raise CourseError(f"{label}: description is empty; say which bug it simulates")
+        raise CourseError(f"{label}: description is empty; say which "
+                          + ("bug it simulates" if kind == "mutant" else "correct way it shows"))
     path = PurePosixPath(mutant.file)
     if not mutant.file or "\\" in mutant.file or path.is_absolute() or ".." in path.parts:
         raise CourseError(
             f"{label}: file = {mutant.file!r}; give a path inside the solution folder "
             "with '/' separators, e.g. 'layers.py'"
         )
-    if path.name == MUTANTS_FILE or _NOT_COPIED & set(path.parts):
+    if path.name in (MUTANTS_FILE, VARIANTS_FILE) or _NOT_COPIED & set(path.parts):
         raise CourseError(f"{label}: file = {mutant.file!r} is not part of the solution copy")
     if not mutant.find:
         raise CourseError(f"{label}: find is empty; give the exact solution text to change")
@@ -91,29 +98,39 @@ def _parse(entry: object, index: int, shown: str) -> Mutant:
 
 
 def load_mutants(solution_dir: Path) -> list[Mutant]:
-    """The mutants of a solution, validated against its files."""
-    solution_dir = Path(solution_dir)
-    path = solution_dir / MUTANTS_FILE
+    """The mutants of a solution (at least one), validated against its files."""
+    return _load(Path(solution_dir), MUTANTS_FILE, "mutant", required=True)
+
+
+def load_variants(solution_dir: Path) -> list[Mutant]:
+    """The correct variants of a solution (none when it has no variants.toml)."""
+    return _load(Path(solution_dir), VARIANTS_FILE, "variant", required=False)
+
+
+def _load(solution_dir: Path, filename: str, kind: str, *, required: bool) -> list[Mutant]:
+    path = solution_dir / filename
     shown = str(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
+        if not required:
+            return []
         raise CourseError(
             f"{path} is missing; every assignment ships mutants (see docs/authoring.md)"
         ) from exc
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise CourseError(f"{shown} cannot be read: {exc}") from exc
-    extra = sorted(set(data) - {"mutant"})
+    extra = sorted(set(data) - {kind})
     if extra:
-        raise CourseError(f"{shown}: unknown top-level keys {extra}; write each as [[mutant]]")
-    entries = data.get("mutant", [])
+        raise CourseError(f"{shown}: unknown top-level keys {extra}; write each as [[{kind}]]")
+    entries = data.get(kind, [])
     if not isinstance(entries, list) or not entries:
-        raise CourseError(f"{shown} defines no [[mutant]] tables; add at least one")
-    mutants = [_parse(entry, i, shown) for i, entry in enumerate(entries, start=1)]
+        raise CourseError(f"{shown} defines no [[{kind}]] tables; add at least one")
+    mutants = [_parse(entry, i, shown, kind) for i, entry in enumerate(entries, start=1)]
     seen: set[str] = set()
     for mutant in mutants:
         if mutant.name in seen:
-            raise CourseError(f"{shown}: mutant name {mutant.name!r} is used twice; rename one")
+            raise CourseError(f"{shown}: {kind} name {mutant.name!r} is used twice; rename one")
         seen.add(mutant.name)
         _check_unique(solution_dir, mutant)
     return mutants
@@ -124,13 +141,14 @@ def _ignore(directory: str, names: list[str]) -> set[str]:
 
 
 def apply_mutant(solution_dir: Path, mutant: Mutant, dest_dir: Path) -> Path:
-    """Copy the solution's files into ``dest_dir`` with the mutant applied; returns dest_dir.
+    """Copy the solution's files into ``dest_dir`` with the mutant (or variant) applied;
+    returns dest_dir.
 
     ``dest_dir`` may exist but must be empty, so stale files cannot leak into a run.
     """
     solution_dir, dest_dir = Path(solution_dir), Path(dest_dir)
     if dest_dir.exists() and any(dest_dir.iterdir()):
-        raise CourseError(f"{dest_dir} is not empty; apply mutant {mutant.name!r} to a new folder")
+        raise CourseError(f"{dest_dir} is not empty; apply {mutant.kind} {mutant.name!r} to a new folder")
     _check_unique(solution_dir, mutant)  # the solution may have changed since loading
     shutil.copytree(solution_dir, dest_dir, ignore=_ignore, dirs_exist_ok=True)
     target = dest_dir / mutant.file

@@ -1,8 +1,9 @@
 """`autograder validate`: prove that a hidden suite separates right from wrong.
 
 For each assignment: the reference solution gets full marks, the template gets zero,
-every shipped mutant loses points, and two runs of the solution give equal scores.
-Each grading is a separate `autograder grade` process (clean state, runs in parallel).
+every shipped mutant loses points, every shipped correct variant gets full marks, and two
+runs of the solution give equal scores. Each grading is a separate `autograder grade`
+process (clean state, runs in parallel); a mutant's stops at its first failed test.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ from pathlib import Path
 
 from autograder.config import Isolation, Layout, assignment_names, find_course_root, resolve_name
 from autograder.course.bulk import grade_in_subprocess
-from autograder.course.mutants import apply_mutant, load_mutants
+from autograder.course.mutants import apply_mutant, load_mutants, load_variants
 
 
 @dataclass
 class Row:
     assignment: str
-    subject: str  # solution, solution (2nd run), template, mutant:<name>
+    subject: str  # solution, solution (2nd run), template, mutant <name>, variant <name>
     expect: str  # full | zero | less | equal
     score: float = 0.0
     max_score: float = 0.0
@@ -58,13 +59,18 @@ def _validate(root: Path, names: list[str], tmp: Path, jobs: int, isolation: Iso
         jobs_spec.append((Row(name, "solution (2nd run)", "equal"), layout.solution))
         jobs_spec.append((Row(name, "template", "zero"), layout.template))
         for mutant in load_mutants(layout.solution):
-            dest = apply_mutant(layout.solution, mutant, tmp / name / mutant.name)
+            dest = apply_mutant(layout.solution, mutant, tmp / name / "mutants" / mutant.name)
             jobs_spec.append((Row(name, f"mutant {mutant.name}", "less", note=mutant.description), dest))
+        for variant in load_variants(layout.solution):
+            dest = apply_mutant(layout.solution, variant, tmp / name / "variants" / variant.name)
+            jobs_spec.append((Row(name, f"variant {variant.name}", "full"), dest))
 
     def run(item: tuple[int, tuple[Row, Path]]) -> None:
         i, (row, sub) = item
+        # A mutant only has to lose points: its first failed test proves it.
+        extra = ["--first-failure"] if row.expect == "less" else []
         g = grade_in_subprocess(row.assignment, sub, tmp / f"r{i}.json", isolation=isolation,
-                                course=root, grade_args=grade_args)
+                                course=root, grade_args=[*grade_args, *extra])
         row.score, row.max_score, row.broken = g.score, g.max_score, g.broken
         row.per_test = g.per_test
         note = g.error or (f"failed: {', '.join(g.failed[:4])}" + (" ..." if len(g.failed) > 4 else "")
@@ -75,20 +81,28 @@ def _validate(root: Path, names: list[str], tmp: Path, jobs: int, isolation: Iso
     # The solution first: when its grading breaks (a hidden test that does not import, a
     # bad config), every other run would break the same way; say it once.
     numbered = list(enumerate(jobs_spec))
+    solutions = [item for item in numbered if item[1][0].subject == "solution"]
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-        list(pool.map(run, [item for item in numbered if item[1][0].expect == "full"]))
-        failed = {row.assignment for row, _ in jobs_spec if row.expect == "full" and row.broken}
+        list(pool.map(run, solutions))
+        failed = {row.assignment for _, (row, _) in solutions if row.broken}
         for row, _ in jobs_spec:
-            if row.assignment in failed and row.expect != "full":
+            if row.assignment in failed and row.subject != "solution":
                 row.broken, row.note = True, "not run: grading the solution failed (row above)"
-        list(pool.map(run, [item for item in numbered if item[1][0].expect != "full"
-                            and item[1][0].assignment not in failed]))
-    first = {row.assignment: row for row, _ in jobs_spec if row.expect == "full"}
+        rest = [item for item in numbered if item[1][0].subject != "solution"
+                and item[1][0].assignment not in failed]
+        # Slowest first (full runs of the suite), so the pool does not end on a long tail.
+        rest.sort(key=lambda item: item[1][0].expect not in ("full", "equal"))
+        list(pool.map(run, rest))
+    first = {row.assignment: row for _, (row, _) in solutions}
     for row, _ in jobs_spec:
         if row.broken:
             row.ok = False
         elif row.expect == "full":
+            ref = first[row.assignment]
             row.ok = row.max_score > 0 and row.score == row.max_score and not row.note
+            if row.ok and row is not ref and row.max_score != ref.max_score:
+                row.ok, row.note = False, (f"graded out of {row.max_score:g}, the solution out "
+                                           f"of {ref.max_score:g}: some tests did not run")
         elif row.expect == "zero":
             row.ok = row.score == 0 and row.max_score > 0
         elif row.expect == "less":

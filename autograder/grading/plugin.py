@@ -594,9 +594,12 @@ class GradingSession:
             records += [r for nodeid, r in self.uncollected.items() if nodeid not in self.records]
             why = "\n\n".join(self.errors) or f"pytest exit status {exitstatus}; {len(records)} tests"
             return results.fail_closed(records, why, execution_time=elapsed, extra_data=extra)
+        stopped = (self.config.getoption("maxfail", 0) or 0) > 0 and exitstatus == 1
         for rec in records:
             if rec.outcome == "unavailable":
                 continue
+            if rec.outcome == "not run" and stopped and not rec.output:
+                rec.output = "Not run: the grading stopped at the first failed test (--first-failure)."
             full = rec.max_score if rec.outcome == "passed" else 0.0
             rec.score = rec.max_score * rec.partial if rec.partial is not None else full
             if rec.outcome != "passed" and rec.hint:

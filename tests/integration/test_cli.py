@@ -206,6 +206,41 @@ def test_validate_reports_uncaught_mutant(course: Path) -> None:
     assert "1 check(s) failed" in proc.stdout
 
 
+def test_validate_requires_full_marks_of_every_variant(course: Path) -> None:
+    """A variant is a right answer written differently: a suite that rejects it is wrong."""
+    variants = course / "solutions" / "a9_tiny" / "variants.toml"
+    variants.write_text(variants.read_text() + """
+[[variant]]
+name = "relu_not_really"
+description = "claims to be right but lets -1 through"
+file = "ops.py"
+find = "return np.maximum(x, 0)"
+replace = "return np.maximum(x, -1)"
+""")
+    proc = ag("validate", "a9", cwd=course)
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    assert any("variant relu_where" in ln and "yes" in ln for ln in lines), proc.stdout
+    assert any("variant relu_not_really" in ln and "NO" in ln for ln in lines), proc.stdout
+    assert "2 check(s) failed" in proc.stdout  # with the uncaught mutant of the fixture
+
+
+def test_first_failure_stops_and_lists_the_rest_as_not_run(course: Path) -> None:
+    proc = ag("grade", "a9", "assignments/a9_tiny", "-o", "r.json", "--first-failure", cwd=course)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads((course / "r.json").read_text())
+    results.validate(data)
+    first, *rest = data["tests"]
+    assert first["score"] == 0 and "NotImplementedError" in first["output"]
+    assert rest and all(t["score"] == 0 and t["output"].startswith("Not run: the grading "
+                                                                   "stopped at the first failed")
+                        for t in rest), rest
+    full = ag("grade", "a9", "assignments/a9_tiny", "-o", "full.json", cwd=course)
+    assert full.returncode == 0
+    ran = json.loads((course / "full.json").read_text())["tests"]
+    assert not any(t["output"].startswith("Not run") for t in ran)  # only with the option
+
+
 def test_template_check_detects_drift(course: Path) -> None:
     assert ag("template", "--check", cwd=course).returncode == 0
     ops = course / "solutions" / "a9_tiny" / "ops.py"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.course.mutants import Mutant, apply_mutant, load_mutants
+from autograder.course.mutants import Mutant, apply_mutant, load_mutants, load_variants
 from autograder.errors import ConfigError
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures/authoring/course/solutions/a9_tiny"
@@ -157,3 +157,52 @@ def test_non_utf8_target(solution: Path) -> None:
     (solution / "ops.py").write_bytes(b"\xff\xfe")
     with pytest.raises(ConfigError, match=r"'relu_leaks': ops\.py is not UTF-8 text"):
         load_mutants(solution)
+
+
+# ---------------------------------------------------------------- variants.toml
+
+
+def test_variants_file_is_optional(solution: Path) -> None:
+    assert load_variants(solution) == []
+
+
+def test_variants_load_apply_and_stay_out_of_copies(solution: Path, tmp_path: Path) -> None:
+    (solution / "variants.toml").write_text(
+        _entry(name="relu_where", description="np.where instead of np.maximum",
+               replace="np.where(x > 0, x, 0)").replace("[[mutant]]", "[[variant]]"))
+    [variant] = load_variants(solution)
+    assert variant.kind == "variant" and variant.name == "relu_where"
+    dest = apply_mutant(solution, variant, tmp_path / "v")
+    assert (dest / "ops.py").read_text().endswith("return np.where(x > 0, x, 0)\n")
+    # neither edit list reaches a graded copy (a submission would carry the answers' edits)
+    assert not (dest / "variants.toml").exists() and not (dest / "mutants.toml").exists()
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        (_entry(), "unknown top-level keys ['mutant']; write each as [[variant]]"),
+        ("", "variants.toml defines no [[variant]] tables"),
+        (_entry(find="np.minimum").replace("[[mutant]]", "[[variant]]"),
+         "variant 'relu_leaks': find text 'np.minimum' does not occur"),
+        (_entry(description=" ").replace("[[mutant]]", "[[variant]]"),
+         "description is empty; say which correct way it shows"),
+        (_entry(file="variants.toml").replace("[[mutant]]", "[[variant]]"),
+         "is not part of the solution copy"),
+    ],
+)
+def test_load_variants_errors(solution: Path, toml: str, message: str) -> None:
+    (solution / "variants.toml").write_text(toml)
+    with pytest.raises(ConfigError) as info:
+        load_variants(solution)
+    assert message in str(info.value)
+
+
+def test_apply_refuses_a_non_empty_destination_naming_the_variant(solution: Path,
+                                                                  tmp_path: Path) -> None:
+    (solution / "variants.toml").write_text(_entry().replace("[[mutant]]", "[[variant]]"))
+    [variant] = load_variants(solution)
+    (tmp_path / "v").mkdir()
+    (tmp_path / "v" / "stale.py").write_text("")
+    with pytest.raises(ConfigError, match="apply variant 'relu_leaks' to a new folder"):
+        apply_mutant(solution, variant, tmp_path / "v")
