@@ -1,0 +1,137 @@
+"""Part 2: models built from ``torch.nn`` modules.
+
+Two classifiers that return raw class scores (logits, no softmax) of shape
+(N, num_classes) for a batch of N inputs:
+
+- :class:`MLP`: an N-layer perceptron with ReLU and optional dropout;
+- :class:`SmallCNN`: a :class:`Block` followed by :class:`BlockDownSample` blocks, global
+  average pooling and a linear classifier.
+
+Register the layers in the order the input goes through them (as attributes, in an
+``nn.Sequential`` or in an ``nn.ModuleList``: any of these is fine). Each model keeps
+the arguments it was built with in ``self.config`` (a plain dict), so that a checkpoint
+can rebuild it (see ``train.save_checkpoint``).
+
+Initialization (done in ``__init__``, after the layers are built):
+
+- convolutions: He (Kaiming) normal, ``std = sqrt(2 / fan_in)`` with
+  ``fan_in = in_channels * k * k`` (``nn.init.kaiming_normal_(w, nonlinearity="relu")``);
+  convolutions have no bias (a BatchNorm follows each one);
+- hidden linear layers of the MLP (those followed by a ReLU): He normal as well,
+  ``std = sqrt(2 / in_features)``;
+- the output linear layer of both models: Xavier (Glorot) uniform,
+  ``U(-a, a)`` with ``a = sqrt(6 / (in_features + out_features))``
+  (``nn.init.xavier_uniform_``);
+- every linear bias zero; BatchNorm weights one and biases zero (torch's default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+class MLP(nn.Module):
+    """Flatten - [Linear - ReLU - Dropout] x len(hidden_sizes) - Linear.
+
+    Args:
+        in_features: number of input features; inputs of shape (N, *) are flattened to
+            (N, in_features).
+        hidden_sizes: width of each hidden layer, in order (may be empty: then the model is
+            a single linear layer).
+        num_classes: number of output scores.
+        dropout: probability of zeroing a hidden unit during training (``nn.Dropout``
+            after each ReLU); no dropout in eval mode. 0 means no dropout.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden_sizes: Sequence[int],
+        num_classes: int,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.config = {
+            "in_features": int(in_features),
+            "hidden_sizes": [int(h) for h in hidden_sizes],
+            "num_classes": int(num_classes),
+            "dropout": float(dropout),
+        }
+        raise NotImplementedError("TODO: MLP.__init__")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (N, *) with in_features values per sample. Returns scores (N, num_classes)."""
+        raise NotImplementedError("TODO: MLP.forward")
+
+
+class Block(nn.Module):
+    """conv - BN - ReLU - conv - BN - ReLU; keeps the spatial size.
+
+    Both convolutions have ``kernel_size`` x ``kernel_size`` kernels, stride 1, padding
+    ``kernel_size // 2`` and no bias; the first maps ``in_channels`` to ``out_channels``,
+    the second ``out_channels`` to ``out_channels``. ``kernel_size`` is odd.
+    Input (N, in_channels, H, W), output (N, out_channels, H, W).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3) -> None:
+        super().__init__()
+        raise NotImplementedError("TODO: Block.__init__")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError("TODO: Block.forward")
+
+
+class BlockDownSample(nn.Module):
+    """Like :class:`Block`, but the first convolution has stride 2.
+
+    Input (N, in_channels, H, W), output (N, out_channels, ceil(H / 2), ceil(W / 2))
+    (padding ``kernel_size // 2`` on both convolutions).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3) -> None:
+        super().__init__()
+        raise NotImplementedError("TODO: BlockDownSample.__init__")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError("TODO: BlockDownSample.forward")
+
+
+
+
+class SmallCNN(nn.Module):
+    """Block - BlockDownSample x (len(channels) - 1) - global average pool - Linear.
+
+    Args:
+        in_channels: channels of the input images (1 for the digits).
+        num_classes: number of output scores.
+        channels: output channels of each block: the first block is a
+            ``Block(in_channels, channels[0], kernel_size)``, block i >= 1 a
+            ``BlockDownSample(channels[i - 1], channels[i], kernel_size)``.
+        kernel_size: odd kernel size of every convolution.
+
+    Input (N, in_channels, H, W) of any H, W >= 1; the average over all positions of the
+    last block's output, (N, channels[-1]), goes into ``nn.Linear(channels[-1],
+    num_classes)``. Returns scores (N, num_classes).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        channels: Sequence[int] = (8, 16),
+        kernel_size: int = 3,
+    ) -> None:
+        super().__init__()
+        self.config = {
+            "in_channels": int(in_channels),
+            "num_classes": int(num_classes),
+            "channels": [int(c) for c in channels],
+            "kernel_size": int(kernel_size),
+        }
+        raise NotImplementedError("TODO: SmallCNN.__init__")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError("TODO: SmallCNN.forward")
