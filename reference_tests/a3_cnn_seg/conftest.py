@@ -56,6 +56,15 @@ def phantoms(pytestconfig: pytest.Config) -> ModuleType:
     return _load_phantoms(pytestconfig.getoption("ag_support", default=None))
 
 
+@pytest.fixture(scope="session")
+def hidden_phantoms(phantoms: ModuleType) -> tuple[Any, Any]:
+    """(training, held-out) phantoms of the convergence tests: 128 and 64 of 32x32 pixels,
+    drawn with hidden seeds. Only the held-out images ever reach the worker."""
+    train = phantoms.make_phantoms(128, 32, seed=HIDDEN_SEED + 1)
+    test = phantoms.make_phantoms(64, 32, seed=HIDDEN_SEED + 2)
+    return train, test
+
+
 @pytest.fixture
 def rng(request: pytest.FixtureRequest) -> np.random.Generator:
     """A generator seeded from the hidden seed and the test's id: reproducible per test."""
@@ -393,3 +402,53 @@ def load_random_state(student: Any) -> Any:
         return state
 
     return load
+
+
+# ---------------------------------------------------------------- gradient checks
+
+
+@pytest.fixture
+def autograd_check(student: Any) -> Any:
+    """``check(fn, x, rest, rng, what, dout=None, n_coords=24, tol=1e-6)``: autograd's
+    gradient of ``fn(x, *rest)`` with respect to ``x`` (float64, through the
+    ``input_grad`` probe) against central differences computed here by calling ``fn`` on
+    perturbed copies of ``x`` in the worker (``student.map``, one round trip per batch).
+    The error is the largest difference over the largest entry. ``rest`` holds numpy arrays (sent as float64 tensors; integer arrays keep their
+    dtype) or other values. ``dout`` weights a non-scalar output. Returns the analytic
+    gradient."""
+
+    def send(value: Any) -> Any:
+        if isinstance(value, np.ndarray):
+            return student.tensor(value, "float64" if value.dtype.kind == "f" else None)
+        return value
+
+    def check(fn: Any, x: np.ndarray, rest: tuple[Any, ...], rng: np.random.Generator,
+              what: str, *, dout: np.ndarray | None = None, n_coords: int = 24,
+              tol: float = 1e-6) -> np.ndarray:
+        from autograder.testing import numerical_gradient, sample_coords
+
+        args = [send(v) for v in rest]
+        grad = student.probe("input_grad", fn, student.tensor(x, "float64"), *args, dout=dout)
+        assert grad is not None, (
+            f"{what}: autograd gave no gradient for its input: the result is not "
+            "connected to it (.detach(), .item(), numpy, argmax or a threshold on the way?)")
+        grad = Ref.array(grad, f"the gradient of {what}")
+        assert grad.shape == x.shape, f"the gradient of {what} has shape {grad.shape}"
+
+        def f_batch(values: list[np.ndarray]) -> list[Any]:
+            return student.map(fn, [(student.tensor(v, "float64"), *args) for v in values])
+
+        coords = sample_coords(x.shape, n_coords, rng)
+        numeric = numerical_gradient(None, x, dout, coords=coords, f_batch=f_batch)
+        # Error relative to the largest entry (not entry by entry): the Dice of an absent
+        # class has gradients of size eps, which differences cannot resolve.
+        num, ana = numeric[coords], grad[coords].astype(np.float64)
+        scale = max(float(np.max(np.abs(num))), float(np.max(np.abs(ana))), 1e-12)
+        err = float(np.max(np.abs(num - ana))) / scale if np.all(np.isfinite(ana)) else np.inf
+        assert err < tol, (
+            f"{what}: autograd's gradient differs from central differences (relative error "
+            f"{err:.2e}, tolerance {tol:g}): part of the computation is cut off from the graph "
+            "(.detach(), .data, .item(), numpy) or not differentiable")
+        return grad
+
+    return check
