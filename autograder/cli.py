@@ -7,8 +7,9 @@ import contextlib
 import signal
 import sys
 import tempfile
+import threading
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
@@ -85,7 +86,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("submissions", nargs="+",
                    help="submission folders (NAME=PATH to name one), or a folder of them")
     b.add_argument("-o", "--output", type=Path, default=Path("graded"),
-                   help="folder for NAME/results.json (default: graded/)")
+                   help="folder for NAME/results.json, grades.csv, report.html and the "
+                        "journal that lets a rerun skip unchanged submissions (default: graded/)")
+    b.add_argument("--regrade", action="store_true",
+                   help="grade every submission again, even those the journal has graded "
+                        "with the same content and hidden suite")
     b.add_argument("-j", "--jobs", type=_jobs, default=0, help="parallel gradings (default: CPUs)")
     b.add_argument("--isolation", choices=ISOLATIONS, default=Isolation.SANDBOX.value, help=ISOLATION)
     b.add_argument("--timeout", type=_seconds, default=SUBMISSION_TIMEOUT,
@@ -222,28 +227,76 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 def cmd_grade_all(args: argparse.Namespace) -> int:
-    from autograder.course.bulk import grade_all, parse_targets
+    from autograder.course.bulk import grade_all, parse_targets, stale_results
+    from autograder.course.report import write_reports
 
     root = find_course_root(explicit=args.course)
     layout = Layout(root, resolve_name(root, args.assignment))
-    targets, ignored = parse_targets(args.submissions, layout.config().modules)
-    if ignored:
-        console.print(Text("not submissions, left out: " + ", ".join(str(p) for p in ignored)),
+    targets = parse_targets(args.submissions, layout.config().modules)
+    if targets.ignored:
+        console.print(Text("not submissions, left out: " + ", ".join(str(p) for p in targets.ignored)),
                       highlight=False)
-    graded = grade_all(assignment=args.assignment, targets=targets, out_dir=args.output,
-                       jobs=args.jobs, isolation=Isolation(args.isolation), course=root,
-                       timeout=args.timeout, grade_args=_protection_args(args))
+    total = len(targets.submissions) + sum(len(p) for p in targets.collisions.values())
+    with _progress(total, "grading") as advance:
+        graded = grade_all(assignment=args.assignment, targets=targets, out_dir=args.output,
+                           jobs=args.jobs, isolation=Isolation(args.isolation), course=root,
+                           timeout=args.timeout, grade_args=_protection_args(args),
+                           reuse=not args.regrade, on_done=lambda g: advance())
+    notes = []
+    reused = [g.name for g in graded if g.reused]
+    if reused:
+        notes.append(f"{len(reused)} unchanged since the last run, results reused "
+                     "(--regrade grades them again): " + ", ".join(reused[:10])
+                     + (" ..." if len(reused) > 10 else ""))
+    stale = stale_results(args.output, {g.name for g in graded})
+    if stale:
+        notes.append(f"results of {len(stale)} submissions not in this batch are kept in "
+                     f"{args.output} from an earlier run: " + ", ".join(stale[:10])
+                     + (" ..." if len(stale) > 10 else ""))
     table = Table(title=Text(f"{args.assignment}: {len(graded)} submissions"))
-    for col in ("submission", "score", "seconds", "failed tests", "results.json"):
+    for col in ("submission", "score", "status", "seconds", "failed tests", "results.json"):
         table.add_column(col, overflow="fold")
     for g in graded:
         failed = g.error or (f"{len(g.failed)}: " + ", ".join(g.failed[:3]) +
                              (" ..." if len(g.failed) > 3 else "") if g.failed else "")
         # Submission names, errors and test names are data, never markup.
-        table.add_row(Text(g.name), f"{g.score:g}/{g.max_score:g}", f"{g.seconds:.1f}",
-                      Text(failed), Text(str(g.results)))
+        table.add_row(Text(g.name), f"{g.score:g}/{g.max_score:g}", g.status, f"{g.seconds:.1f}",
+                      Text(failed), Text("-" if g.collision else str(g.results)))
     console.print(table)
+    for note in notes:
+        console.print(Text(note), highlight=False)
+    csv_path, html_path = write_reports(graded, assignment=args.assignment, out_dir=args.output,
+                                        template=layout.template, notes=notes)
+    console.print(Text(f"grades: {csv_path}\nreport: {html_path}"), highlight=False)
     return int(ExitCode.HARNESS_ERROR if any(g.broken for g in graded) else ExitCode.OK)
+
+
+@contextlib.contextmanager
+def _progress(total: int, what: str) -> Iterator[Callable[[], None]]:
+    """A progress bar with ETA on a terminal; nothing otherwise (logs stay clean)."""
+    if not console.is_terminal or total < 2:
+        yield lambda: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("ETA"), TimeRemainingColumn(), console=console,
+                  transient=True) as bar:
+        task = bar.add_task(what, total=total)
+        lock = threading.Lock()
+
+        def advance() -> None:
+            with lock:
+                bar.advance(task)
+
+        yield advance
 
 
 def _student_folder(root_hint: Path, assignment: str) -> tuple[Path, Path | None]:

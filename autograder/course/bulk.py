@@ -12,13 +12,14 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autograder.config import SUBMISSION_TIMEOUT, Isolation
+from autograder.config import SUBMISSION_TIMEOUT, Isolation, Layout, find_course_root, resolve_name
+from autograder.course.journal import Entry, Journal, content_hash, file_hash, suite_hash
 from autograder.errors import ConfigError, SubmissionError
 from autograder.grading import results
 from autograder.grading.results import harness_cause
@@ -40,11 +41,27 @@ class Graded:
     # The reason in ``error`` is the submission's (stopped by --timeout, a zip that does not
     # unpack): results.json says so to the student, and it is no harness error.
     students_fault: bool = False
+    timed_out: bool = False
+    collision: bool = False  # another submission of the batch has the same name: not graded
+    reused: bool = False  # an earlier run's results (same content, suite and harness)
 
     @property
     def broken(self) -> bool:
         """The harness failed on this submission (the batch exits 2)."""
         return not self.students_fault and (self.exit_code != 0 or bool(self.error))
+
+    @property
+    def status(self) -> str:
+        """grades.csv's status column."""
+        if self.collision:
+            return "name collision"
+        if self.broken:
+            return "harness error"
+        if self.timed_out:
+            return "timed out"
+        if self.students_fault:
+            return "not graded"
+        return "reused" if self.reused else "graded"
 
 
 def check_timeout(timeout: float) -> None:
@@ -202,7 +219,7 @@ def _grade_folder(assignment: str, submission: Path, out: Path, *, isolation: Is
         # Most likely the submission's (an endless loop at import, very slow code): the
         # student is told so, at 0 points, with every expected test listed.
         g.error = f"grading took longer than {timeout:g} s and was stopped"
-        g.students_fault = True
+        g.students_fault = g.timed_out = True
         records = _records(_tests_of(out)) or expected.records()
         data = results.timed_out(records, limit=timeout, execution_time=time.monotonic() - start,
                                  extra_data=_extra_of(out))
@@ -228,8 +245,14 @@ def _read(g: Graded) -> Graded:
     return g
 
 
-def parse_targets(specs: list[str], modules: Collection[str] = (),
-                  ) -> tuple[list[tuple[str, Path]], list[Path]]:
+@dataclass
+class Targets:
+    submissions: list[tuple[str, Path]]  # (name, folder or zip), names unique
+    ignored: list[Path]  # files beside the submissions (an export's metadata...)
+    collisions: dict[str, list[Path]]  # a name given to several submissions: none graded
+
+
+def parse_targets(specs: list[str], modules: Collection[str] = ()) -> Targets:
     """``NAME=PATH`` or ``PATH`` -> (name, submission) pairs, and the files left out.
 
     A folder that holds one of the assignment's modules (NAME.py or NAME.ipynb) is one
@@ -258,27 +281,53 @@ def parse_targets(specs: list[str], modules: Collection[str] = (),
             out += [(p.stem if p in zips else p.name, p) for p in sorted(subdirs + zips)]
             ignored += [p for p in entries if p not in subdirs and p not in zips]
     names = [n for n, _ in out]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise ConfigError(f"two submissions are named {', '.join(dup)} (a folder and a zip of "
-                          "the same name?); name them with NAME=PATH")
-    return out, ignored
+    dup = {n for n in names if names.count(n) > 1}
+    collisions = {n: [p for m, p in out if m == n] for n in sorted(dup)}
+    return Targets([(n, p) for n, p in out if n not in dup], ignored, collisions)
 
 
-def grade_all(*, assignment: str, targets: list[tuple[str, Path]], out_dir: Path,
+def grade_all(*, assignment: str, targets: Targets | list[tuple[str, Path]], out_dir: Path,
               jobs: int = 0, isolation: Isolation = Isolation.SANDBOX, course: Path | None = None,
-              timeout: float = SUBMISSION_TIMEOUT, grade_args: list[str] | None = None) -> list[Graded]:
+              timeout: float = SUBMISSION_TIMEOUT, grade_args: list[str] | None = None,
+              reuse: bool = True, on_done: Callable[[Graded], None] | None = None) -> list[Graded]:
+    """Grade every submission into ``out_dir/NAME/results.json``, in parallel, journaled.
+
+    ``reuse``: take an earlier run's results where the journal says that the submission, the
+    hidden suite and the harness are unchanged. An earlier results.json that is graded again
+    is kept as results.previous.json. Colliding names are not graded (a row each)."""
     check_timeout(timeout)
     if jobs < 0:
         raise ConfigError(f"--jobs must be 0 (one per CPU) or more, not {jobs}")
+    if not isinstance(targets, Targets):
+        targets = Targets(list(targets), [], {})
     out_dir.mkdir(parents=True, exist_ok=True)
     expected = ExpectedTests(assignment, course)
+    root = find_course_root(explicit=course)
+    suite = suite_hash(Layout(root, resolve_name(root, assignment)))
+    journal = Journal(out_dir)
 
     def one(item: tuple[str, Path]) -> Graded:
         name, path = item
         folder = out_dir / name
         folder.mkdir(parents=True, exist_ok=True)
         out = folder / "results.json"
+        content = content_hash(path)
+        earlier = journal.reusable(name, content, suite, out) if reuse else None
+        if earlier is not None:
+            g = _read(Graded(name, path, out, reused=True))
+        else:
+            if out.exists():  # an earlier run's, graded again: nothing removed silently
+                os.replace(out, folder / "results.previous.json")
+            g = _grade_one(name, path, out, expected)
+            if out.is_file():
+                journal.record(Entry(name=name, submission=str(path), content=content,
+                                     suite=suite, results=file_hash(out), status=g.status,
+                                     score=g.score, max_score=g.max_score, seconds=g.seconds))
+        if on_done is not None:
+            on_done(g)
+        return g
+
+    def _grade_one(name: str, path: Path, out: Path, expected: ExpectedTests) -> Graded:
         try:
             return grade_in_subprocess(assignment, path, out, isolation=isolation, name=name,
                                        course=course, timeout=timeout, expected=expected,
@@ -289,5 +338,23 @@ def grade_all(*, assignment: str, targets: list[tuple[str, Path]], out_dir: Path
                                               f"{traceback.format_exc()}", execution_time=0.0), out)
             return Graded(name, path, out, error=f"harness error: {why}")
 
+    clashing = [Graded(name, path, out_dir / name / "results.json", collision=True,
+                       students_fault=True,
+                       error=f"not graded: {len(paths)} submissions are named {name} "
+                             f"({', '.join(str(p) for p in paths)}); name them with NAME=PATH")
+                for name, paths in targets.collisions.items() for path in paths]
+    for g in clashing:
+        if on_done is not None:
+            on_done(g)
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-        return list(pool.map(one, targets))
+        return list(pool.map(one, targets.submissions)) + clashing
+
+
+def stale_results(out_dir: Path, names: Collection[str]) -> list[str]:
+    """Folders of ``out_dir`` with a results.json of a submission not in this batch (an
+    earlier run's): kept, and listed so that nobody uploads them by mistake."""
+    try:
+        folders = sorted(p for p in out_dir.iterdir() if (p / "results.json").is_file())
+    except OSError:
+        return []
+    return [p.name for p in folders if p.name not in names]

@@ -277,6 +277,9 @@ class GradingSession:
         self.leaderboard: list[dict[str, Any]] = []
         self.errors: list[str] = []
         self.import_failures: dict[str, str] = {}  # module -> why its import failed
+        # Tests in which the sandbox stopped the worker (timeout, memory, output, disk):
+        # grade-all flags these submissions for a TA's look.
+        self.stopped: list[dict[str, str]] = []
         self.uncollected: dict[str, results.TestRecord] = {}
         self.worker_protections: list[dict[str, Any]] = []
         self.static_protections: list[dict[str, Any]] = []
@@ -528,6 +531,7 @@ class GradingSession:
         rec = self.records.get(item.nodeid)
         if rec is None or rec.outcome == "unavailable":
             return report
+        rec.duration = (rec.duration or 0.0) + report.duration  # setup + call + teardown
         if report.when == "call" or (report.when == "setup" and not report.passed):
             exc = call.excinfo.value if call.excinfo is not None else None
             if report.passed:
@@ -543,6 +547,8 @@ class GradingSession:
                         report.when == "setup" and not isinstance(exc, StudentError)):
                     # The suite's own code or the sandbox broke, not the student's code.
                     self.errors.append(f"{item.nodeid}: {_printable(report.longreprtext)}")
+                if isinstance(exc, (StudentTimeout, WorkerDied)) and len(self.stopped) < 50:
+                    self.stopped.append({"test": rec.name, "why": exc.type_name})
                 if call.excinfo is not None:
                     rec.output = results.truncate(self.submission.locate(_failure_text(
                         call.excinfo, self.assignment.limits.memory_mb)), results.MAX_TEST_OUTPUT)
@@ -588,7 +594,8 @@ class GradingSession:
                                 "ignored": [_printable(i) for i in self.submission.ignored],
                                 "problems": {k: v[1] for k, v in self.submission.problems.items()},
                                 "notebook_lines_stripped": self.submission.stripped,
-                                "import_violations": self.submission.violations_json()}}
+                                "import_violations": self.submission.violations_json()},
+                 **({"stopped": self.stopped} if self.stopped else {})}
         harness_broken = bool(self.errors) or exitstatus not in (0, 1) or not records
         if harness_broken:
             records += [r for nodeid, r in self.uncollected.items() if nodeid not in self.records]

@@ -36,6 +36,7 @@ class TestRecord:
     output: str = ""
     staff_output: str = ""
     partial: float | None = None
+    duration: float | None = None  # seconds, when the test ran (grade-all's slowest tests)
 
     @property
     def counts(self) -> bool:
@@ -89,8 +90,14 @@ def build(records: list[TestRecord], *, execution_time: float, output: str,
         }
         if rec.outcome == "unavailable":
             entry["status"] = "passed"  # not the student's fault; worth 0 of 0
-        if rec.staff_output:  # Gradescope shows a test's extra_data to staff only
-            entry["extra_data"] = {"staff_traceback": truncate(rec.staff_output, MAX_TEST_OUTPUT)}
+        # Gradescope shows a test's extra_data to staff only
+        extra: dict[str, Any] = {}
+        if rec.duration is not None:
+            extra["duration"] = round(rec.duration, 3)
+        if rec.staff_output:
+            extra["staff_traceback"] = truncate(rec.staff_output, MAX_TEST_OUTPUT)
+        if extra:
+            entry["extra_data"] = extra
         tests.append(entry)
     if harness_error is not None:
         tests.append({

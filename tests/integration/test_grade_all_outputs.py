@@ -1,0 +1,162 @@
+"""grade-all's outputs for people and its journal, on the tiny course: grades.csv,
+report.html (also rendered in Chromium), similarity flags, reruns that skip unchanged
+submissions, and a run killed with SIGKILL that loses nothing finished."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from course_cli import ag
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+# Own code beyond the template: enough tokens for the similarity check to judge.
+EXTRA = '''
+
+def _normalize(values, low, high):
+    span = high - low
+    if span == 0:
+        return values * 0
+    scaled = (values - low) / span
+    clipped = scaled.clip(0, 1)
+    return clipped * 2 - 1
+'''
+RENAMED = EXTRA.replace("values", "v").replace("span", "width").replace("scaled", "s")
+
+
+def _student(base: Path, name: str, course: Path, extra: str = "") -> Path:
+    sub = base / name
+    shutil.copytree(course / "solutions" / "a9_tiny", sub,
+                    ignore=shutil.ignore_patterns("*.toml", "README.md", "__pycache__"))
+    (sub / "ops.py").write_text((sub / "ops.py").read_text() + extra)
+    return sub
+
+
+@pytest.fixture
+def batch(course: Path, tmp_path: Path) -> Path:
+    subs = tmp_path / "subs"
+    _student(subs, "alice", course, EXTRA)
+    _student(subs, "alice_copy", course, RENAMED)
+    _student(subs, "=HYPERLINK(1)", course)  # a name that a spreadsheet would run
+    shutil.copytree(course / "assignments" / "a9_tiny", subs / "tmpl")
+    return subs
+
+
+def test_grades_csv_and_report(course: Path, batch: Path, tmp_path: Path) -> None:
+    out = tmp_path / "graded"
+    proc = ag("grade-all", "a9", str(batch), "-o", str(out), cwd=course)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = list(csv.reader((out / "grades.csv").open()))
+    header, body = rows[0], {r[0]: r for r in rows[1:]}
+    assert header[:6] == ["student", "submission", "total", "max", "status", "seconds"]
+    tests = header[6:]
+    assert len(tests) == 2 and all(tests)
+    assert body["alice"][2:5] == ["2", "2", "graded"]
+    assert body["tmpl"][2:5] == ["0", "2", "graded"]
+    assert body["tmpl"][6:] == ["0", "0"]
+    assert "'=HYPERLINK(1)" in body  # escaped, never a formula
+    page = (out / "report.html").read_text()
+    assert page.count("<svg") == 2 and "&#39;=HYPERLINK(1)" not in page
+    assert "=HYPERLINK(1)" in page
+    figures = json.loads(_between(page, '<script type="application/json" id="figure-data">',
+                                  "</script>").replace("&#34;", '"').replace("&quot;", '"'))
+    assert sorted(figures["histogram"]) == [0.0, 2.0, 2.0, 2.0]
+    assert set(figures["pass_rates"].values()) == {0.75}
+    # the renamed copy is flagged, in the report and the table of flags
+    similar = _between(page, '<table id="similar">', "</table>")
+    assert "alice" in similar and "alice_copy" in similar
+    assert "=HYPERLINK" not in similar and "tmpl" not in similar
+
+
+def _between(text: str, start: str, end: str) -> str:
+    i = text.index(start) + len(start)
+    return text[i:text.index(end, i)]
+
+
+def test_rerun_reuses_unchanged_and_keeps_what_it_replaces(course: Path, batch: Path,
+                                                           tmp_path: Path) -> None:
+    out = tmp_path / "graded"
+    assert ag("grade-all", "a9", str(batch), "-o", str(out), cwd=course).returncode == 0
+    first = (out / "alice" / "results.json").read_text()
+    ops = batch / "tmpl" / "ops.py"
+    ops.write_text((course / "solutions" / "a9_tiny" / "ops.py").read_text())  # tmpl fixed
+    proc = ag("grade-all", "a9", str(batch), "-o", str(out), cwd=course)
+    assert proc.returncode == 0, proc.stdout
+    assert "3 unchanged since the last run" in proc.stdout
+    assert (out / "alice" / "results.json").read_text() == first  # reused, not rewritten
+    assert (out / "tmpl" / "results.previous.json").is_file()  # the replaced one is kept
+    body = {r[0]: r for r in csv.reader((out / "grades.csv").open())}
+    assert body["alice"][4] == "reused" and body["tmpl"][2:5] == ["2", "2", "graded"]
+    # a changed hidden suite, or --regrade, grades everything again
+    proc = ag("grade-all", "a9", str(batch), "-o", str(out), "--regrade", cwd=course)
+    assert "unchanged since the last run" not in proc.stdout
+    # a folder of an earlier batch is kept and named
+    shutil.rmtree(batch / "alice_copy")
+    proc = ag("grade-all", "a9", str(batch), "-o", str(out), cwd=course)
+    assert "not in this batch are kept" in proc.stdout and "alice_copy" in proc.stdout
+
+
+def test_a_run_killed_with_sigkill_loses_nothing_finished(course: Path, batch: Path,
+                                                          tmp_path: Path) -> None:
+    slow = batch / "slow"
+    shutil.copytree(batch / "alice", slow)
+    good_ops = (slow / "ops.py").read_text()
+    (slow / "ops.py").write_text(good_ops + "\nimport time\ntime.sleep(120)\n")  # in flight
+    out = tmp_path / "graded"
+    cmd = [sys.executable, "-m", "autograder", "grade-all", "a9", str(batch), "-o", str(out),
+           "-j", "5"]
+    proc = subprocess.Popen(cmd, cwd=course, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = out / "journal.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if journal.is_file() and len(journal.read_text().splitlines()) >= 4:
+            break
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    lines = journal.read_text().splitlines()
+    assert len(lines) == 4, lines  # every one but the slow one
+    (slow / "ops.py").write_text(good_ops)
+    again = ag("grade-all", "a9", str(batch), "-o", str(out), cwd=course)
+    assert again.returncode == 0, again.stdout
+    assert "4 unchanged since the last run" in again.stdout
+    body = {r[0]: r for r in csv.reader((out / "grades.csv").open())}
+    assert body["slow"][4] == "graded" and body["slow"][2] == "2"
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (.ci/run installs it)")
+def test_report_renders_in_chromium(course: Path, batch: Path, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    out = tmp_path / "graded"
+    assert ag("grade-all", "a9", str(batch), "-o", str(out), cwd=course).returncode == 0
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page()
+            page.goto((out / "report.html").as_uri())
+            # the figures are drawn: one bar per histogram bin, one per test, with a size
+            hist = page.locator("#score-histogram svg g[id^=hist-bar-]")
+            rates = page.locator("#pass-rates svg g[id^=pass-bar-]")
+            assert rates.count() == 2
+            assert hist.count() >= 2
+            boxes = [rates.nth(i).bounding_box() for i in range(rates.count())]
+            assert all(b is not None and b["width"] > 10 and b["height"] > 2 for b in boxes)
+            assert page.locator("#score-histogram svg").bounding_box()["width"] > 300
+            assert "4 graded" in page.locator("#summary").inner_text()
+            assert page.locator("#similar tr").count() == 2  # header + alice/alice_copy
+        finally:
+            browser.close()
