@@ -237,7 +237,7 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
         console.print(Text("not submissions, left out: " + ", ".join(str(p) for p in targets.ignored)),
                       highlight=False)
     total = len(targets.submissions) + sum(len(p) for p in targets.collisions.values())
-    with _progress(total, "grading") as advance:
+    with _progress(total, "grading") as (_, advance):
         graded = grade_all(assignment=args.assignment, targets=targets, out_dir=args.output,
                            jobs=args.jobs, isolation=Isolation(args.isolation), course=root,
                            timeout=args.timeout, grade_args=_protection_args(args),
@@ -272,10 +272,12 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _progress(total: int, what: str) -> Iterator[Callable[[], None]]:
-    """A progress bar with ETA on a terminal; nothing otherwise (logs stay clean)."""
-    if not console.is_terminal or total < 2:
-        yield lambda: None
+def _progress(total: int | None, what: str
+              ) -> Iterator[tuple[Callable[[int], None], Callable[[], None]]]:
+    """A progress bar with ETA on a terminal, nothing otherwise (logs stay clean); yields
+    (set the total, advance by one)."""
+    if not console.is_terminal:
+        yield (lambda n: None), (lambda: None)
         return
     from rich.progress import (
         BarColumn,
@@ -292,11 +294,14 @@ def _progress(total: int, what: str) -> Iterator[Callable[[], None]]:
         task = bar.add_task(what, total=total)
         lock = threading.Lock()
 
+        def start(n: int) -> None:
+            bar.update(task, total=n)
+
         def advance() -> None:
             with lock:
                 bar.advance(task)
 
-        yield advance
+        yield start, advance
 
 
 def _student_folder(root_hint: Path, assignment: str) -> tuple[Path, Path | None]:
@@ -424,10 +429,12 @@ def _category(test: dict, categories: Sequence[str]) -> str:
 def cmd_validate(args: argparse.Namespace) -> int:
     from autograder.course.validation import validate
 
-    report = validate(assignments=args.assignments, jobs=args.jobs,
-                      isolation=Isolation(args.isolation),
-                      grade_args=_protection_args(args),
-                      root=find_course_root(explicit=args.course))
+    with _progress(None, "validating") as (start, advance):
+        report = validate(assignments=args.assignments, jobs=args.jobs,
+                          isolation=Isolation(args.isolation),
+                          grade_args=_protection_args(args),
+                          root=find_course_root(explicit=args.course),
+                          on_start=start, on_done=lambda row: advance())
     _render_validate(report)
     return int(ExitCode.OK if report.ok else ExitCode.FAILED)
 

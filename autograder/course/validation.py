@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,15 +43,20 @@ class Report:
 
 
 def validate(*, assignments: list[str], jobs: int = 0, isolation: Isolation = Isolation.SANDBOX,
-             root: Path | None = None, grade_args: list[str] | None = None) -> Report:
+             root: Path | None = None, grade_args: list[str] | None = None,
+             on_start: Callable[[int], None] | None = None,
+             on_done: Callable[[Row], None] | None = None) -> Report:
+    """``on_start(n)``: the number of gradings, once known; ``on_done(row)`` after each."""
     root = root or find_course_root()
     names = [resolve_name(root, a) for a in assignments] or assignment_names(root)
     with tempfile.TemporaryDirectory(prefix="autograder-validate-") as tmp_name:
-        return _validate(root, names, Path(tmp_name), jobs, isolation, grade_args or [])
+        return _validate(root, names, Path(tmp_name), jobs, isolation, grade_args or [],
+                         on_start or (lambda n: None), on_done or (lambda row: None))
 
 
 def _validate(root: Path, names: list[str], tmp: Path, jobs: int, isolation: Isolation,
-              grade_args: list[str]) -> Report:
+              grade_args: list[str], on_start: Callable[[int], None],
+              on_done: Callable[[Row], None]) -> Report:
     jobs_spec: list[tuple[Row, Path]] = []
     for name in names:
         layout = Layout(root, name)
@@ -77,10 +83,12 @@ def _validate(root: Path, names: list[str], tmp: Path, jobs: int, isolation: Iso
                            if g.failed else "")
         if row.expect != "less" or not row.note or row.broken:
             row.note = note
+        on_done(row)
 
     # The solution first: when its grading breaks (a hidden test that does not import, a
     # bad config), every other run would break the same way; say it once.
     numbered = list(enumerate(jobs_spec))
+    on_start(len(numbered))
     solutions = [item for item in numbered if item[1][0].subject == "solution"]
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
         list(pool.map(run, solutions))

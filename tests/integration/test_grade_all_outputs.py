@@ -160,3 +160,36 @@ def test_report_renders_in_chromium(course: Path, batch: Path, tmp_path: Path) -
             assert page.locator("#similar tr").count() == 2  # header + alice/alice_copy
         finally:
             browser.close()
+
+
+def _in_a_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
+    """Run the CLI with a pseudo-terminal as its stdout, as a TA at a shell does."""
+    import pty
+
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "autograder", *args], cwd=cwd,
+                            stdout=secondary, stderr=secondary, stdin=subprocess.DEVNULL,
+                            env={**os.environ, "COLUMNS": "120"})
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            data = os.read(primary, 65536)
+        except OSError:  # EIO: every writer is gone
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(primary)
+    return proc.wait(timeout=300), b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_progress_with_eta_on_a_terminal_only(course: Path, batch: Path, tmp_path: Path) -> None:
+    code, shown = _in_a_terminal(["grade-all", "a9", str(batch), "-o", str(tmp_path / "g")],
+                                 course)
+    assert code == 0, shown
+    assert "grading" in shown and "ETA" in shown and "/4" in shown, shown
+    code, shown = _in_a_terminal(["validate", "a9"], course)
+    assert "validating" in shown and "ETA" in shown, shown
+    piped = ag("grade-all", "a9", str(batch), "-o", str(tmp_path / "g2"), cwd=course)
+    assert piped.returncode == 0 and "ETA" not in piped.stdout + piped.stderr
