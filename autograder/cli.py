@@ -70,11 +70,16 @@ def _parser() -> argparse.ArgumentParser:
     g = sub.add_parser("grade", help="grade one submission and write results.json",
                        parents=[staff, protect])
     g.add_argument("assignment", help="assignment id or folder name, e.g. a1")
-    g.add_argument("submission", type=Path, help="folder with the student's files")
+    g.add_argument("submission", type=Path,
+                   help="folder with the student's files, or a .zip of them")
     g.add_argument("-o", "--output", type=Path, default=Path("results.json"),
                    help="where results.json goes; a folder gets results.json inside "
                         "(default: ./results.json)")
     g.add_argument("--isolation", choices=ISOLATIONS, default=Isolation.SANDBOX.value, help=ISOLATION)
+    g.add_argument("--timeout", type=_seconds, default=SUBMISSION_TIMEOUT,
+                   help="seconds the grading may take; then the running test is stopped, the "
+                        "tests after it are not run and the finished ones keep their points "
+                        f"(default: {SUBMISSION_TIMEOUT:g})")
     g.add_argument("--first-failure", action="store_true",
                    help="stop at the first test that loses points; the tests after it are "
                         "listed as not run, at 0 (proves a submission wrong quickly, as validate "
@@ -194,11 +199,16 @@ def cmd_grade(args: argparse.Namespace) -> int:
     output = _output_file(args.output)
     with _sigterm_interrupts() as terminated:
         try:
-            outcome = grade(assignment=args.assignment, submission=args.submission,
-                            output=output, isolation=Isolation(args.isolation),
-                            root=find_course_root(explicit=args.course),
-                            require=args.require, allow_missing=args.allow_missing,
-                            first_failure=args.first_failure)
+            with _unpacked(args, output) as folder:
+                if folder is None:  # a zip that cannot be unpacked: the student is told
+                    console.print(Text(f"{args.submission} could not be unpacked; results.json "
+                                       f"says why, every test at 0 -> {output}"), highlight=False)
+                    return int(ExitCode.OK)
+                outcome = grade(assignment=args.assignment, submission=folder,
+                                output=output, isolation=Isolation(args.isolation),
+                                root=find_course_root(explicit=args.course),
+                                require=args.require, allow_missing=args.allow_missing,
+                                first_failure=args.first_failure, timeout=args.timeout)
         except AutograderError as exc:
             fail_closed_on_error(output, exc)
             _error(f"{exc}\n(results.json written: no points, this error in its staff-only entry)")
@@ -224,6 +234,31 @@ def cmd_grade(args: argparse.Namespace) -> int:
                                     "entry of results.json has the traceback; --debug prints it)"),
                       highlight=False, soft_wrap=True)
     return int(outcome.exit_code)
+
+
+@contextlib.contextmanager
+def _unpacked(args: argparse.Namespace, output: Path) -> Iterator[Path | None]:
+    """The submission folder to grade: as given, or a .zip unpacked into a temporary folder
+    (None, with results.json written, when it cannot be unpacked)."""
+    from autograder.grading.submission import extract_zip, is_zip
+
+    if not is_zip(args.submission):
+        yield args.submission
+        return
+    from autograder.course.bulk import ExpectedTests, write_unpack_failure
+    from autograder.errors import SubmissionError
+
+    with tempfile.TemporaryDirectory(prefix="autograder-zip-") as tmp:
+        folder = Path(tmp) / (args.submission.stem or "submission")
+        folder.mkdir()
+        try:
+            extract_zip(args.submission, folder)
+        except SubmissionError as exc:
+            write_unpack_failure(args.submission, exc, output,
+                                 ExpectedTests(args.assignment, args.course))
+            yield None
+            return
+        yield folder
 
 
 def cmd_grade_all(args: argparse.Namespace) -> int:

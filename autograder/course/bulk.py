@@ -172,14 +172,8 @@ def grade_in_subprocess(assignment: str, submission: Path, out: Path, *, isolati
         try:
             extract_zip(submission, folder)
         except SubmissionError as exc:
-            out.unlink(missing_ok=True)
-            data = results.not_graded(
-                expected.records(), output=f"Your submission could not be graded: {exc}",
-                test_output=f"Not graded: {submission.name} could not be unpacked (see above).",
-                staff_note=f"grade-all: {submission} was not graded: {exc}", execution_time=0.0)
-            results.write(data, out)
-            g = _read(Graded(name, submission, out, error=str(exc), students_fault=True))
-            return g
+            write_unpack_failure(submission, exc, out, expected)
+            return _read(Graded(name, submission, out, error=str(exc), students_fault=True))
         g = _grade_folder(assignment, folder, out, isolation=isolation, name=name,
                           course=course, timeout=timeout, expected=expected,
                           grade_args=grade_args or [])
@@ -187,11 +181,29 @@ def grade_in_subprocess(assignment: str, submission: Path, out: Path, *, isolati
         return g
 
 
+def write_unpack_failure(submission: Path, exc: SubmissionError, out: Path,
+                         expected: ExpectedTests) -> None:
+    """results.json for a zip that cannot be unpacked: the student is told why, every
+    expected test is listed at 0 (no harness error)."""
+    out.unlink(missing_ok=True)
+    data = results.not_graded(
+        expected.records(), output=f"Your submission could not be graded: {exc}",
+        test_output=f"Not graded: {submission.name} could not be unpacked (see above).",
+        staff_note=f"{submission} was not graded: {exc}", execution_time=0.0)
+    results.write(data, out)
+
+
+# `grade --timeout` stops the running test and keeps the finished ones; if the grading
+# still runs this much later (grader-side code stuck), the process is stopped from outside.
+BACKSTOP = 60.0
+
+
 def _grade_folder(assignment: str, submission: Path, out: Path, *, isolation: Isolation,
                   name: str | None, course: Path | None, timeout: float,
                   expected: ExpectedTests, grade_args: list[str]) -> Graded:
     cmd = [sys.executable, "-I", "-m", "autograder", "grade", assignment, str(submission),
-           "-o", str(out), "--isolation", isolation, *grade_args]
+           "-o", str(out), "--isolation", isolation, "--timeout", repr(float(timeout)),
+           *grade_args]
     if course is not None:
         cmd += ["--course", str(course)]
     out.unlink(missing_ok=True)  # a results.json of an earlier run is not this one's
@@ -201,7 +213,7 @@ def _grade_folder(assignment: str, submission: Path, out: Path, *, isolation: Is
                             start_new_session=True)
     overdue = False
     try:
-        _, stderr = proc.communicate(timeout=timeout)
+        _, stderr = proc.communicate(timeout=timeout + BACKSTOP)
     except subprocess.TimeoutExpired:
         # SIGTERM: `grade` fails closed (results.json with every test at 0); then the group.
         overdue = True
@@ -228,6 +240,9 @@ def _grade_folder(assignment: str, submission: Path, out: Path, *, isolation: Is
         g.error = f"no results.json (exit {proc.returncode}): {stderr[-500:]}"
         return g
     _read(g)
+    if _extra_of(out).get("timed_out"):  # stopped by its own --timeout: finished tests kept
+        g.timed_out = g.students_fault = True
+        g.error = f"grading took longer than {timeout:g} s and was stopped"
     if proc.returncode != 0 and not overdue:
         cause = harness_cause(json.loads(out.read_text())) or stderr.strip()[-300:]
         g.error = f"harness error (exit {proc.returncode}): {cause}"

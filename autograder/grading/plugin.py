@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import tempfile
+import threading
 import time
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
@@ -75,6 +76,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--isolation", choices=ISOLATIONS, default=Isolation.SANDBOX.value,
                 help="sandbox: student code in sandboxed workers (default); none: in-process, "
                      "for debugging")
+    g.addoption("--ag-timeout", type=float, default=None, metavar="SECONDS",
+                help="the whole grading's time limit: then the running test's worker is "
+                     "stopped, the tests after it are not run, finished ones keep their points")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -280,6 +284,16 @@ class GradingSession:
         # Tests in which the sandbox stopped the worker (timeout, memory, output, disk):
         # grade-all flags these submissions for a TA's look.
         self.stopped: list[dict[str, str]] = []
+        # --ag-timeout: when it runs out, the test running then (its name) and every worker
+        # alive are stopped; the tests after it are not run.
+        self.timeout: float | None = config.getoption("ag_timeout", None)
+        self.expired = threading.Event()
+        self.running: tuple[str, str] | None = None  # (nodeid, name) of the running test
+        self.expired_during: tuple[str, str] | None = None
+        self.live: list[Any] = []  # workers spawned, for the deadline to stop
+        self.live_lock = threading.Lock()
+        self.pytest_session: pytest.Session | None = None
+        self.timer: threading.Timer | None = None
         self.uncollected: dict[str, results.TestRecord] = {}
         self.worker_protections: list[dict[str, Any]] = []
         self.static_protections: list[dict[str, Any]] = []
@@ -424,6 +438,7 @@ class GradingSession:
 
     def spawn(self) -> Any:
         worker: Any
+        self._refuse_after_deadline()
         if self.zygote is not None:
             try:
                 worker = self.zygote.spawn()
@@ -438,17 +453,56 @@ class GradingSession:
                                  forbidden_imports=self.assignment.forbidden_imports)
         if not self.worker_protections:
             self.worker_protections = list(worker.protections)
-        return worker
+        return self._track(worker)
 
     def spawn_clean(self) -> Any:
         """A worker for yardsticks (no student code): a uid of its own where there is one."""
         if self.zygote is not None and self.clean_ids is not None:
+            self._refuse_after_deadline()
             try:
-                return self.zygote.spawn(ids=self.clean_ids)
+                return self._track(self.zygote.spawn(ids=self.clean_ids))
             except SandboxError as exc:
                 self.errors.append(f"sandbox failure: {exc}")
                 raise
         return self.spawn()
+
+    # -- the grading's time limit (--ag-timeout) ----------------------------------------
+    def _track(self, worker: Any) -> Any:
+        with self.live_lock:
+            self.live = [w for w in self.live if not getattr(w, "closed", False)]
+            self.live.append(worker)
+        if self.expired.is_set():  # the deadline passed while it started
+            worker.kill()
+        return worker
+
+    def _refuse_after_deadline(self) -> None:
+        if self.expired.is_set():
+            raise StudentTimeout("GradingTimeout", self._timeout_text())
+
+    def _timeout_text(self) -> str:
+        return (f"the grading ran past its time limit of {self.timeout:g} s; your code may "
+                "hang or be too slow")
+
+    def start_deadline(self) -> None:
+        if self.timeout is None:
+            return
+        left = self.timeout - (time.monotonic() - self.start)
+        self.timer = threading.Timer(max(left, 0.0), self._expire)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def _expire(self) -> None:
+        self.expired_during = self.running
+        self.expired.set()
+        if self.pytest_session is not None:
+            # checked after the running test: the loop ends with "interrupted"
+            self.pytest_session.shouldstop = "the grading's time limit ran out"
+        with self.live_lock:
+            workers = list(self.live)
+        for worker in workers:
+            kill = getattr(worker, "kill", None)
+            if kill is not None and not getattr(worker, "closed", False):
+                kill()
 
     @contextlib.contextmanager
     def pause_student(self) -> Iterator[None]:
@@ -485,6 +539,8 @@ class GradingSession:
                                           if not any(s["name"] == p["name"] for s in self.static_protections)]
 
     def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
         if self.zygote is not None:
             self.zygote.close()
             self.zygote = None
@@ -493,6 +549,8 @@ class GradingSession:
     # -- hooks ------------------------------------------------------------------------
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Records for exactly the tests that will run (after -k / deselection)."""
+        self.pytest_session = session
+        self.start_deadline()
         cuda = None
         root = Path(str(self.config.rootpath))
         # In a reference suite with public/, the other tests are hidden ones: they default
@@ -524,6 +582,15 @@ class GradingSession:
                     self.uncollected.setdefault(rec.nodeid, rec)
 
     @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+        rec = self.records.get(item.nodeid)
+        self.running = (item.nodeid, rec.name if rec else item.nodeid)
+        try:
+            return (yield)
+        finally:
+            self.running = None
+
+    @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
@@ -552,7 +619,8 @@ class GradingSession:
                 if call.excinfo is not None:
                     rec.output = results.truncate(self.submission.locate(_failure_text(
                         call.excinfo, self.assignment.limits.memory_mb)), results.MAX_TEST_OUTPUT)
-                if isinstance(exc, StudentError) and exc.import_of is not None:
+                if (isinstance(exc, StudentError) and exc.import_of is not None
+                        and not self.expired.is_set()):  # stopped by the deadline, not broken
                     # The test's hint is about what it checks, not about a broken import;
                     # the summary names the import failure once.
                     rec.hint = ""
@@ -565,6 +633,10 @@ class GradingSession:
                     self.import_failures.setdefault(module, self.submission.locate(why))
                 rec.staff_output = results.truncate(_printable(report.longreprtext),
                                                     results.MAX_TEST_OUTPUT)
+            if self.expired_during and self.expired_during[0] == item.nodeid:
+                rec.output = (f"Stopped: {self._timeout_text()}; this test was running then."
+                              + (f"\n{rec.output}" if rec.output and not isinstance(
+                                  exc, (WorkerDied, StudentTimeout)) else ""))
         elif report.when == "teardown" and report.failed and rec.outcome == "passed":
             rec.outcome = "failed"
             rec.output = results.truncate(self.submission.locate(_failure_text(
@@ -596,7 +668,12 @@ class GradingSession:
                                 "notebook_lines_stripped": self.submission.stripped,
                                 "import_violations": self.submission.violations_json()},
                  **({"stopped": self.stopped} if self.stopped else {})}
-        harness_broken = bool(self.errors) or exitstatus not in (0, 1) or not records
+        stopped_in_time = self.expired.is_set() and exitstatus == pytest.ExitCode.INTERRUPTED
+        if stopped_in_time:
+            during = self.expired_during[1] if self.expired_during else "between tests"
+            extra["timed_out"] = {"limit": self.timeout, "during": during}
+        harness_broken = (bool(self.errors) or (exitstatus not in (0, 1) and not stopped_in_time)
+                          or not records)
         if harness_broken:
             records += [r for nodeid, r in self.uncollected.items() if nodeid not in self.records]
             why = "\n\n".join(self.errors) or f"pytest exit status {exitstatus}; {len(records)} tests"
@@ -607,11 +684,19 @@ class GradingSession:
                 continue
             if rec.outcome == "not run" and stopped and not rec.output:
                 rec.output = "Not run: the grading stopped at the first failed test (--first-failure)."
+            elif rec.outcome == "not run" and stopped_in_time and not rec.output:
+                rec.output = f"Not run: {self._timeout_text()}."
             full = rec.max_score if rec.outcome == "passed" else 0.0
             rec.score = rec.max_score * rec.partial if rec.partial is not None else full
             if rec.outcome != "passed" and rec.hint:
                 rec.output = f"{rec.output}\nHint: {rec.hint}".lstrip()
         output = _printable(self.submission.report())  # file names are the student's text
+        if stopped_in_time:
+            output = (f"Stopped: {self._timeout_text()}"
+                      + (f" (during the test {_printable(self.expired_during[1])!r})"
+                         if self.expired_during else "")
+                      + ". The tests that finished before keep their points; the others "
+                      "were not run.\n" + output)
         # One line per cause: a module that fails at import breaks those importing it too.
         causes: dict[str, list[str]] = {}
         for module, why in self.import_failures.items():

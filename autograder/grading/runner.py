@@ -144,10 +144,13 @@ def _expected_records(suite: Suite) -> list[results.TestRecord]:
 
 def grade(*, assignment: str, submission: Path, output: Path, isolation: Isolation = Isolation.SANDBOX,
           root: Path | None = None, require: Sequence[str] = (),
-          allow_missing: Sequence[str] = (), first_failure: bool = False) -> Outcome:
+          allow_missing: Sequence[str] = (), first_failure: bool = False,
+          timeout: float | None = None) -> Outcome:
     """Grade ``submission`` with the assignment's hidden suite. ``first_failure``: stop at
     the first test that loses points (the tests after it are listed as not run, at 0): for
-    proving that a submission is wrong (``validate``'s mutants), never for grading students."""
+    proving that a submission is wrong (``validate``'s mutants), never for grading students.
+    ``timeout``: the whole grading's limit in seconds; then the running test is stopped,
+    the tests after it are not run, and the finished ones keep their points."""
     if not submission.is_dir():
         raise ConfigError(f"submission folder {submission} does not exist or is not a folder; "
                           "pass the folder that holds the student's files")
@@ -162,7 +165,8 @@ def grade(*, assignment: str, submission: Path, output: Path, isolation: Isolati
     layout.config()  # fail early on a bad config
     return run_suite(suite=hidden_suite(layout), submission=submission, output=output,
                      isolation=isolation, require=require, allow_missing=allow_missing,
-                     extra_args=["-x"] if first_failure else None)
+                     extra_args=[*(["-x"] if first_failure else []),
+                                 *(["--ag-timeout", repr(float(timeout))] if timeout else [])])
 
 
 def fail_closed_on_error(output: Path, exc: AutograderError) -> dict[str, Any]:

@@ -67,7 +67,7 @@ def test_grade_all_grades_zips_and_zipped_folders(course: Path, tmp_path: Path) 
 
 def test_a_submission_stopped_by_the_timeout_is_told_why(course: Path, tmp_path: Path) -> None:
     """An endless loop at import: stopped by --timeout, 0 points, every test listed, the
-    student told that the code may hang; not a harness error (the batch exits 0)."""
+    student told that the code may hang and during which test; not a harness error."""
     ok = tmp_path / "ok"
     shutil.copytree(course / "solutions" / "a9_tiny", ok)
     slow = tmp_path / "slow"
@@ -81,15 +81,55 @@ def test_a_submission_stopped_by_the_timeout_is_told_why(course: Path, tmp_path:
     assert read(graded / "ok" / "results.json")["score"] == 2
     data = read(graded / "slow" / "results.json")
     assert data["score"] == 0
-    assert "took longer than the limit of 3 seconds for the whole submission" in data["output"]
-    assert "hang" in data["output"] and "too slow" in data["output"]
+    first = "relu zeroes negative values (hidden)"
+    assert data["output"].startswith("Stopped: the grading ran past its time limit of 3 s; "
+                                     f"your code may hang or be too slow (during the test "
+                                     f"'{first}')"), data["output"]
+    assert "Importing ops failed" not in data["output"]  # stopped, not broken
     assert "problem in the grader" not in data["output"]
-    assert [t["name"] for t in data["tests"]] == ["relu zeroes negative values (hidden)",
-                                                  "relu keeps positive values"]
+    assert [t["name"] for t in data["tests"]] == [first, "relu keeps positive values"]
     assert all(t["max_score"] == 1 and t["score"] == 0 for t in data["tests"])
-    assert all("regraded" not in t["output"] for t in data["tests"])
-    assert "--timeout 3" in data["extra_data"]["staff_note"]
+    assert data["tests"][0]["output"].startswith("Stopped: the grading ran past its time limit")
+    assert data["tests"][1]["output"].startswith("Not run: the grading ran past its time limit")
+    assert data["extra_data"]["timed_out"] == {"limit": 3.0, "during": first}
     assert not data["extra_data"].get("harness_error") and results.harness_cause(data) is None
+    rows = (graded / "grades.csv").read_text().splitlines()
+    assert any(r.startswith("slow,") and ",timed out," in r for r in rows), rows
+
+
+def test_the_timeout_keeps_the_points_of_tests_that_finished(course: Path, tmp_path: Path) -> None:
+    """A hang in the second test: the first keeps its point, `grade` takes --timeout and a
+    zip too, and the output names the test that was running."""
+    sub = tmp_path / "late"
+    shutil.copytree(course / "solutions" / "a9_tiny", sub)
+    ops = sub / "ops.py"
+    ops.write_text(ops.read_text().replace(
+        "    return np.maximum(x, 0)",
+        "    while (x > 0).all():  # hangs on the second test's input only\n"
+        "        pass\n    return np.maximum(x, 0)"))
+    archive = shutil.make_archive(str(tmp_path / "late"), "zip", sub)
+    proc = ag("grade", "a9", archive, "-o", str(tmp_path / "r.json"), "--timeout", "4",
+              cwd=course)
+    assert proc.returncode == int(ExitCode.OK), proc.stdout + proc.stderr
+    data = read(tmp_path / "r.json")
+    assert [t["score"] for t in data["tests"]] == [1, 0], data["tests"]
+    assert data["score"] == 1
+    assert "(during the test 'relu keeps positive values')" in data["output"]
+    assert data["tests"][1]["output"].startswith("Stopped: the grading ran past its time limit "
+                                                 "of 4 s; your code may hang or be too slow; "
+                                                 "this test was running then.")
+
+
+def test_grade_tells_the_student_when_a_zip_cannot_be_unpacked(course: Path,
+                                                               tmp_path: Path) -> None:
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(b"not a zip at all")
+    proc = ag("grade", "a9", str(bad), "-o", str(tmp_path / "r.json"), cwd=course)
+    assert proc.returncode == int(ExitCode.OK), proc.stdout + proc.stderr
+    data = read(tmp_path / "r.json")
+    assert data["output"].startswith("Your submission could not be graded: bad.zip could not "
+                                     "be unpacked")
+    assert [t["max_score"] for t in data["tests"]] == [1, 1] and data["score"] == 0
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "-0.5"])
