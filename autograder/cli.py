@@ -236,6 +236,23 @@ def cmd_grade(args: argparse.Namespace) -> int:
     return int(outcome.exit_code)
 
 
+def _batch_notes(graded: Sequence[Any], out_dir: Path) -> list[str]:
+    from autograder.course.bulk import stale_results
+
+    notes = []
+    reused = [g.name for g in graded if g.reused]
+    if reused:
+        notes.append(f"{len(reused)} unchanged since the last run, results reused "
+                     "(--regrade grades them again): " + ", ".join(reused[:10])
+                     + (" ..." if len(reused) > 10 else ""))
+    stale = stale_results(out_dir, {g.name for g in graded})
+    if stale:
+        notes.append(f"results of {len(stale)} submissions not in this batch are kept in "
+                     f"{out_dir} from an earlier run: " + ", ".join(stale[:10])
+                     + (" ..." if len(stale) > 10 else ""))
+    return notes
+
+
 @contextlib.contextmanager
 def _unpacked(args: argparse.Namespace, output: Path) -> Iterator[Path | None]:
     """The submission folder to grade: as given, or a .zip unpacked into a temporary folder
@@ -262,7 +279,7 @@ def _unpacked(args: argparse.Namespace, output: Path) -> Iterator[Path | None]:
 
 
 def cmd_grade_all(args: argparse.Namespace) -> int:
-    from autograder.course.bulk import grade_all, parse_targets, stale_results
+    from autograder.course.bulk import grade_all, parse_targets
     from autograder.course.report import write_reports
 
     root = find_course_root(explicit=args.course)
@@ -272,22 +289,16 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
         console.print(Text("not submissions, left out: " + ", ".join(str(p) for p in targets.ignored)),
                       highlight=False)
     total = len(targets.submissions) + sum(len(p) for p in targets.collisions.values())
-    with _progress(total, "grading") as (_, advance):
+    with contextlib.closing(targets), _progress(total, "grading") as (_, advance):
         graded = grade_all(assignment=args.assignment, targets=targets, out_dir=args.output,
                            jobs=args.jobs, isolation=Isolation(args.isolation), course=root,
                            timeout=args.timeout, grade_args=_protection_args(args),
                            reuse=not args.regrade, on_done=lambda g: advance())
-    notes = []
-    reused = [g.name for g in graded if g.reused]
-    if reused:
-        notes.append(f"{len(reused)} unchanged since the last run, results reused "
-                     "(--regrade grades them again): " + ", ".join(reused[:10])
-                     + (" ..." if len(reused) > 10 else ""))
-    stale = stale_results(args.output, {g.name for g in graded})
-    if stale:
-        notes.append(f"results of {len(stale)} submissions not in this batch are kept in "
-                     f"{args.output} from an earlier run: " + ", ".join(stale[:10])
-                     + (" ..." if len(stale) > 10 else ""))
+        # similarity reads the submissions' files: before an unpacked export is removed
+        csv_path, html_path = write_reports(graded, assignment=args.assignment,
+                                            out_dir=args.output, template=layout.template,
+                                            submitters=targets.submitters,
+                                            notes=_batch_notes(graded, args.output))
     table = Table(title=Text(f"{args.assignment}: {len(graded)} submissions"))
     for col in ("submission", "score", "status", "seconds", "failed tests", "results.json"):
         table.add_column(col, overflow="fold")
@@ -298,10 +309,8 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
         table.add_row(Text(g.name), f"{g.score:g}/{g.max_score:g}", g.status, f"{g.seconds:.1f}",
                       Text(failed), Text("-" if g.collision else str(g.results)))
     console.print(table)
-    for note in notes:
+    for note in _batch_notes(graded, args.output):
         console.print(Text(note), highlight=False)
-    csv_path, html_path = write_reports(graded, assignment=args.assignment, out_dir=args.output,
-                                        template=layout.template, notes=notes)
     console.print(Text(f"grades: {csv_path}\nreport: {html_path}"), highlight=False)
     return int(ExitCode.HARNESS_ERROR if any(g.broken for g in graded) else ExitCode.OK)
 

@@ -14,11 +14,19 @@ import time
 import traceback
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from autograder.config import SUBMISSION_TIMEOUT, Isolation, Layout, find_course_root, resolve_name
+from autograder.course.exports import (
+    METADATA,
+    Submitters,
+    find_export,
+    is_export_zip,
+    read_export,
+    unpack_export,
+)
 from autograder.course.journal import Entry, Journal, content_hash, file_hash, suite_hash
 from autograder.errors import ConfigError, SubmissionError
 from autograder.grading import results
@@ -265,10 +273,23 @@ class Targets:
     submissions: list[tuple[str, Path]]  # (name, folder or zip), names unique
     ignored: list[Path]  # files beside the submissions (an export's metadata...)
     collisions: dict[str, list[Path]]  # a name given to several submissions: none graded
+    # who submitted what, from a Gradescope export's metadata (by submission name)
+    submitters: dict[str, Submitters] = field(default_factory=dict)
+    unpacked: list[tempfile.TemporaryDirectory[str]] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Remove the exports unpacked for this batch."""
+        for tmp in self.unpacked:
+            tmp.cleanup()
+        self.unpacked.clear()
 
 
 def parse_targets(specs: list[str], modules: Collection[str] = ()) -> Targets:
     """``NAME=PATH`` or ``PATH`` -> (name, submission) pairs, and the files left out.
+
+    A Gradescope export (its zip, or the folder it unpacks to: submission_metadata.yml
+    beside submission_<id>/ folders) is a folder of submissions whose submitters are
+    known; a zip export is unpacked into a temporary folder that ``Targets.close`` removes.
 
     A folder that holds one of the assignment's modules (NAME.py or NAME.ipynb) is one
     submission, and so is a zip file (named after the file: carol.zip -> carol). Otherwise
@@ -277,9 +298,22 @@ def parse_targets(specs: list[str], modules: Collection[str] = ()) -> Targets:
     are left out and listed; a folder with neither is one submission."""
     out: list[tuple[str, Path]] = []
     ignored: list[Path] = []
+    targets = Targets(out, ignored, {})
     for spec in specs:
         name, _, path_text = spec.rpartition("=") if "=" in spec else ("", "", spec)
         path = Path(path_text)
+        export_root = find_export(path)
+        if export_root is None and is_export_zip(path):
+            tmp = tempfile.TemporaryDirectory(prefix="autograder-export-")
+            targets.unpacked.append(tmp)
+            export_root = unpack_export(path, Path(tmp.name))
+        if export_root is not None:
+            export = read_export(export_root)
+            for folder in sorted(p for p in export_root.iterdir() if p.is_dir()):
+                out.append((folder.name, folder))
+                targets.submitters[folder.name] = export.submitters.get(folder.name, Submitters())
+            ignored += [p for p in export_root.iterdir() if not p.is_dir() and p.name != METADATA]
+            continue
         if is_zip(path):
             out.append((name or path.stem, path))
             continue
@@ -297,8 +331,9 @@ def parse_targets(specs: list[str], modules: Collection[str] = ()) -> Targets:
             ignored += [p for p in entries if p not in subdirs and p not in zips]
     names = [n for n, _ in out]
     dup = {n for n in names if names.count(n) > 1}
-    collisions = {n: [p for m, p in out if m == n] for n in sorted(dup)}
-    return Targets([(n, p) for n, p in out if n not in dup], ignored, collisions)
+    targets.collisions = {n: [p for m, p in out if m == n] for n in sorted(dup)}
+    targets.submissions = [(n, p) for n, p in out if n not in dup]
+    return targets
 
 
 def grade_all(*, assignment: str, targets: Targets | list[tuple[str, Path]], out_dir: Path,

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autograder.course.exports import Submitters
 from autograder.course.similarity import Pair
 from autograder.errors import AutograderError
 from autograder.grading import results as results_mod
@@ -41,8 +42,8 @@ class TestRow:
 
 @dataclass
 class SubmissionRow:
-    name: str
-    submission: str
+    name: str  # as graded: OUT/NAME/results.json
+    submission: str  # the path given
     status: str  # graded, reused, timed out, not graded, harness error, name collision
     score: float = 0.0
     max_score: float = 0.0
@@ -51,6 +52,7 @@ class SubmissionRow:
     tests: list[TestRow] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
     graded_files: dict[str, str] = field(default_factory=dict)
+    who: Submitters = field(default_factory=Submitters)
 
 
 def read_row(name: str, submission: Path, status: str, results: Path | None,
@@ -100,10 +102,12 @@ def write_csv(rows: Sequence[SubmissionRow], path: Path) -> None:
     tests = test_names(rows)
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["student", "submission", "total", "max", "status", "seconds", *tests])
+    w.writerow(["student", "email", "sid", "submission", "total", "max", "status", "seconds",
+                *tests])
     for row in rows:
         by_name = {t.name: t.score for t in row.tests}
-        w.writerow([_cell(row.name), _cell(row.submission), f"{row.score:g}",
+        w.writerow([_cell(row.who.student or row.name), _cell("; ".join(row.who.emails)),
+                    _cell("; ".join(row.who.sids)), _cell(row.name), f"{row.score:g}",
                     f"{row.max_score:g}", row.status, f"{row.seconds:.1f}",
                     *(f"{by_name[t]:g}" if t in by_name else "" for t in tests)])
     path.write_text(buf.getvalue(), encoding="utf-8")
@@ -281,21 +285,26 @@ figure { margin: 1em 0; } pre { white-space: pre-wrap; margin: 0; font-size: .85
 {% for p in pairs %}<tr><td>{{ p.a }}</td><td>{{ p.b }}</td><td>{{ "%.2f"|format(p.score) }}</td>
 <td>{{ p.kind }}</td></tr>{% endfor %}</table>
 <h2>All submissions</h2>
-<table id="all"><tr><th>submission</th><th>score</th><th>status</th><th>seconds</th></tr>
-{% for r in rows %}<tr><td>{{ r.name }}</td><td>{{ r.score }}/{{ r.max_score }}</td>
+<table id="all"><tr><th>submission</th><th>student</th><th>score</th><th>status</th>
+<th>seconds</th></tr>
+{% for r in rows %}<tr><td>{{ r.name }}</td><td>{{ r.who.student }}</td>
+<td>{{ r.score }}/{{ r.max_score }}</td>
 <td>{{ r.status }}</td><td>{{ "%.1f"|format(r.seconds) }}</td></tr>{% endfor %}</table>
 </body></html>
 """
 
 
 def write_reports(graded: Sequence[Any], *, assignment: str, out_dir: Path,
-                  template: Path | None, notes: Sequence[str] = ()) -> tuple[Path, Path]:
+                  template: Path | None, notes: Sequence[str] = (),
+                  submitters: dict[str, Submitters] | None = None) -> tuple[Path, Path]:
     """grades.csv and report.html in ``out_dir`` for the ``bulk.Graded`` of a batch;
     similarity is computed on the students' own code (``template``'s lines removed)."""
     from autograder.course.similarity import flag_pairs, own_code
 
     rows = [read_row(g.name, g.submission, g.status,
                      None if g.collision else g.results, note=g.error) for g in graded]
+    for row in rows:
+        row.who = (submitters or {}).get(row.name, Submitters())
     own: dict[str, str] = {}
     for row, g in zip(rows, graded, strict=True):
         if row.status not in ("graded", "reused", "timed out") or not row.graded_files:

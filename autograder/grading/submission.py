@@ -402,26 +402,30 @@ def _member_parts(archive: str, member: str) -> list[str]:
     return parts
 
 
-def extract_zip(archive: Path, dest: Path) -> None:
+def extract_zip(archive: Path, dest: Path, *, max_members: int | None = None,
+                max_bytes: int | None = None) -> None:
     """Unpack a submission's zip into ``dest`` (an empty folder owned by the grading).
 
     Only files and folders: absolute paths, ``..`` and symlinks are refused, and so is a
-    zip that holds more than MAX_ZIP_MEMBERS entries, members nested deeper than
-    MAX_ZIP_DEPTH, or unpacks to more than MAX_ZIP_BYTES (counted while writing too: the
+    zip that holds more than ``max_members`` (MAX_ZIP_MEMBERS) entries, members nested deeper
+    than MAX_ZIP_DEPTH, or unpacks to more than ``max_bytes`` (MAX_ZIP_BYTES) (counted while writing too: the
     sizes a zip declares can lie). __MACOSX is skipped.
     Raises SubmissionError with a message for the student (it names the zip and the fix)."""
     label = archive.name
-    limit_mb = MAX_ZIP_BYTES // 2**20
+    # looked up at each call (not bound as defaults): a whole class's export has its own
+    max_members = MAX_ZIP_MEMBERS if max_members is None else max_members
+    max_bytes = MAX_ZIP_BYTES if max_bytes is None else max_bytes
+    limit_mb = max_bytes // 2**20
     too_big = SubmissionError(f"{label} unpacks to more than {limit_mb} MB, the limit for a "
                               "submission; leave datasets, checkpoints and outputs out of it")
     try:
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
-            if len(infos) > MAX_ZIP_MEMBERS:
+            if len(infos) > max_members:
                 raise SubmissionError(f"{label} holds {len(infos)} files and folders, more than "
-                                      f"{MAX_ZIP_MEMBERS}, the limit for a submission; zip only "
+                                      f"{max_members}, the limit for a submission; zip only "
                                       "your assignment's files")
-            if sum(i.file_size for i in infos) > MAX_ZIP_BYTES:
+            if sum(i.file_size for i in infos) > max_bytes:
                 raise too_big
             written = 0
             seen: set[Path] = set()
@@ -449,7 +453,7 @@ def extract_zip(archive: Path, dest: Path) -> None:
                 with zf.open(info) as src, target.open("xb") as out:
                     while chunk := src.read(1 << 20):
                         written += len(chunk)
-                        if written > MAX_ZIP_BYTES:
+                        if written > max_bytes:
                             raise too_big
                         out.write(chunk)
     except SubmissionError:

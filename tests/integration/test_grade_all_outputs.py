@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -57,12 +58,13 @@ def test_grades_csv_and_report(course: Path, batch: Path, tmp_path: Path) -> Non
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = list(csv.reader((out / "grades.csv").open()))
     header, body = rows[0], {r[0]: r for r in rows[1:]}
-    assert header[:6] == ["student", "submission", "total", "max", "status", "seconds"]
-    tests = header[6:]
+    assert header[:8] == ["student", "email", "sid", "submission", "total", "max", "status",
+                          "seconds"]
+    tests = header[8:]
     assert len(tests) == 2 and all(tests)
-    assert body["alice"][2:5] == ["2", "2", "graded"]
-    assert body["tmpl"][2:5] == ["0", "2", "graded"]
-    assert body["tmpl"][6:] == ["0", "0"]
+    assert body["alice"][3:7] == ["alice", "2", "2", "graded"]
+    assert body["tmpl"][4:7] == ["0", "2", "graded"]
+    assert body["tmpl"][8:] == ["0", "0"]
     assert "'=HYPERLINK(1)" in body  # escaped, never a formula
     page = (out / "report.html").read_text()
     assert page.count("<svg") == 2 and "&#39;=HYPERLINK(1)" not in page
@@ -95,7 +97,7 @@ def test_rerun_reuses_unchanged_and_keeps_what_it_replaces(course: Path, batch: 
     assert (out / "alice" / "results.json").read_text() == first  # reused, not rewritten
     assert (out / "tmpl" / "results.previous.json").is_file()  # the replaced one is kept
     body = {r[0]: r for r in csv.reader((out / "grades.csv").open())}
-    assert body["alice"][4] == "reused" and body["tmpl"][2:5] == ["2", "2", "graded"]
+    assert body["alice"][6] == "reused" and body["tmpl"][4:7] == ["2", "2", "graded"]
     # a changed hidden suite, or --regrade, grades everything again
     proc = ag("grade-all", "a9", str(batch), "-o", str(out), "--regrade", cwd=course)
     assert "unchanged since the last run" not in proc.stdout
@@ -131,7 +133,52 @@ def test_a_run_killed_with_sigkill_loses_nothing_finished(course: Path, batch: P
     assert again.returncode == 0, again.stdout
     assert "4 unchanged since the last run" in again.stdout
     body = {r[0]: r for r in csv.reader((out / "grades.csv").open())}
-    assert body["slow"][4] == "graded" and body["slow"][2] == "2"
+    assert body["slow"][6] == "graded" and body["slow"][4] == "2"
+
+
+METADATA = """\
+submission_1001:
+  :submitters:
+  - :name: Ada Lovelace
+    :sid: '0042'
+    :email: ada@example.edu
+  :created_at: 2026-11-30 10:00:00.000000000 -08:00
+  :score: 0.0
+submission_1002:
+  :submitters:
+  - :name: Alan Turing
+    :sid: '0043'
+    :email: alan@example.edu
+  - :name: "=Grace Hopper"
+    :sid: '0044'
+    :email: grace@example.edu
+"""
+
+
+def test_a_gradescope_export_zip_names_every_row(course: Path, tmp_path: Path) -> None:
+    """Gradescope's "Export Submissions" zip: names, emails and sids lead each row (a group
+    submission lists every submitter); a corrupt zip beside it is a row of its own."""
+    export = tmp_path / "assignment_77_export"
+    _student(export, "submission_1001", course)
+    shutil.copytree(course / "assignments" / "a9_tiny", export / "submission_1002")
+    (export / "submission_metadata.yml").write_text(METADATA)
+    archive = Path(shutil.make_archive(str(tmp_path / "export"), "zip", tmp_path,
+                                       "assignment_77_export"))
+    corrupt = tmp_path / "late.zip"
+    corrupt.write_bytes(b"PK\x03\x04 truncated")
+    out = tmp_path / "graded"
+    proc = ag("grade-all", "a9", str(archive), f"late={corrupt}", "-o", str(out), cwd=course)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = list(csv.reader((out / "grades.csv").open()))
+    body = {r[3]: r for r in rows[1:]}
+    assert body["submission_1001"][:7] == ["Ada Lovelace", "ada@example.edu", "0042",
+                                           "submission_1001", "2", "2", "graded"]
+    assert body["submission_1002"][:5] == ["Alan Turing; =Grace Hopper",
+                                           "alan@example.edu; grace@example.edu", "0043; 0044",
+                                           "submission_1002", "0"]
+    assert body["late"][6] == "not graded"
+    assert "Alan Turing; =Grace Hopper" in (out / "report.html").read_text()
+    assert not list(Path(tempfile.gettempdir()).glob("autograder-export-*")), "left behind"
 
 
 @pytest.mark.browser
