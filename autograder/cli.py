@@ -93,6 +93,10 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("-o", "--output", type=Path, default=Path("graded"),
                    help="folder for NAME/results.json, grades.csv, report.html and the "
                         "journal that lets a rerun skip unchanged submissions (default: graded/)")
+    b.add_argument("--dask", metavar="ADDRESS", default=None,
+                   help="grade on a Dask cluster: a scheduler address (tcp://HOST:8786), or "
+                        "'local' for a local cluster of -j worker processes; each node needs "
+                        "the course, the submissions and -o at the same paths")
     b.add_argument("--regrade", action="store_true",
                    help="grade every submission again, even those the journal has graded "
                         "with the same content and hidden suite")
@@ -293,7 +297,8 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
         graded = grade_all(assignment=args.assignment, targets=targets, out_dir=args.output,
                            jobs=args.jobs, isolation=Isolation(args.isolation), course=root,
                            timeout=args.timeout, grade_args=_protection_args(args),
-                           reuse=not args.regrade, on_done=lambda g: advance())
+                           reuse=not args.regrade, on_done=lambda g: advance(),
+                           dask=args.dask)
         # similarity reads the submissions' files: before an unpacked export is removed
         csv_path, html_path = write_reports(graded, assignment=args.assignment,
                                             out_dir=args.output, template=layout.template,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -12,7 +13,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -339,12 +340,17 @@ def parse_targets(specs: list[str], modules: Collection[str] = ()) -> Targets:
 def grade_all(*, assignment: str, targets: Targets | list[tuple[str, Path]], out_dir: Path,
               jobs: int = 0, isolation: Isolation = Isolation.SANDBOX, course: Path | None = None,
               timeout: float = SUBMISSION_TIMEOUT, grade_args: list[str] | None = None,
-              reuse: bool = True, on_done: Callable[[Graded], None] | None = None) -> list[Graded]:
+              reuse: bool = True, on_done: Callable[[Graded], None] | None = None,
+              dask: str | None = None) -> list[Graded]:
     """Grade every submission into ``out_dir/NAME/results.json``, in parallel, journaled.
 
     ``reuse``: take an earlier run's results where the journal says that the submission, the
     hidden suite and the harness are unchanged. An earlier results.json that is graded again
-    is kept as results.previous.json. Colliding names are not graded (a row each)."""
+    is kept as results.previous.json. Colliding names are not graded (a row each).
+    ``dask``: grade on a Dask cluster (``"local"``: a LocalCluster of ``jobs`` worker
+    processes; else a scheduler address) instead of local processes; every node must see
+    the course, the submissions and ``out_dir`` at the same paths, and grades each one
+    with `autograder grade` as here (the same sandbox)."""
     check_timeout(timeout)
     if jobs < 0:
         raise ConfigError(f"--jobs must be 0 (one per CPU) or more, not {jobs}")
@@ -379,9 +385,17 @@ def grade_all(*, assignment: str, targets: Targets | list[tuple[str, Path]], out
 
     def _grade_one(name: str, path: Path, out: Path, expected: ExpectedTests) -> Graded:
         try:
-            return grade_in_subprocess(assignment, path, out, isolation=isolation, name=name,
-                                       course=course, timeout=timeout, expected=expected,
-                                       grade_args=grade_args)
+            if client is None:
+                g = grade_in_subprocess(assignment, path, out, isolation=isolation, name=name,
+                                        course=course, timeout=timeout, expected=expected,
+                                        grade_args=grade_args)
+            else:
+                g = client.submit(_grade_on_node, assignment, path, out, isolation, name, course,
+                                  timeout, grade_args, pure=False).result()
+            problem = _unusable_results(out)
+            if problem:  # a node that wrote nothing, or something that is not results.json
+                raise RuntimeError(f"the results.json of {name} is {problem}")
+            return g
         except Exception as exc:  # noqa: BLE001 - one submission's harness error, not the batch's
             why = f"{type(exc).__name__}: {exc}"
             results.write(results.fail_closed(expected.records(), f"grade-all: {why}\n"
@@ -396,8 +410,58 @@ def grade_all(*, assignment: str, targets: Targets | list[tuple[str, Path]], out
     for g in clashing:
         if on_done is not None:
             on_done(g)
-    with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-        return list(pool.map(one, targets.submissions)) + clashing
+    with _cluster(dask, jobs) as (slots, client):
+        with ThreadPoolExecutor(max_workers=slots) as pool:
+            return list(pool.map(one, targets.submissions)) + clashing
+
+
+@contextlib.contextmanager
+def _cluster(dask: str | None, jobs: int) -> Iterator[tuple[int, Any]]:
+    """(parallel gradings, Dask client or None)."""
+    if dask is None:
+        yield jobs or os.cpu_count() or 1, None
+        return
+    from distributed import Client, LocalCluster
+
+    cluster = None
+    if dask == "local":
+        cluster = LocalCluster(n_workers=jobs or os.cpu_count() or 1, threads_per_worker=1,
+                               processes=True, dashboard_address=None)
+        client = Client(cluster)
+    else:
+        try:
+            client = Client(dask, timeout=30)
+        except OSError as exc:
+            raise ConfigError(f"no Dask scheduler answers at {dask} ({exc}); start one "
+                              "(dask scheduler) or pass --dask local") from exc
+    try:
+        yield jobs or sum(client.nthreads().values()) or 1, client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _grade_on_node(assignment: str, path: Path, out: Path, isolation: Isolation, name: str,
+                   course: Path | None, timeout: float, grade_args: list[str] | None) -> Graded:
+    """One grading on a Dask worker: the same `autograder grade` process as locally."""
+    return grade_in_subprocess(assignment, path, out, isolation=isolation, name=name,
+                               course=course, timeout=timeout, grade_args=grade_args)
+
+
+def _unusable_results(path: Path) -> str:
+    """'' when ``path`` is a valid results.json, else what is wrong with it."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return "missing"
+    except (OSError, ValueError) as exc:
+        return f"unreadable ({exc})"
+    try:
+        results.validate(data)
+    except Exception as exc:  # noqa: BLE001 - jsonschema's ValidationError and kin
+        return f"invalid ({str(exc).splitlines()[0][:200]})"
+    return ""
 
 
 def stale_results(out_dir: Path, names: Collection[str]) -> list[str]:

@@ -240,3 +240,48 @@ def test_progress_with_eta_on_a_terminal_only(course: Path, batch: Path, tmp_pat
     assert "validating" in shown and "ETA" in shown, shown
     piped = ag("grade-all", "a9", str(batch), "-o", str(tmp_path / "g2"), cwd=course)
     assert piped.returncode == 0 and "ETA" not in piped.stdout + piped.stderr
+
+
+def _comparable(out: Path) -> list[list[str]]:
+    rows = list(csv.reader((out / "grades.csv").open()))
+    return sorted([r[:7] + r[8:] for r in rows[1:]])  # all but the seconds column
+
+
+def test_dask_local_cluster_gives_the_same_outputs(course: Path, batch: Path,
+                                                   tmp_path: Path) -> None:
+    local = ag("grade-all", "a9", str(batch), "-o", str(tmp_path / "pool"), "-j", "2",
+               cwd=course)
+    assert local.returncode == 0, local.stdout + local.stderr
+    dask = ag("grade-all", "a9", str(batch), "-o", str(tmp_path / "dask"), "-j", "2",
+              "--dask", "local", cwd=course)
+    assert dask.returncode == 0, dask.stdout + dask.stderr
+    assert _comparable(tmp_path / "dask") == _comparable(tmp_path / "pool")
+    for name in ("alice", "tmpl"):
+        a, b = (json.loads((tmp_path / d / name / "results.json").read_text())
+                for d in ("pool", "dask"))
+        assert [(t["name"], t["score"], t["status"]) for t in a["tests"]] == \
+               [(t["name"], t["score"], t["status"]) for t in b["tests"]]
+
+
+def test_a_node_that_writes_no_results_is_a_clear_row(course: Path, batch: Path,
+                                                      tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker or node that returns without a results.json (or with a broken one): a
+    harness-error row with every expected test at 0, never a lost or silent grade."""
+    from autograder.course import bulk
+
+    def lost(assignment: str, path: Path, out: Path, **kw: object) -> bulk.Graded:
+        if path.name == "alice":
+            out.write_text("{not json")
+        return bulk.Graded(path.name, path, out)
+
+    monkeypatch.setattr(bulk, "grade_in_subprocess", lost)
+    graded = bulk.grade_all(assignment="a9", targets=[("alice", batch / "alice"),
+                                                      ("tmpl", batch / "tmpl")],
+                            out_dir=tmp_path / "g", course=course)
+    by_name = {g.name: g for g in graded}
+    assert by_name["alice"].status == by_name["tmpl"].status == "harness error"
+    assert "results.json of alice is unreadable" in by_name["alice"].error
+    assert "results.json of tmpl is missing" in by_name["tmpl"].error
+    data = json.loads((tmp_path / "g" / "tmpl" / "results.json").read_text())
+    assert data["score"] == 0 and len([t for t in data["tests"] if t["max_score"]]) == 2
