@@ -21,7 +21,9 @@ MUTANTS_FILE = "mutants.toml"
 VARIANTS_FILE = "variants.toml"
 _FIELDS = ("name", "description", "file", "find", "replace")
 _SLUG = re.compile(r"[a-z0-9]+(?:[_-][a-z0-9]+)*")
-_NOT_COPIED = {MUTANTS_FILE, VARIANTS_FILE, "__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
+VARIANTS_DIR = "variants"  # folder variants: solutions/NAME/variants/<variant>/<files>
+_NOT_COPIED = {MUTANTS_FILE, VARIANTS_FILE, VARIANTS_DIR, "__pycache__", ".ipynb_checkpoints",
+               ".pytest_cache"}
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,9 @@ class Mutant:
     find: str  # occurs exactly once in ``file``
     replace: str
     kind: str = "mutant"  # or "variant"
+    # A variant may instead be a folder of whole files that replace the solution's own
+    # (another vectorization of a module): ``folder`` relative to the solution folder.
+    folder: str = ""
 
 
 def _occurrences(solution_dir: Path, mutant: Mutant) -> int:
@@ -49,6 +54,9 @@ def _occurrences(solution_dir: Path, mutant: Mutant) -> int:
 
 def _check_unique(solution_dir: Path, mutant: Mutant) -> None:
     kind = mutant.kind
+    if mutant.folder:
+        _check_overlay(solution_dir, mutant)
+        return
     count = _occurrences(solution_dir, mutant)
     if count == 0:
         raise CourseError(
@@ -62,11 +70,37 @@ def _check_unique(solution_dir: Path, mutant: Mutant) -> None:
         )
 
 
+def _overlay_files(solution_dir: Path, mutant: Mutant) -> list[Path]:
+    root = solution_dir / mutant.folder
+    return sorted(p.relative_to(root) for p in root.rglob("*")
+                  if p.is_file() and not _NOT_COPIED & set(p.relative_to(root).parts)
+                  and p.suffix != ".pyc")
+
+
+def _check_overlay(solution_dir: Path, mutant: Mutant) -> None:
+    label = f"variant {mutant.name!r}"
+    root = solution_dir / mutant.folder
+    if not root.is_dir():
+        raise CourseError(f"{label}: folder {mutant.folder!r} does not exist in {solution_dir}; "
+                          f"put the variant's files in {VARIANTS_DIR}/{mutant.name}/")
+    files = _overlay_files(solution_dir, mutant)
+    if not files:
+        raise CourseError(f"{label}: folder {mutant.folder!r} holds no files; put the "
+                          "variant's versions of the solution's modules there")
+    stray = [f.as_posix() for f in files if not (solution_dir / f).is_file()]
+    if stray:
+        raise CourseError(f"{label}: {stray} in {mutant.folder!r} replace no file of the "
+                          "solution; a variant's files stand in for the solution's own "
+                          "(same names), so that grading sees no unexpected files")
+
+
 def _parse(entry: object, index: int, shown: str, kind: str) -> Mutant:
     where = f"{shown}: [[{kind}]] #{index}"
     if not isinstance(entry, dict):
         raise CourseError(f"{where} is not a table; write it as [[{kind}]] with key = value lines")
     label = f"{where} ({entry['name']!r})" if isinstance(entry.get("name"), str) else where
+    if kind == "variant" and "folder" in entry:
+        return _parse_folder_variant(entry, where, label)
     unknown = sorted(set(entry) - set(_FIELDS))
     if unknown:
         raise CourseError(f"{label}: unknown keys {unknown}; allowed keys are {list(_FIELDS)}")
@@ -95,6 +129,29 @@ def _parse(entry: object, index: int, shown: str, kind: str) -> Mutant:
     if mutant.find == mutant.replace:
         raise CourseError(f"{label}: replace equals find, so nothing changes; fix replace")
     return mutant
+
+
+def _parse_folder_variant(entry: dict[str, object], where: str, label: str) -> Mutant:
+    fields = ("name", "description", "folder")
+    unknown = sorted(set(entry) - set(fields))
+    if unknown:
+        raise CourseError(f"{label}: unknown keys {unknown}; a folder variant has {list(fields)}")
+    for key in fields:
+        if not isinstance(entry.get(key), str):
+            raise CourseError(f"{label}: {key} = {entry.get(key)!r}; it must be a string")
+    variant = Mutant(name=str(entry["name"]), description=str(entry["description"]), file="",
+                     find="", replace="", kind="variant", folder=str(entry["folder"]))
+    if not _SLUG.fullmatch(variant.name):
+        raise CourseError(f"{where}: name {variant.name!r} is not a slug; use lowercase "
+                          "letters, digits, '_' or '-'")
+    if not variant.description.strip():
+        raise CourseError(f"{label}: description is empty; say which correct way it shows")
+    path = PurePosixPath(variant.folder)
+    if (not variant.folder or "\\" in variant.folder or path.is_absolute() or ".." in path.parts
+            or path.parts[0] != VARIANTS_DIR or len(path.parts) < 2):
+        raise CourseError(f"{label}: folder = {variant.folder!r}; give a folder below "
+                          f"{VARIANTS_DIR}/, e.g. '{VARIANTS_DIR}/{variant.name}'")
+    return variant
 
 
 def load_mutants(solution_dir: Path) -> list[Mutant]:
@@ -151,6 +208,10 @@ def apply_mutant(solution_dir: Path, mutant: Mutant, dest_dir: Path) -> Path:
         raise CourseError(f"{dest_dir} is not empty; apply {mutant.kind} {mutant.name!r} to a new folder")
     _check_unique(solution_dir, mutant)  # the solution may have changed since loading
     shutil.copytree(solution_dir, dest_dir, ignore=_ignore, dirs_exist_ok=True)
+    if mutant.folder:
+        for rel in _overlay_files(solution_dir, mutant):
+            shutil.copyfile(solution_dir / mutant.folder / rel, dest_dir / rel)
+        return dest_dir
     target = dest_dir / mutant.file
     text = target.read_bytes().decode("utf-8")
     target.write_bytes(text.replace(mutant.find, mutant.replace, 1).encode("utf-8"))

@@ -206,3 +206,43 @@ def test_apply_refuses_a_non_empty_destination_naming_the_variant(solution: Path
     (tmp_path / "v" / "stale.py").write_text("")
     with pytest.raises(ConfigError, match="apply variant 'relu_leaks' to a new folder"):
         apply_mutant(solution, variant, tmp_path / "v")
+
+
+def _folder_variant(solution: Path, files: dict[str, str], **changes: str) -> None:
+    fields = {"name": "relu_where", "description": "a whole other ops.py",
+              "folder": "variants/relu_where", **changes}
+    (solution / "variants.toml").write_text(
+        "[[variant]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in fields.items()))
+    for rel, text in files.items():
+        (solution / "variants" / "relu_where" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (solution / "variants" / "relu_where" / rel).write_text(text)
+
+
+def test_a_folder_variant_replaces_whole_files(solution: Path, tmp_path: Path) -> None:
+    other = "import numpy as np\n\n\ndef relu(x):\n    return np.where(x > 0, x, 0)\n"
+    _folder_variant(solution, {"ops.py": other})
+    [variant] = load_variants(solution)
+    assert variant.folder == "variants/relu_where" and variant.kind == "variant"
+    dest = apply_mutant(solution, variant, tmp_path / "v")
+    assert (dest / "ops.py").read_text() == other
+    assert (dest / "pkg" / "helpers.py").read_text() == "A = 1\nB = 1\n"  # the rest as is
+    assert not (dest / "variants").exists()  # never part of a graded copy
+
+
+@pytest.mark.parametrize(
+    ("files", "changes", "message"),
+    [
+        ({"ops.py": "x = 1\n"}, {"folder": "elsewhere/relu_where"}, "give a folder below variants/"),
+        ({"ops.py": "x = 1\n"}, {"folder": "variants/../ops"}, "give a folder below variants/"),
+        ({"ops.py": "x = 1\n"}, {"folder": "variants/missing"}, "does not exist"),
+        ({}, {}, "does not exist"),
+        ({"extra.py": "x = 1\n"}, {}, "['extra.py'] in 'variants/relu_where' replace no file"),
+        ({"ops.py": "x = 1\n"}, {"find": "x"}, "unknown keys ['find']; a folder variant has"),
+    ],
+)
+def test_folder_variant_errors(solution: Path, files: dict[str, str], changes: dict[str, str],
+                               message: str) -> None:
+    _folder_variant(solution, files, **changes)
+    with pytest.raises(ConfigError) as info:
+        load_variants(solution)
+    assert message in str(info.value)
