@@ -18,8 +18,8 @@ from autograder.errors import StudentError
 
 pytestmark = [pytest.mark.visibility("after_published")]
 
-MLP_THRESHOLD = 0.80   # reference over 10 seeds: see bench/results/thresholds_a2.txt
-CNN_THRESHOLD = 0.70
+MLP_THRESHOLD = 0.85   # reference over 10 seeds: see bench/results/thresholds_a2.txt
+CNN_THRESHOLD = 0.80
 
 
 def _state(student, model):
@@ -187,8 +187,8 @@ def test_fit_history_values(student, rng, ref):
 
 @pytest.mark.points(2)
 @pytest.mark.tags("convergence", "schedules")
-def test_fit_steps_onecycle_per_batch(student, rng, onecycle):
-    """fit steps OneCycleLR after every batch: history['lr'] follows the closed form at epoch starts"""
+def test_fit_scheduler_intervals(student, rng, onecycle):
+    """fit steps OneCycleLR after every batch and StepLR after every epoch (history['lr'])"""
     models, data, train = (student.module(m) for m in ("models", "data", "train"))
     X, y = _blobs(rng, 12)
     loader = data.make_loader(data.DigitsDataset(student.tensor(X), student.tensor(y)), 4)
@@ -198,6 +198,12 @@ def test_fit_steps_onecycle_per_batch(student, rng, onecycle):
     hist = train.fit(model, loader, loader, opt, epochs=4, scheduler=sched)
     np.testing.assert_allclose(hist["lr"], [onecycle(3 * e, 0.05, 12) for e in range(4)],
                                rtol=1e-9, err_msg="history['lr'] with OneCycleLR over 3 batches per epoch")
+    opt = train.make_optimizer(model, "sgd", lr=0.1)
+    sched = train.make_scheduler(opt, "step", epochs=4, steps_per_epoch=3, step_size=2, gamma=0.5)
+    hist = train.fit(model, loader, loader, opt, epochs=4, scheduler=sched)
+    np.testing.assert_allclose(hist["lr"], [0.1, 0.1, 0.05, 0.05], rtol=1e-12,
+                               err_msg="history['lr'] with StepLR over 3 batches per epoch: "
+                               "StepLR is stepped once per epoch, OneCycleLR after every batch")
 
 
 @pytest.mark.points(3)
@@ -246,12 +252,13 @@ def test_fit_deterministic(student, rng):
     X, y = _blobs(rng, 32)
     init = None
     runs = []
-    for seed in (11, 11, 12):
+    # the global seed differs between the first two runs: setting it is fit's job
+    for seed, global_seed in ((11, 1), (11, 2), (12, 1)):
         model = models.MLP(4, [16], 3, dropout=0.3)
         if init is None:
             init = student.probe("state_dict", model)
         student.probe("load_state", model, {k: student.tensor(v) for k, v in init.items()})
-        student.probe("deterministic_torch", seed + 100)  # the global seed is fit's to set
+        student.probe("deterministic_torch", global_seed)
         ds = data.DigitsDataset(student.tensor(X), student.tensor(y))
         opt = train.make_optimizer(model, "sgd", lr=0.1, momentum=0.9)
         hist = train.fit(model, data.make_loader(ds, 8, shuffle=True, seed=1),
