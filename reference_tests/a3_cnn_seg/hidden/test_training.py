@@ -17,8 +17,11 @@ pytestmark = [pytest.mark.visibility("after_published")]
 # Convergence setup (bench/thresholds_a3.py uses the same numbers; the phantoms come from
 # the hidden_phantoms fixture of conftest.py: 128 training and 64 held-out ones of 32x32)
 TRAIN_KW = {"steps": 120, "batch_size": 32, "lr": 1e-2, "landmark_weight": 0.01, "seed": 0}
-MIN_DICE = 0.85  # reference, 12 seeds: see bench/results/thresholds_a3.txt
-MAX_LANDMARK_ERROR = 4.0  # pixels (mean Euclidean error over landmarks and images)
+# Reference over 12 seeds of phantoms, initial weights and batches (bench/results/
+# thresholds_a3.txt): Dice 0.915-0.956 (median 0.947), landmark error 0.81-1.73 px
+# (median 1.09); with the hidden seeds 0.950 and 1.01 px.
+MIN_DICE = 0.85  # the issue's floor, 5.5 std below the worst seed
+MAX_LANDMARK_ERROR = 3.0  # pixels (mean Euclidean error), 1.7x the worst seed
 
 _RUN: dict[str, float] = {}  # the convergence run, shared by the Dice and landmark tests
 
@@ -206,7 +209,7 @@ def test_heldout_dice(student, phantoms, hidden_phantoms, leaderboard):
 
     SegLandmarkNet(depth=2, width=8), 120 Adam steps of 32 images (lr 1e-2), 32x32
     phantoms; Dice of the predicted masks on 64 phantoms the worker gets no labels of.
-    Reference over 12 seeds: see bench/results/thresholds_a3.txt.
+    Reference over 12 seeds: 0.915-0.956 (median 0.947); 0.950 with the hidden seeds.
     """
     unet, train = student.module("unet"), student.module("train")
     tr, te = hidden_phantoms
@@ -233,10 +236,11 @@ def test_heldout_dice(student, phantoms, hidden_phantoms, leaderboard):
 @pytest.mark.points(3)
 @pytest.mark.tags("convergence", "landmarks")
 def test_heldout_landmarks(student):
-    """The same run finds the held-out landmarks within 4 pixels on average
+    """The same run finds the held-out landmarks within 3 pixels on average
 
     Mean Euclidean distance of the predicted LV centre and RV insertion points to the true
-    ones on the 64 held-out phantoms of test_heldout_dice (32x32 pixels).
+    ones on the 64 held-out phantoms of test_heldout_dice (32x32 pixels). Reference over
+    12 seeds: 0.81-1.73 px (median 1.09); 1.01 px with the hidden seeds.
     """
     assert "landmark_error" in _RUN, (
         "the training run of the held-out Dice test did not get as far as predicting the "
