@@ -80,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="seconds the grading may take; then the running test is stopped, the "
                         "tests after it are not run and the finished ones keep their points "
                         f"(default: {SUBMISSION_TIMEOUT:g})")
+    g.add_argument("--test-workers", type=_jobs, default=0, metavar="N",
+                   help="run the tests of this one submission in N processes (pytest-xdist), "
+                        "each with its own sandboxed workers; scores equal a serial run's")
     g.add_argument("--first-failure", action="store_true",
                    help="stop at the first test that loses points; the tests after it are "
                         "listed as not run, at 0 (proves a submission wrong quickly, as validate "
@@ -212,7 +215,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
                                 output=output, isolation=Isolation(args.isolation),
                                 root=find_course_root(explicit=args.course),
                                 require=args.require, allow_missing=args.allow_missing,
-                                first_failure=args.first_failure, timeout=args.timeout)
+                                first_failure=args.first_failure, timeout=args.timeout,
+                                test_workers=args.test_workers)
         except AutograderError as exc:
             fail_closed_on_error(output, exc)
             _error(f"{exc}\n(results.json written: no points, this error in its staff-only entry)")

@@ -41,7 +41,7 @@ from autograder.errors import (
     UnusableValue,
     WorkerDied,
 )
-from autograder.grading import results
+from autograder.grading import parallel, results
 from autograder.grading.proxy import StudentProxy
 from autograder.grading.submission import prepare_submission
 from autograder.sandbox import codec, namespaces, permissions, policy
@@ -86,6 +86,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{spec}: {text}")
     if config.getoption("submission"):
         _hypothesis_profile()
+        if parallel.is_controller(config):
+            # xdist: the workers grade (each a GradingSession with its own sandbox); the
+            # controller runs no test and writes the one results.json.
+            config.pluginmanager.register(parallel.Controller(config), "autograder-controller")
+            return
         try:
             session = GradingSession(config)
         except AutograderError as exc:
@@ -110,7 +115,7 @@ def _fail_closed_at_setup(config: pytest.Config, exc: AutograderError) -> None:
     """A grading that cannot start (a required protection missing, a broken config) still
     leaves results.json: every test of the suite at 0, the reason first in the staff entry."""
     path = config.getoption("ag_results")
-    if not path:
+    if not path or hasattr(config, "workerinput"):  # an xdist worker: SetupFailure reports
         return
     records: list[results.TestRecord] = []
     for arg in config.args:
@@ -144,10 +149,15 @@ class SetupFailure:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        path = self.config.getoption("ag_results")
-        if path and self.records:
-            results.write(results.fail_closed(self.records, self.why, execution_time=0.0),
-                          Path(path))
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if workeroutput is not None:  # an xdist worker: the controller fails closed
+            workeroutput[parallel.WORKER_KEY] = parallel.Outcome(
+                self.records, [self.why], {}, "", [], 0.0).to_json()
+        else:
+            path = self.config.getoption("ag_results")
+            if path and self.records:
+                results.write(results.fail_closed(self.records, self.why, execution_time=0.0),
+                              Path(path))
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
 
@@ -649,6 +659,10 @@ class GradingSession:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if workeroutput is not None:  # a pytest-xdist worker: the controller writes the file
+            workeroutput[parallel.WORKER_KEY] = self.outcome(exitstatus).to_json()
+            return
         path = self.config.getoption("ag_results")
         if not path:
             return
@@ -656,6 +670,10 @@ class GradingSession:
         results.write(data, Path(path))
 
     def results(self, exitstatus: int) -> dict[str, Any]:
+        return self.outcome(exitstatus).to_results()
+
+    def outcome(self, exitstatus: int) -> parallel.Outcome:
+        """The graded tests and everything results.json says around them."""
         elapsed = time.monotonic() - self.start
         records = list(self.records.values())
         extra = {"assignment": self.assignment.id, "isolation": self.isolation,
@@ -672,12 +690,11 @@ class GradingSession:
         if stopped_in_time:
             during = self.expired_during[1] if self.expired_during else "between tests"
             extra["timed_out"] = {"limit": self.timeout, "during": during}
-        harness_broken = (bool(self.errors) or (exitstatus not in (0, 1) and not stopped_in_time)
-                          or not records)
-        if harness_broken:
+        errors = list(self.errors)
+        if errors or (exitstatus not in (0, 1) and not stopped_in_time) or not records:
             records += [r for nodeid, r in self.uncollected.items() if nodeid not in self.records]
-            why = "\n\n".join(self.errors) or f"pytest exit status {exitstatus}; {len(records)} tests"
-            return results.fail_closed(records, why, execution_time=elapsed, extra_data=extra)
+            errors = errors or [f"pytest exit status {exitstatus}; {len(records)} tests"]
+            return parallel.Outcome(records, errors, extra, "", [], elapsed)
         stopped = (self.config.getoption("maxfail", 0) or 0) > 0 and exitstatus == 1
         for rec in records:
             if rec.outcome == "unavailable":
@@ -714,8 +731,8 @@ class GradingSession:
             output += f"\nSandbox protections off ({why}): {', '.join(names)}"
         if self.isolation == Isolation.NONE:
             output += "\nGraded in-process (--isolation none): no sandbox, for debugging only."
-        return results.build(records, execution_time=elapsed, output=output.strip(),
-                             extra_data=extra, leaderboard=self.leaderboard)
+        return parallel.Outcome(records, [], extra, output.strip(), list(self.leaderboard),
+                                elapsed)
 
 
 # Errors that no value of the student's can cause in the grader's code: a typo or a missing

@@ -145,12 +145,14 @@ def _expected_records(suite: Suite) -> list[results.TestRecord]:
 def grade(*, assignment: str, submission: Path, output: Path, isolation: Isolation = Isolation.SANDBOX,
           root: Path | None = None, require: Sequence[str] = (),
           allow_missing: Sequence[str] = (), first_failure: bool = False,
-          timeout: float | None = None) -> Outcome:
+          timeout: float | None = None, test_workers: int = 0) -> Outcome:
     """Grade ``submission`` with the assignment's hidden suite. ``first_failure``: stop at
     the first test that loses points (the tests after it are listed as not run, at 0): for
     proving that a submission is wrong (``validate``'s mutants), never for grading students.
     ``timeout``: the whole grading's limit in seconds; then the running test is stopped,
-    the tests after it are not run, and the finished ones keep their points."""
+    the tests after it are not run, and the finished ones keep their points.
+    ``test_workers``: run the tests in that many pytest-xdist processes, each with its own
+    sandboxed workers (same scores as a serial run; for large suites)."""
     if not submission.is_dir():
         raise ConfigError(f"submission folder {submission} does not exist or is not a folder; "
                           "pass the folder that holds the student's files")
@@ -166,7 +168,9 @@ def grade(*, assignment: str, submission: Path, output: Path, isolation: Isolati
     return run_suite(suite=hidden_suite(layout), submission=submission, output=output,
                      isolation=isolation, require=require, allow_missing=allow_missing,
                      extra_args=[*(["-x"] if first_failure else []),
-                                 *(["--ag-timeout", repr(float(timeout))] if timeout else [])])
+                                 *(["--ag-timeout", repr(float(timeout))] if timeout else []),
+                                 *(["-p", "xdist", "-n", str(test_workers)]
+                                   if test_workers > 1 else [])])
 
 
 def fail_closed_on_error(output: Path, exc: AutograderError) -> dict[str, Any]:
