@@ -17,7 +17,7 @@ import contextlib
 import importlib.abc
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from types import ModuleType
+from types import FrameType, ModuleType
 
 
 def forbidden_match(name: str, forbidden: Iterable[str]) -> str | None:
@@ -40,9 +40,25 @@ class ImportGuard(importlib.abc.MetaPathFinder):
 
     def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
         matched = forbidden_match(fullname, self.forbidden)
-        if matched is not None:
+        if matched is not None and _importing():
             raise ImportError(refusal(fullname, matched, self.forbidden), name=fullname)
+        # Not an import but a probe (importlib.util.find_spec: torch._dynamo asks for
+        # tensorflow and sklearn at import): an ImportError there would break the library;
+        # the import that may follow is refused here.
         return None
+
+
+def _importing() -> bool:
+    """Whether the import system is loading a module (an import statement, __import__,
+    importlib.import_module), as opposed to a lookup by importlib.util.find_spec."""
+    frame: FrameType | None = sys._getframe(2)
+    for _ in range(6):
+        if frame is None:
+            return False
+        if frame.f_code.co_name in ("_find_and_load_unlocked", "_find_and_load"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _loaded(forbidden: Sequence[str]) -> list[str]:

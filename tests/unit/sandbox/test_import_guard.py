@@ -162,3 +162,20 @@ def test_a_forbidden_torch_is_gone_for_the_codec_too() -> None:
         print("torch" in sys.modules)
     """)
     assert out.strip() == "False"
+
+
+def test_a_lookup_is_not_an_import() -> None:
+    """importlib.util.find_spec only asks whether a module exists (torch._dynamo asks for
+    tensorflow and sklearn when it loads): it must not raise; importing stays refused."""
+    out = run("""
+        import importlib.util
+        from autograder.sandbox import import_guard
+        import_guard.install(["csv"])
+        print("spec", importlib.util.find_spec("csv") is not None)
+        try:
+            import csv
+        except ImportError as exc:
+            print("import ->", exc)
+    """)
+    assert "spec True" in out
+    assert "import -> this assignment does not allow importing csv" in out
