@@ -217,7 +217,7 @@ class Reference:
             k = tuple(int(i) for i in np.argwhere(bad)[0])
             raise AssertionError(
                 f"{what} differs from the definition in {int(bad.sum())} of {bad.size} entries "
-                f"(first at index {k}: got {got64[k]:.6g}, expected {expected[k]:.6g})"
+                f"(first at index {k}: got {got64[k]:.10g}, expected {expected[k]:.10g})"
                 + (f"; {hint}" if hint else ""))
 
 

@@ -200,6 +200,14 @@ def checkpoint_summary(path: str) -> dict[str, Any]:
             "state_dict": dict(state) if isinstance(state, dict) else None}
 
 
+@probe("uniform_draws")
+def uniform_draws(seed: int, n: int) -> list[float]:
+    """The first ``n`` numbers ``torch.rand((), generator=g)`` of a generator seeded with
+    ``seed``: what a transform given that generator draws, one per call."""
+    g = torch.Generator().manual_seed(int(seed))
+    return [float(torch.rand((), generator=g)) for _ in range(n)]
+
+
 @probe("torch_generator")
 def torch_generator(seed: int) -> torch.Generator:
     """A ``torch.Generator`` seeded with ``seed`` (stays in the worker: a handle)."""

@@ -28,10 +28,10 @@ def _check(student, ref, fn, name, inputs, grad_inputs, reference, grad_out, tol
 
     res = student.probe("autograd_grads", fn, send(inputs, True), student.tensor(grad_out))
     assert isinstance(res, dict), f"{name}: autograd returned {res!r}"
-    ref.assert_close(f"{name} forward output", res["out"], reference(*inputs), rtol=1e-9,
-                     hint="the definition in the README")
     assert np.asarray(res["out"]).dtype == np.float64, (
         f"{name} returned {np.asarray(res['out']).dtype} for float64 inputs; keep the dtype")
+    ref.assert_close(f"{name} forward output", res["out"], reference(*inputs), rtol=1e-9,
+                     hint="the definition in the README")
     for i in grad_inputs:
         analytic = res["grads"][i]
         assert analytic is not None, (
@@ -90,11 +90,19 @@ def test_sigmoid_large_inputs(student, ref):
 @pytest.mark.points(2)
 @pytest.mark.tags("gradients", "autograd")
 def test_linear_gradient(student, rng, ref):
-    """LinearFunction: x, weight and bias gradients against float64 finite differences"""
+    """LinearFunction: x, weight and bias gradients against float64 finite differences; float32 kept"""
     fns = student.module("autograd_fns")
     x, w, b = rng.standard_normal((5, 4)), rng.standard_normal((3, 4)), rng.standard_normal(3)
-    _check(student, ref, fns.linear, "LinearFunction", [x, w, b], [0, 1, 2], ref.linear,
-           rng.standard_normal((5, 3)))
+    g = rng.standard_normal((5, 3))
+    _check(student, ref, fns.linear, "LinearFunction", [x, w, b], [0, 1, 2], ref.linear, g)
+    res = student.probe("autograd_grads", fns.linear,
+                        [student.tensor(a, "float32", requires_grad=True) for a in (x, w, b)],
+                        student.tensor(g, "float32"))
+    grads = list(res["grads"]) + [None] * (3 - len(res["grads"]))
+    for what, value in (("output", res["out"]), *zip(("dx", "dweight", "dbias"), grads[:3], strict=True)):
+        assert np.asarray(value).dtype == np.float32, (
+            f"LinearFunction: the {what} is {np.asarray(value).dtype} for float32 inputs; keep the dtype")
+    ref.assert_close("LinearFunction output (float32)", res["out"], ref.linear(x, w, b), rtol=1e-4)
 
 
 @pytest.mark.points(1)
@@ -150,6 +158,7 @@ def test_train_step_gradients(student, rng, ref):
     opt = train.make_optimizer(model, "sgd", lr=0.3)
     X, y = rng.standard_normal((7, 6)), rng.integers(0, 3, 7)
     for step in range(2):  # twice: gradients must not pile up across steps
+        student.call(model.eval, want="none")  # train_step must switch to training mode
         loss, scores, grads = ref.mlp_backward(layers, X, y)
         got = train.train_step(model, opt, student.tensor(X), student.tensor(y))
         assert isinstance(got, (tuple, list)) and len(got) == 2, (
@@ -159,6 +168,8 @@ def test_train_step_gradients(student, rng, ref):
             "cross-entropy before the step, as a float)")
         correct = int(np.sum(np.argmax(scores, axis=1) == y))
         assert got[1] == correct, f"train_step: correct is {got[1]!r}, expected {correct}"
+        modes = student.probe("modes", model)
+        assert all(modes.values()), f"train_step must put the model in training mode: {modes}"
         new_layers = ref.layers(student.probe("state_dict", model))
         for i, (old, new, (dw, db)) in enumerate(zip(layers, new_layers, grads, strict=True)):
             ref.assert_close(f"linear layer {i} weight after train_step {step + 1}",

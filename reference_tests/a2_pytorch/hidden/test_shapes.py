@@ -274,6 +274,22 @@ def test_flip(student, rng):
         "RandomHorizontalFlip with generators seeded alike flipped different images: draw "
         "with the generator you are given (torch.rand((), generator=...))")
     assert seqs[0] != seqs[2], "RandomHorizontalFlip gave the same flips for different generator seeds"
+    # the documented draw: one u = torch.rand((), generator=g) per call, flip when u < p
+    draws = student.probe("uniform_draws", 7, 40)
+    flip = data.RandomHorizontalFlip(0.3, student.probe("torch_generator", 7))
+    got = [bool(np.allclose(o, x[..., ::-1])) for o in student.map(flip, [(xt,)] * 40)]
+    assert got == [u < 0.3 for u in draws], (
+        "RandomHorizontalFlip(0.3) flipped other images than the documented rule: one draw "
+        "u = torch.rand((), generator=generator) per call, flip when u < p")
+    # generator=None: torch's global generator, so seeding torch repeats the flips
+    runs = []
+    for global_seed in (21, 21, 22):
+        student.probe("deterministic_torch", global_seed)
+        flip = data.RandomHorizontalFlip(0.5)
+        runs.append([bool(np.allclose(o, x[..., ::-1])) for o in student.map(flip, [(xt,)] * 40)])
+    assert runs[0] == runs[1] and runs[0] != runs[2], (
+        "RandomHorizontalFlip(p, generator=None) must draw from torch's global generator "
+        "(torch.manual_seed then repeats its flips)")
 
 
 def _shift_of(out, x, m):
@@ -321,7 +337,7 @@ def test_shift(student, rng):
 @pytest.mark.points(1)
 @pytest.mark.tags("shapes", "data")
 def test_noise_and_compose(student, rng):
-    """GaussianNoise: mean 0, std as given, dtype kept, input untouched; Compose applies in order"""
+    """GaussianNoise: mean 0, std as given, dtype kept; no transform changes its input; Compose applies in order"""
     data = student.module("data")
     x = rng.uniform(0, 1, (1, 64, 64))
     held = student.put(student.tensor(x, "float64"))
@@ -335,6 +351,12 @@ def test_noise_and_compose(student, rng):
                                   err_msg="GaussianNoise modified its input in place")
     again = data.GaussianNoise(0.3, student.probe("torch_generator", 2))(held)
     np.testing.assert_array_equal(again, out, err_msg="GaussianNoise with generators seeded alike differ")
+    for name, transform in (("RandomHorizontalFlip", data.RandomHorizontalFlip(1.0)),
+                            ("RandomShift", data.RandomShift(3, student.probe("torch_generator", 4)))):
+        for _ in range(3):
+            transform(held)
+        np.testing.assert_array_equal(student.fetch(held), x,
+                                      err_msg=f"{name} modified its input in place")
     img = _image(rng)
     t = student.tensor(img, "float32")
 

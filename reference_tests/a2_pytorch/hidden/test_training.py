@@ -208,7 +208,6 @@ def test_fit_scheduler_intervals(student, rng, onecycle):
 
 @pytest.mark.points(3)
 @pytest.mark.tags("convergence", "accuracy")
-@pytest.mark.call_timeout(60)
 def test_mlp_heldout_accuracy(student, digits, ref, recipe, leaderboard):
     """MLP(64, [64], 10) trained with Adam reaches the accuracy floor on held-out digits"""
     model, hist = recipe(student, digits, "mlp", 0)
@@ -226,7 +225,6 @@ def test_mlp_heldout_accuracy(student, digits, ref, recipe, leaderboard):
 
 @pytest.mark.points(3)
 @pytest.mark.tags("convergence", "accuracy")
-@pytest.mark.call_timeout(60)
 def test_cnn_heldout_accuracy(student, digits, ref, recipe, leaderboard):
     """SmallCNN trained with OneCycleLR and augmentation reaches the accuracy floor on held-out digits"""
     model, hist = recipe(student, digits, "cnn", 0)
