@@ -22,6 +22,7 @@ from typing import Any
 from autograder.config import SUBMISSION_TIMEOUT, Isolation, Layout, find_course_root, resolve_name
 from autograder.course.exports import (
     METADATA,
+    Export,
     Submitters,
     find_export,
     is_export_zip,
@@ -308,13 +309,19 @@ def parse_targets(specs: list[str], modules: Collection[str] = ()) -> Targets:
             tmp = tempfile.TemporaryDirectory(prefix="autograder-export-")
             targets.unpacked.append(tmp)
             export_root = unpack_export(path, Path(tmp.name))
-        if export_root is not None:
-            export = read_export(export_root)
-            for folder in sorted(p for p in export_root.iterdir() if p.is_dir()):
-                out.append((folder.name, folder))
-                targets.submitters[folder.name] = export.submitters.get(folder.name, Submitters())
-            ignored += [p for p in export_root.iterdir() if not p.is_dir() and p.name != METADATA]
+        export = _gradescope_export(export_root) if export_root is not None else None
+        if export_root is not None and export is not None:
+            entries = sorted(export_root.iterdir())
+            found = [(p.stem if is_zip(p) else p.name, p) for p in entries
+                     if (p.is_dir() and not p.name.startswith(".")) or is_zip(p)]
+            out += found
+            for sub_name, _ in found:
+                targets.submitters[sub_name] = export.submitters.get(sub_name, Submitters())
+            ignored += [p for p in entries if p not in dict(found).values()
+                        and p.name != METADATA]
             continue
+        if export_root is not None and is_zip(path):  # unpacked, but no Gradescope metadata
+            path = export_root
         if is_zip(path):
             out.append((name or path.stem, path))
             continue
@@ -335,6 +342,16 @@ def parse_targets(specs: list[str], modules: Collection[str] = ()) -> Targets:
     targets.collisions = {n: [p for m, p in out if m == n] for n in sorted(dup)}
     targets.submissions = [(n, p) for n, p in out if n not in dup]
     return targets
+
+
+def _gradescope_export(root: Path) -> Export | None:
+    """The export's submitters, when its metadata is Gradescope's (a mapping whose entries
+    list submitters); None for a file of that name that is something else."""
+    try:
+        export = read_export(root)
+    except ConfigError:
+        return None
+    return export if any(who.names for who in export.submitters.values()) else None
 
 
 def grade_all(*, assignment: str, targets: Targets | list[tuple[str, Path]], out_dir: Path,
