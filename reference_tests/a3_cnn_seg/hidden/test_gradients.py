@@ -54,6 +54,11 @@ def test_soft_dice_closed_forms(student, ref, rng):
         k, m = t.sum(axis=(2, 3)), 20
         ref.assert_close(f"losses.soft_dice(constant {p}, target)", got,
                          (2 * p * k + 1e-6) / (p * m + k + 1e-6), rtol=1e-9, atol=1e-9)
+    for eps in (0.5, 3.0):  # the eps argument is used, in both places
+        got = losses.soft_dice(student.tensor(np.full_like(t, 0.3)), student.tensor(t), eps=eps)
+        k = t.sum(axis=(2, 3))
+        ref.assert_close(f"losses.soft_dice(constant 0.3, target, eps={eps})", got,
+                         (0.6 * k + eps) / (0.3 * 20 + k + eps), rtol=1e-9, atol=1e-9)
     disjoint = losses.soft_dice(student.tensor(1.0 - t), student.tensor(t))
     ref.assert_close("losses.soft_dice(1 - target, target)", disjoint, ref.soft_dice(1 - t, t),
                      rtol=1e-9, atol=1e-9)
@@ -91,6 +96,11 @@ def test_dice_loss_value_and_gradient(student, ref, rng, autograd_check):
     assert got == pytest.approx(expected, rel=1e-9, abs=1e-12), (
         f"losses.dice_loss = {got:.10g}, expected {expected:.10g} (1 - mean soft Dice over "
         "the images and the foreground classes 1..C-1 of softmax(logits))")
+    got = _scalar(losses.dice_loss(student.tensor(logits), student.tensor(masks), eps=2.0),
+                  "losses.dice_loss")
+    assert got == pytest.approx(ref.dice_loss(logits, masks, 2.0), rel=1e-9), (
+        f"losses.dice_loss(eps=2.0) = {got:.10g}, expected {ref.dice_loss(logits, masks, 2.0):.10g}"
+        ": pass eps on to the soft Dice")
     autograd_check(losses.dice_loss, logits, (masks,), rng, "losses.dice_loss")
 
 
@@ -155,7 +165,7 @@ def test_seg_loss_combination(student, ref, rng, autograd_check):
 @pytest.mark.points(1)
 @pytest.mark.tags("gradients", "losses")
 def test_losses_keep_dtype_and_inputs(student, rng):
-    """Every loss returns a 0-d tensor of its input's dtype and leaves its inputs unchanged"""
+    """Every loss returns a 0-d tensor of its input's dtype; no function modifies its inputs"""
     losses, train = student.module("losses"), student.module("train")
     logits = rng.standard_normal((2, 3, 4, 5))
     masks = rng.integers(0, 3, (2, 4, 5))
@@ -163,6 +173,13 @@ def test_losses_keep_dtype_and_inputs(student, rng):
     target = _onehot(masks, 3)
     heat = rng.standard_normal((2, 2, 4, 5))
     marks = rng.uniform(0, 4, (2, 2, 2))
+    for name, fn, args in (("losses.soft_dice", losses.soft_dice, (probs, target)),
+                           ("train.soft_argmax", train.soft_argmax, (heat,))):
+        handles = [student.put(student.tensor(a)) for a in args]
+        student.call(fn, *handles)
+        for a, h in zip(args, handles, strict=True):
+            assert np.array_equal(np.asarray(student.fetch(h)), a), (
+                f"{name} modified its input in place")
     cases = [("losses.dice_loss", losses.dice_loss, (logits, masks)),
              ("losses.focal_loss", losses.focal_loss, (logits, masks)),
              ("losses.seg_loss", losses.seg_loss, (logits, masks)),

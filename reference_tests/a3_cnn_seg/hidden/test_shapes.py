@@ -155,8 +155,10 @@ def test_he_initialization(student):
                 f"initialization gives std sqrt(2 / fan_in) = {expected:.4f} with fan_in = "
                 f"{fan_in} (kaiming_normal_, mode='fan_in', nonlinearity='relu')")
         for name, value in state.items():
-            if name.endswith("bn1.weight") or name.endswith("bn2.weight"):
+            if name.endswith(("bn1.weight", "bn2.weight")):
                 assert np.all(np.asarray(value) == 1.0), f"blocks.{cls}.{name} should start at 1"
+            if name.endswith(("bn1.bias", "bn2.bias")):
+                assert np.all(np.asarray(value) == 0.0), f"blocks.{cls}.{name} should start at 0"
 
 
 # ---------------------------------------------------------------- U-Net
