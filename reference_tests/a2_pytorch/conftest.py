@@ -129,6 +129,9 @@ class Reference:
             if kind == "linear":
                 assert "bias" in layer.tensors and layer.tensors["bias"].shape == bias, (
                     f"{what}: linear layer {layer.prefix} needs a bias of shape {bias}")
+            for short, value in layer.tensors.items():
+                assert value.dtype.kind != "f" or np.all(np.isfinite(value)), (
+                    f"{what}: {layer.prefix}.{short} holds nan or inf (did training diverge?)")
         return layers
 
     # models: forward -----------------------------------------------------------
