@@ -85,13 +85,13 @@ def test_cnn_architecture(student, ref, n, cin, channels, k, hw, classes):
     # random BatchNorm statistics and affine parameters, so that they matter
     rng = np.random.default_rng(n * 100 + k)
     new_state = {}
-    for key, value in state.items():
-        value = np.asarray(value)
-        if key.endswith(("running_var", "bn.weight")) or (key.endswith("weight") and value.ndim == 1):
-            value = rng.uniform(0.5, 2.0, value.shape).astype(value.dtype)
-        elif key.endswith(("running_mean", "bias")) and value.ndim == 1 and "num_batches" not in key:
-            value = (0.3 * rng.standard_normal(value.shape)).astype(value.dtype)
-        new_state[key] = student.tensor(value)
+    for layer in ref.layers(state):
+        for short, value in layer.tensors.items():
+            if layer.kind == "bn" and short in ("weight", "running_var"):
+                value = rng.uniform(0.5, 2.0, value.shape).astype(value.dtype)
+            elif short in ("bias", "running_mean"):
+                value = (0.3 * rng.standard_normal(value.shape)).astype(value.dtype)
+            new_state[f"{layer.prefix}.{short}" if layer.prefix else short] = student.tensor(value)
     student.probe("load_state", model, new_state)
     layers = ref.check_structure(what, student.probe("state_dict", model), expected)
     X = rng.standard_normal((n, cin, *hw)).astype(np.float32)

@@ -9,8 +9,6 @@ Thresholds: bench/thresholds_a2.py measures the reference solution over 10 seeds
 bench/results/thresholds_a2.txt.
 """
 
-import math
-
 import numpy as np
 import pytest
 
@@ -317,4 +315,3 @@ def test_checkpoint_fresh_worker(student, rng, ref):
     Xm = student.tensor(rng.standard_normal((3, 5)), "float32")
     student.call(mlp.eval, want="none")
     np.testing.assert_allclose(again(Xm), mlp(Xm), rtol=1e-6, err_msg="the reloaded MLP predicts differently")
-    assert not math.isnan(float(np.sum(after)))
