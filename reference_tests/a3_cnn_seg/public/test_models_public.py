@@ -27,7 +27,9 @@ def test_block_shapes(student):
     for name in ("ConvBlock", "ResBlock", "SeparableBlock"):
         for stride, expected in ((1, (2, 5, 9, 8)), (2, (2, 5, 5, 4))):
             block = getattr(blocks, name)(3, 5, stride=stride)
-            out = np.asarray(block(student.tensor(x)))
+            out = block(student.tensor(x))
+            assert isinstance(out, np.ndarray), (
+                f"blocks.{name} returned {type(out).__name__}, expected a tensor")
             assert out.shape == expected, (
                 f"blocks.{name}(3, 5, stride={stride}) returned shape {out.shape} for input "
                 f"{x.shape}, expected {expected}")
@@ -60,7 +62,9 @@ def test_resblock_identity_when_last_conv_is_zero(student):
     state = student.probe("state_dict", block)
     student.probe("load_state", block, {"conv2.weight": np.zeros_like(state["conv2.weight"])})
     x = np.random.default_rng(1).standard_normal((2, 8, 5, 6)).astype(np.float32)
-    out = np.asarray(block(student.tensor(x)))
+    out = block(student.tensor(x))
+    assert isinstance(out, np.ndarray) and out.shape == x.shape, (
+        f"blocks.ResBlock(8, 8) returned {type(out).__name__} {np.shape(out)}, expected {x.shape}")
     np.testing.assert_allclose(out, x, rtol=1e-6, atol=1e-6,
                                err_msg="ResBlock with conv2 zeroed should be the identity")
 
@@ -76,7 +80,9 @@ def test_unet_output_shape(student):
         student.call(model.eval, want="none")
         for h, w in ((32, 32), (13, 7)):
             x = np.random.default_rng(h).standard_normal((2, 1, h, w)).astype(np.float32)
-            out = np.asarray(model(student.tensor(x)))
+            out = model(student.tensor(x))
+            assert isinstance(out, np.ndarray), (
+                f"unet.UNet returned {type(out).__name__}, expected a tensor")
             assert out.shape == (2, 4, h, w), (
                 f"unet.UNet(upsample={upsample!r}) returned shape {out.shape} for input "
                 f"{x.shape}, expected {(2, 4, h, w)}")
@@ -90,6 +96,9 @@ def test_seg_landmark_net(student):
     model = unet.SegLandmarkNet(num_classes=4, num_landmarks=3, depth=2, width=4)
     student.call(model.eval, want="none")
     x = np.random.default_rng(2).standard_normal((2, 1, 16, 16)).astype(np.float32)
-    seg, heat = model(student.tensor(x))
+    out = model(student.tensor(x))
+    assert isinstance(out, tuple | list) and len(out) == 2, (
+        f"unet.SegLandmarkNet returned {type(out).__name__}, expected (seg_logits, heatmaps)")
+    seg, heat = out
     assert np.shape(seg) == (2, 4, 16, 16), f"seg_logits has shape {np.shape(seg)}"
     assert np.shape(heat) == (2, 3, 16, 16), f"heatmaps has shape {np.shape(heat)}"
