@@ -109,6 +109,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="seconds one submission may take; then it is stopped and scores 0 "
                         f"(default: {SUBMISSION_TIMEOUT:g})")
 
+    gs = sub.add_parser("gradescope", help="build the zip to upload to Gradescope as the "
+                        "assignment's autograder", parents=[staff])
+    gs.add_argument("assignment", help="assignment id, e.g. a1")
+    gs.add_argument("-o", "--output", type=Path, default=None,
+                    help="the zip to write (default: ./<assignment id>-gradescope.zip)")
+    gs.add_argument("--wheelhouse", type=Path, default=None,
+                    help="a folder of wheels to embed, so that setup.sh installs offline "
+                         "(fill it with `pip download -d DIR -c constraints.txt "
+                         "--extra-index-url https://download.pytorch.org/whl/cpu .`)")
+
     c = sub.add_parser("check", help="run the public tests on your work (students)")
     c.add_argument("assignment", help="assignment id, e.g. a1")
     c.add_argument("path", type=Path, nargs="?", default=Path("."),
@@ -508,6 +518,20 @@ def _render_validate(report: Any) -> None:
                   f"[red]{len(bad)} check(s) failed[/red]")
 
 
+def cmd_gradescope(args: argparse.Namespace) -> int:
+    from autograder.packaging.gradescope import build_bundle
+
+    root = find_course_root(explicit=args.course)
+    name = resolve_name(root, args.assignment)
+    config = Layout(root, name).config()
+    out = build_bundle(root, name, args.output or Path(f"{config.id}-gradescope.zip"),
+                       wheelhouse=args.wheelhouse)
+    size = out.stat().st_size / 2**20
+    console.print(Text(f"{out} ({size:.1f} MB): upload it as the autograder of {config.id} "
+                       "(setup.sh and run_autograder at its top)"), highlight=False)
+    return int(ExitCode.OK)
+
+
 def cmd_template(args: argparse.Namespace) -> int:
     from autograder.course.templates import check_template, write_template
 
@@ -538,6 +562,7 @@ def _exit_code(exc: AutograderError) -> int:
 
 
 COMMANDS = {"grade": cmd_grade, "grade-all": cmd_grade_all, "check": cmd_check, "validate": cmd_validate,
+            "gradescope": cmd_gradescope,
             "template": cmd_template}
 
 

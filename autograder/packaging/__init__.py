@@ -1,0 +1,1 @@
+"""Deployment: the Gradescope upload bundle (and, later, the grading images)."""
