@@ -10,6 +10,7 @@ bytes with what is committed.
 from __future__ import annotations
 
 import ast
+import difflib
 import json
 import re
 import tomllib
@@ -334,8 +335,22 @@ def check_template(root: Path, name: str) -> list[str]:
         elif rel not in expected:
             report.append(f"{shown} is not generated from solutions/{name}; delete it or {fix}")
         elif _normalized(actual[rel].read_bytes()) != _normalized(expected[rel]):
-            report.append(f"{shown} differs from solutions/{name}; {fix}")
+            report.append(f"{shown} differs from solutions/{name}; {fix}"
+                          + _diff(actual[rel].read_bytes(), expected[rel], shown))
     return report
+
+
+def _diff(actual: bytes, expected: bytes, shown: str, limit: int = 40) -> str:
+    """The first lines of a unified diff (committed -> generated), for text files."""
+    try:
+        old = _normalized(actual).decode("utf-8").splitlines()
+        new = _normalized(expected).decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        return ""
+    lines = list(difflib.unified_diff(old, new, f"{shown} (committed)", f"{shown} (generated)",
+                                      lineterm="", n=1))
+    more = f"\n  ... {len(lines) - limit} more diff lines" if len(lines) > limit else ""
+    return "".join("\n  " + line for line in lines[:limit]) + more
 
 
 def _normalized(data: bytes) -> bytes:

@@ -114,7 +114,15 @@ def _validate(root: Path, names: list[str], tmp: Path, jobs: int, isolation: Iso
         elif row.expect == "zero":
             row.ok = row.score == 0 and row.max_score > 0
         elif row.expect == "less":
-            row.ok = row.score < row.max_score
+            # Caught: a test that passes on the solution fails on the mutant (not merely a
+            # lower total, which a test missing from its run would also give).
+            ref = first[row.assignment]
+            passed = {name for name, _, status in ref.per_test if status == "passed"}
+            caught = [name for name, _, status in row.per_test
+                      if status == "failed" and name in passed]
+            row.ok = row.score < row.max_score and bool(caught)
+            row.note = (f"{row.note}; caught by: {caught[0]}" if caught
+                        else f"{row.note}; not caught: no test that the solution passes fails")
         elif row.expect == "equal":
             # Equal test by test, not only in total: flaky tests could cancel out.
             ref = first[row.assignment]

@@ -247,6 +247,7 @@ def test_template_check_detects_drift(course: Path) -> None:
     ops.write_text(ops.read_text() + "\n\ndef extra(x):\n    return x\n")
     proc = ag("template", "--check", cwd=course)
     assert proc.returncode == 1 and "ops.py" in proc.stdout
+    assert "+def extra(x):" in proc.stdout and "(generated)" in proc.stdout  # the diff itself
     assert ag("template", cwd=course).returncode == 0
     assert ag("template", "--check", cwd=course).returncode == 0
 

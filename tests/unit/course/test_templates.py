@@ -241,9 +241,12 @@ def test_check_template_reports_drift(course: Path) -> None:
     (folder / "__pycache__").mkdir()
     (folder / "__pycache__" / "ops.cpython-311.pyc").write_bytes(b"")
     (folder / "README.md").write_bytes((folder / "README.md").read_bytes().replace(b"\n", b"\r\n"))
-    assert check_template(course, NAME) == [
-        f"assignments/{NAME}/ops.py differs from solutions/{NAME}; "
-        f"run `autograder template {NAME}`",
+    report = check_template(course, NAME)
+    first, diff = report[0].split("\n", 1)
+    assert first == f"assignments/{NAME}/ops.py differs from solutions/{NAME}; " \
+                    f"run `autograder template {NAME}`"
+    assert "\n  -edited = True\n" in "\n" + diff  # the diff shows what changed
+    assert report[1:] == [
         f"assignments/{NAME}/scratch.py is not generated from solutions/{NAME}; "
         f"delete it or run `autograder template {NAME}`",
         f"assignments/{NAME}/stats.ipynb is missing; run `autograder template {NAME}`",
