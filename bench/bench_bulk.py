@@ -1,8 +1,8 @@
 """Bulk grading throughput, measured against baselines in the same run.
 
-A mixed set of Assignment 1 submissions (the reference solution, every shipped mutant,
-the template, the notebook twin of the reference, the malicious example), copied N times
-round-robin to reach --count, graded with `grade-all`:
+A mixed set of Assignment 1 submissions (the reference solution, every shipped mutant and
+correct variant, the template, the malicious example), copied round-robin to reach
+--count, graded with `grade-all`:
 
 - `-j 2` against `-j 1` (target: at least 1.8 times the throughput on 2 cores);
 - `--dask local` (a LocalCluster of 2 processes) against the local pool (target: within 15 %);
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from autograder.config import Layout  # noqa: E402
-from autograder.course.mutants import apply_mutant, load_mutants  # noqa: E402
+from autograder.course.mutants import apply_mutant, load_mutants, load_variants  # noqa: E402
 
 
 def make_set(dest: Path, count: int) -> Path:
@@ -37,8 +37,9 @@ def make_set(dest: Path, count: int) -> Path:
     kinds: list[tuple[str, Path]] = [("reference", layout.solution), ("template", layout.template),
                                      ("malicious", ROOT / "examples" / "a1_numpy_nn" / "malicious")]
     staged = dest / "staged"
-    for m in load_mutants(layout.solution):
-        kinds.append((f"mutant-{m.name}", apply_mutant(layout.solution, m, staged / m.name)))
+    for m in load_mutants(layout.solution) + load_variants(layout.solution):
+        kinds.append((f"{m.kind}-{m.name}",
+                      apply_mutant(layout.solution, m, staged / m.kind / m.name)))
     subs = dest / "subs"
     for i in range(count):
         kind, src = kinds[i % len(kinds)]
