@@ -121,8 +121,8 @@ def _validate(root: Path, names: list[str], tmp: Path, jobs: int, isolation: Iso
             caught = [name for name, _, status in row.per_test
                       if status == "failed" and name in passed]
             row.ok = row.score < row.max_score and bool(caught)
-            row.note = (f"{row.note}; caught by: {caught[0]}" if caught
-                        else f"{row.note}; not caught: no test that the solution passes fails")
+            row.note = (f"caught by {caught[0]!r}: {row.note}" if caught
+                        else f"not caught (no test that the solution passes fails): {row.note}")
         elif row.expect == "equal":
             # Equal test by test, not only in total: flaky tests could cancel out.
             ref = first[row.assignment]
