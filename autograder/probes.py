@@ -115,6 +115,13 @@ def type_name(obj: Any) -> str:
     return type(obj).__qualname__
 
 
+@probe("len")
+def length(obj: Any) -> int:
+    """``len(obj)`` of an object in the worker (a Dataset, a DataLoader, a list): handles
+    refuse ``len(handle)`` in the grader, where a wrong type is the student's to hear about."""
+    return int(len(obj))
+
+
 @probe("count_parameters")
 def count_parameters(obj: Any) -> int:
     """Number of trainable scalars: torch modules, or a dict of numpy arrays."""

@@ -118,7 +118,8 @@ class TensorSpec:
         name = dtype_name(dtype)
         arr = arr.astype(TORCH_DTYPES.get(name, arr.dtype.name), copy=False) \
             if arr.dtype.kind in ALLOWED_KINDS else arr
-        return cls(np.ascontiguousarray(arr), name, requires_grad, device)
+        # ascontiguousarray makes a 0-d array 1-d: a scalar tensor must stay 0-d
+        return cls(np.ascontiguousarray(arr).reshape(arr.shape), name, requires_grad, device)
 
     @classmethod
     def from_torch(cls, tensor: Any) -> TensorSpec:

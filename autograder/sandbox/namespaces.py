@@ -214,8 +214,9 @@ def package_paths(names: list[str]) -> list[str]:
 
 
 def _read_only_filesystems() -> Protection:
-    """Every mount read-only for the worker: it writes only in its folder and private tmpfs
-    (no world-writable corner of the host, such as /run/lock, survives it)."""
+    """Every mount read-only for the worker, its own folder included: it writes only in its
+    private tmpfs (/tmp, /dev/shm; $TMPDIR and $HOME point there), and no world-writable
+    corner of the host, such as /run/lock, survives it."""
     done = 0
     with open("/proc/self/mountinfo") as f:
         mounts = [line.split() for line in f]
@@ -542,7 +543,9 @@ def enter_worker(spec: SandboxSpec, out_fd: int, workdir: str, private_proc: boo
     # Files it creates are its own: in shared temp folders (no mount namespace) another
     # grading's worker must not read them.
     os.umask(0o077)
-    home = workdir
+    # The submission's folder is read-only under the mount namespace, where /tmp is a
+    # private tmpfs (bounded by file_size_mb): scratch files (checkpoints, caches) go there.
+    home = "/tmp" if workdir == INNER_WORKDIR else workdir
     os.environ.clear()
     # The course's variables first: the harness's own win (the config refuses such names).
     os.environ.update(spec.env)

@@ -535,3 +535,31 @@ def test_check_table_uses_the_assignments_categories(course: Path) -> None:
     cells = [[c.strip() for c in line.split("│")[1:3]] for line in proc.stdout.splitlines()
              if "tagged" in line]
     assert cells == [["basics", "tagged basics"], ["other", "tagged gradients"]], proc.stdout
+
+
+def test_the_worker_saves_scratch_files_in_its_tmpdir_and_home(tmp_path: Path) -> None:
+    """A checkpoint saved to $TMPDIR or ~ works (a private, bounded /tmp under the mount
+    namespace); the submission's own folder stays read-only, as documented."""
+    module = (
+        "import os, tempfile\n"
+        "def save():\n"
+        "    out = []\n"
+        "    for folder in (tempfile.gettempdir(), os.path.expanduser('~')):\n"
+        "        path = os.path.join(folder, 'model.pt')\n"
+        "        with open(path, 'wb') as f:\n"
+        "            f.write(b'weights')\n"
+        "        out.append(open(path, 'rb').read())\n"
+        "    return out\n"
+        "def save_here():\n"
+        "    open('model.pt', 'wb').write(b'x')\n")
+    tests = (
+        "def test_scratch(student):\n"
+        "    '''scratch'''\n"
+        "    assert student.module('m').save() == [b'weights', b'weights']\n"
+        "def test_here(student):\n"
+        "    '''here'''\n"
+        "    student.module('m').save_here()\n")
+    out = grade_one_file_suite(tmp_path, "", tests, module)
+    assert out["scratch"]["status"] == "passed", out["scratch"]["output"]
+    if os.geteuid() == 0:  # the mount namespace makes the folder read-only
+        assert "Read-only file system" in out["here"]["output"]

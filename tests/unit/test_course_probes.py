@@ -153,3 +153,11 @@ def test_state_dict_probe_names_a_wrong_argument(rt):
     reply = codec.decode(rt.handle(codec.encode({"op": "probe", "name": "state_dict",
                                                  "args": ([1],), "id": 1})))
     assert reply["error"]["type"] == "TypeError" and "torch.nn.Module" in reply["error"]["message"]
+
+
+def test_len_probe_is_the_length_of_a_worker_object() -> None:
+    from autograder.probes import PROBES
+
+    assert PROBES["len"]([1, 2, 3]) == 3 and PROBES["len"](range(10)) == 10
+    with pytest.raises(TypeError):
+        PROBES["len"](5)

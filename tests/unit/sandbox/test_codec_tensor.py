@@ -113,3 +113,11 @@ def test_cuda_tensor_without_cuda_says_how_to_mark_the_test(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(CodecError, match="no CUDA.*pytest.mark.gpu"):
         to_worker(TensorSpec.of(np.zeros(2), device="cuda"))
+
+
+@pytest.mark.parametrize("value", [np.array(2.5), np.float32(2.5), 2.5,
+                                   torch.tensor(2.5), torch.tensor(2.5).T])
+def test_a_scalar_arrives_as_a_0d_tensor(value):
+    """A loss's upstream gradient is 0-d: a (1,) tensor would broadcast the wrong way."""
+    t = to_worker(TensorSpec.of(value, "float64", requires_grad=True))
+    assert t.shape == () and t.dim() == 0 and t.requires_grad and float(t) == 2.5
