@@ -117,7 +117,8 @@ def _parser() -> argparse.ArgumentParser:
     gs.add_argument("--wheelhouse", type=Path, default=None,
                     help="a folder of wheels to embed, so that setup.sh installs offline "
                          "(fill it with `pip download -d DIR -c constraints.txt "
-                         "--extra-index-url https://download.pytorch.org/whl/cpu .`)")
+                         "--extra-index-url https://download.pytorch.org/whl/cpu . "
+                         "'setuptools>=77' wheel`: the harness is built from source there)")
 
     c = sub.add_parser("check", help="run the public tests on your work (students)")
     c.add_argument("assignment", help="assignment id, e.g. a1")
@@ -306,7 +307,8 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
     if targets.ignored:
         console.print(Text("not submissions, left out: " + ", ".join(str(p) for p in targets.ignored)),
                       highlight=False)
-    total = len(targets.submissions) + sum(len(p) for p in targets.collisions.values())
+    total = (len(targets.submissions) + sum(len(p) for p in targets.collisions.values())
+             + len(targets.bad_names))
     with contextlib.closing(targets), _progress(total, "grading") as (_, advance):
         graded = grade_all(assignment=args.assignment, targets=targets, out_dir=args.output,
                            jobs=args.jobs, isolation=Isolation(args.isolation), course=root,

@@ -250,7 +250,9 @@ def _grade_folder(assignment: str, submission: Path, out: Path, *, isolation: Is
         g.error = f"no results.json (exit {proc.returncode}): {stderr[-500:]}"
         return g
     _read(g)
-    if _extra_of(out).get("timed_out"):  # stopped by its own --timeout: finished tests kept
+    extra = _extra_of(out)
+    if extra.get("timed_out") and not extra.get("harness_error") and proc.returncode == 0:
+        # stopped by its own --timeout, finished tests kept: the submission's, no harness error
         g.timed_out = g.students_fault = True
         g.error = f"grading took longer than {timeout:g} s and was stopped"
     if proc.returncode != 0 and not overdue:
@@ -266,7 +268,10 @@ def _read(g: Graded) -> Graded:
     g.max_score = float(sum(t["max_score"] for t in data["tests"]))
     g.seconds = float(data["execution_time"])
     g.failed = tuple(t["name"] for t in data["tests"] if t["status"] != "passed")
-    g.per_test = tuple((t["name"], float(t["score"]), t["status"]) for t in data["tests"])
+    # "not run" (a stop at the first failure, a deadline): neither passed nor failed
+    g.per_test = tuple((t["name"], float(t["score"]),
+                        "not run" if str(t.get("output", "")).startswith("Not run:")
+                        else t["status"]) for t in data["tests"])
     return g
 
 
@@ -278,6 +283,8 @@ class Targets:
     # who submitted what, from a Gradescope export's metadata (by submission name)
     submitters: dict[str, Submitters] = field(default_factory=dict)
     unpacked: list[tempfile.TemporaryDirectory[str]] = field(default_factory=list)
+    # names that cannot be an output folder ("..", "grades.csv"): not graded, a row each
+    bad_names: list[tuple[str, Path]] = field(default_factory=list)
 
     def close(self) -> None:
         """Remove the exports unpacked for this batch."""
@@ -304,12 +311,16 @@ def parse_targets(specs: list[str], modules: Collection[str] = ()) -> Targets:
     for spec in specs:
         name, _, path_text = spec.rpartition("=") if "=" in spec else ("", "", spec)
         path = Path(path_text)
-        export_root = find_export(path)
-        if export_root is None and is_export_zip(path):
+        # A named spec, or one that holds the assignment's files, is one submission even
+        # with a file named like an export's metadata in it.
+        maybe_export = not name and not (path.is_dir() and holds_a_module(path, modules))
+        export_root = find_export(path) if maybe_export else None
+        if export_root is None and maybe_export and is_export_zip(path, modules):
             tmp = tempfile.TemporaryDirectory(prefix="autograder-export-")
             targets.unpacked.append(tmp)
             export_root = unpack_export(path, Path(tmp.name))
-        export = _gradescope_export(export_root) if export_root is not None else None
+        export = (_gradescope_export(export_root) if export_root is not None
+                  and not holds_a_module(export_root, modules) else None)
         if export_root is not None and export is not None:
             entries = sorted(export_root.iterdir())
             found = [(p.stem if is_zip(p) else p.name, p) for p in entries
@@ -320,8 +331,6 @@ def parse_targets(specs: list[str], modules: Collection[str] = ()) -> Targets:
             ignored += [p for p in entries if p not in dict(found).values()
                         and p.name != METADATA]
             continue
-        if export_root is not None and is_zip(path):  # unpacked, but no Gradescope metadata
-            path = export_root
         if is_zip(path):
             out.append((name or path.stem, path))
             continue
@@ -340,8 +349,26 @@ def parse_targets(specs: list[str], modules: Collection[str] = ()) -> Targets:
     names = [n for n, _ in out]
     dup = {n for n in names if names.count(n) > 1}
     targets.collisions = {n: [p for m, p in out if m == n] for n in sorted(dup)}
-    targets.submissions = [(n, p) for n, p in out if n not in dup]
+    targets.submissions = []
+    for n, p in out:
+        if n in dup:
+            continue
+        if not usable_name(n):  # e.g. "...zip" (stem ".."), "journal.jsonl.zip"
+            targets.bad_names.append((n, p))
+        else:
+            targets.submissions.append((n, p))
     return targets
+
+
+# grade-all's own files in the output folder: no submission may be named like them
+RESERVED = {"journal.jsonl", "grades.csv", "report.html"}
+
+
+def usable_name(name: str) -> bool:
+    """A submission's name is one folder of the output: one plain path component that is
+    none of grade-all's own files."""
+    return (bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name
+            and "\0" not in name and name not in RESERVED)
 
 
 def _gradescope_export(root: Path) -> Export | None:
@@ -376,7 +403,11 @@ def grade_all(*, assignment: str, targets: Targets | list[tuple[str, Path]], out
     out_dir.mkdir(parents=True, exist_ok=True)
     expected = ExpectedTests(assignment, course)
     root = find_course_root(explicit=course)
-    suite = suite_hash(Layout(root, resolve_name(root, assignment)))
+    # Gradings under other settings are other gradings; in-process ones (student code in
+    # the grader, which it can forge) are never reused.
+    reuse = reuse and isolation == Isolation.SANDBOX
+    suite = suite_hash(Layout(root, resolve_name(root, assignment)),
+                       f"{isolation} {timeout!r} {sorted(grade_args or [])}")
     journal = Journal(out_dir)
 
     def one(item: tuple[str, Path]) -> Graded:
@@ -393,9 +424,13 @@ def grade_all(*, assignment: str, targets: Targets | list[tuple[str, Path]], out
                 os.replace(out, folder / "results.previous.json")
             g = _grade_one(name, path, out, expected)
             if out.is_file():
-                journal.record(Entry(name=name, submission=str(path), content=content,
-                                     suite=suite, results=file_hash(out), status=g.status,
-                                     score=g.score, max_score=g.max_score, seconds=g.seconds))
+                try:
+                    journal.record(Entry(name=name, submission=str(path), content=content,
+                                         suite=suite, results=file_hash(out), status=g.status,
+                                         score=g.score, max_score=g.max_score,
+                                         seconds=g.seconds))
+                except OSError:
+                    pass  # not journaled: a rerun grades it again, nothing is lost
         if on_done is not None:
             on_done(g)
         return g
@@ -407,8 +442,10 @@ def grade_all(*, assignment: str, targets: Targets | list[tuple[str, Path]], out
                                         course=course, timeout=timeout, expected=expected,
                                         grade_args=grade_args)
             else:
-                g = client.submit(_grade_on_node, assignment, path, out, isolation, name, course,
-                                  timeout, grade_args, pure=False).result()
+                # absolute paths: a node's working folder is not this one's
+                g = client.submit(_grade_on_node, assignment, path.resolve(), out.resolve(),
+                                  isolation, name, root.resolve(), timeout, grade_args,
+                                  pure=False).result()
             problem = _unusable_results(out)
             if problem:  # a node that wrote nothing, or something that is not results.json
                 raise RuntimeError(f"the results.json of {name} is {problem}")
@@ -424,6 +461,15 @@ def grade_all(*, assignment: str, targets: Targets | list[tuple[str, Path]], out
                        error=f"not graded: {len(paths)} submissions are named {name} "
                              f"({', '.join(str(p) for p in paths)}); name them with NAME=PATH")
                 for name, paths in targets.collisions.items() for path in paths]
+    clashing += [Graded(name, path, out_dir / "-", collision=True, students_fault=True,
+                        error=f"not graded: {name!r} cannot name an output folder (it is "
+                              "empty, a path, or one of grade-all's own files); name it "
+                              "with NAME=PATH")
+                 for name, path in targets.bad_names]
+    for name in targets.collisions:  # an earlier run's result of that name is not this one's
+        earlier = out_dir / name / "results.json"
+        if usable_name(name) and earlier.is_file():
+            os.replace(earlier, earlier.with_name("results.previous.json"))
     for g in clashing:
         if on_done is not None:
             on_done(g)

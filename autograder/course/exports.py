@@ -9,7 +9,9 @@ whole class.
 
 from __future__ import annotations
 
+import re
 import zipfile
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -20,6 +22,9 @@ from autograder.grading.submission import extract_zip, is_zip
 METADATA = "submission_metadata.yml"
 MAX_EXPORT_MEMBERS = 500_000
 MAX_EXPORT_BYTES = 8 * 2**30
+MAX_METADATA_BYTES = 16 * 2**20
+MAX_FIELD = 200  # characters of a name, email or sid
+_FOLDER = re.compile(r"submission_\d+")
 
 
 @dataclass(frozen=True)
@@ -40,16 +45,25 @@ class Export:
     submitters: dict[str, Submitters] = field(default_factory=dict)  # folder -> who
 
 
-def metadata_in_zip(archive: Path) -> str | None:
-    """The metadata's member name when ``archive`` is an export (at its top or in its one
-    top folder), else None (an ordinary submission zip, or not a zip at all)."""
+def metadata_in_zip(archive: Path, modules: Collection[str] = ()) -> str | None:
+    """The metadata's member name when ``archive`` looks like an export (at its top or in
+    its one top folder, with none of the assignment's ``modules`` beside it), else None
+    (an ordinary submission zip, or not a zip at all)."""
     try:
         with zipfile.ZipFile(archive) as zf:
-            names = [n for n in zf.namelist() if PurePosixPath(n).name == METADATA]
+            members = zf.namelist()
     except (OSError, zipfile.BadZipFile):
         return None
-    shallow = [n for n in names if len(PurePosixPath(n).parts) <= 2]
-    return min(shallow, key=len) if shallow else None
+    shallow = [n for n in members if PurePosixPath(n).name == METADATA
+               and len(PurePosixPath(n).parts) <= 2]
+    if not shallow:
+        return None
+    found = min(shallow, key=len)
+    folder = PurePosixPath(found).parent
+    beside = {PurePosixPath(n).name for n in members if PurePosixPath(n).parent == folder}
+    if any(f"{m}.py" in beside or f"{m}.ipynb" in beside for m in modules):
+        return None  # a student's zip with a file of that name: one submission
+    return found
 
 
 def find_export(path: Path) -> Path | None:
@@ -75,27 +89,52 @@ def unpack_export(archive: Path, dest: Path) -> Path:
 
 
 def read_export(root: Path) -> Export:
-    """The submitters of each submission folder of an unpacked export."""
-    import yaml
-
+    """The submitters of each submission folder of an unpacked export. Only Gradescope's
+    shape is accepted: every key a ``submission_<digits>`` folder with its submitters (a
+    student's own file of that name must not name other students' rows)."""
     path = root / METADATA
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
-    except (OSError, yaml.YAMLError) as exc:
+        if path.stat().st_size > MAX_METADATA_BYTES:
+            raise ConfigError(f"{path} is larger than {MAX_METADATA_BYTES // 2**20} MB")
+        data = _load_yaml(path.read_text(encoding="utf-8", errors="replace"))
+    except (OSError, ValueError) as exc:
         raise ConfigError(f"{path} cannot be read: {exc}; export the submissions again "
                           "from Gradescope") from exc
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or not data:
         raise ConfigError(f"{path} is not a mapping of submission folders to their "
                           "metadata; export the submissions again from Gradescope")
     export = Export(root)
     for folder, meta in data.items():
         people = _list(_get(meta, "submitters"))
-        export.submitters[str(folder)] = Submitters(
-            names=tuple(str(_get(p, "name") or "") for p in people),
-            emails=tuple(str(_get(p, "email") or "") for p in people),
-            sids=tuple(str(_get(p, "sid") or "") for p in people),
-            submission_id=str(folder).removeprefix("submission_"))
+        if not isinstance(folder, str) or not _FOLDER.fullmatch(folder) or not people:
+            raise ConfigError(f"{path}: {str(folder)[:60]!r} is not a Gradescope submission "
+                              "folder (submission_<id>) with its submitters")
+        export.submitters[folder] = Submitters(
+            names=tuple(_field(_get(p, "name")) for p in people),
+            emails=tuple(_field(_get(p, "email")) for p in people),
+            sids=tuple(_field(_get(p, "sid")) for p in people),
+            submission_id=folder.removeprefix("submission_"))
     return export
+
+
+def _field(value: Any) -> str:
+    return "" if value is None else str(value)[:MAX_FIELD]
+
+
+def _load_yaml(text: str) -> Any:
+    """safe_load without aliases: a few hundred bytes of nested aliases expand to gigabytes."""
+    import yaml
+
+    class NoAliases(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                raise ValueError("YAML aliases are not allowed in submission metadata")
+            return super().compose_node(parent, index)
+
+    try:
+        return yaml.load(text, Loader=NoAliases)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc)) from exc
 
 
 def _get(mapping: Any, key: str) -> Any:
@@ -112,5 +151,5 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def is_export_zip(path: Path) -> bool:
-    return is_zip(path) and metadata_in_zip(path) is not None
+def is_export_zip(path: Path, modules: Collection[str] = ()) -> bool:
+    return is_zip(path) and metadata_in_zip(path, modules) is not None

@@ -68,10 +68,22 @@ def content_hash(submission: Path) -> str:
     return "dir:" + digest.hexdigest()
 
 
-def suite_hash(layout: Layout) -> str:
-    """What decides a grading besides the submission: the hidden suite (tests, conftest,
-    assignment.toml), the support and probe files copied from the solution, the harness."""
+def harness_hash() -> str:
+    """The harness's own source: a fix to it invalidates earlier gradings."""
     digest = hashlib.sha256(f"autograder {__version__}\n".encode())
+    package = Path(__file__).resolve().parents[1]
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and path.suffix in (".py", ".json", ".ini"):
+            digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+            digest.update(bytes.fromhex(file_hash(path)))
+    return digest.hexdigest()
+
+
+def suite_hash(layout: Layout, settings: str = "") -> str:
+    """What decides a grading besides the submission: the hidden suite (tests, conftest,
+    assignment.toml), the support and probe files copied from the solution, the harness's
+    source and the grading's ``settings`` (isolation, required protections, time limit)."""
+    digest = hashlib.sha256(f"{harness_hash()}\n{settings}\n".encode())
     config = layout.config()
     files = sorted(p for p in layout.reference.rglob("*") if p.is_file()
                    and not _SKIPPED_PARTS & set(p.relative_to(layout.reference).parts)
@@ -91,7 +103,7 @@ class Journal:
         self.entries: dict[str, Entry] = {}  # the latest per name
         try:
             lines = self.path.read_text(errors="replace").splitlines()
-        except FileNotFoundError:
+        except OSError:  # none yet, or unreadable: nothing is reused
             lines = []
         for line in lines:
             try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -22,8 +23,8 @@ VARIANTS_FILE = "variants.toml"
 _FIELDS = ("name", "description", "file", "find", "replace")
 _SLUG = re.compile(r"[a-z0-9]+(?:[_-][a-z0-9]+)*")
 VARIANTS_DIR = "variants"  # folder variants: solutions/NAME/variants/<variant>/<files>
-_NOT_COPIED = {MUTANTS_FILE, VARIANTS_FILE, VARIANTS_DIR, "__pycache__", ".ipynb_checkpoints",
-               ".pytest_cache"}
+_NOT_COPIED = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
+_TOP_LEVEL_ONLY = {MUTANTS_FILE, VARIANTS_FILE, VARIANTS_DIR}  # a data/variants/ is the solution's
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,8 @@ def _parse(entry: object, index: int, shown: str, kind: str) -> Mutant:
             f"{label}: file = {mutant.file!r}; give a path inside the solution folder "
             "with '/' separators, e.g. 'layers.py'"
         )
-    if path.name in (MUTANTS_FILE, VARIANTS_FILE) or _NOT_COPIED & set(path.parts):
+    if (path.name in (MUTANTS_FILE, VARIANTS_FILE) or _NOT_COPIED & set(path.parts)
+            or path.parts[0] == VARIANTS_DIR):
         raise CourseError(f"{label}: file = {mutant.file!r} is not part of the solution copy")
     if not mutant.find:
         raise CourseError(f"{label}: find is empty; give the exact solution text to change")
@@ -193,8 +195,12 @@ def _load(solution_dir: Path, filename: str, kind: str, *, required: bool) -> li
     return mutants
 
 
-def _ignore(directory: str, names: list[str]) -> set[str]:
-    return {n for n in names if n in _NOT_COPIED or n.endswith(".pyc")}
+def _ignorer(root: Path) -> Callable[[str, list[str]], set[str]]:
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        top = Path(directory) == root
+        return {n for n in names if n in _NOT_COPIED or n.endswith(".pyc")
+                or (top and n in _TOP_LEVEL_ONLY)}
+    return ignore
 
 
 def apply_mutant(solution_dir: Path, mutant: Mutant, dest_dir: Path) -> Path:
@@ -207,7 +213,7 @@ def apply_mutant(solution_dir: Path, mutant: Mutant, dest_dir: Path) -> Path:
     if dest_dir.exists() and any(dest_dir.iterdir()):
         raise CourseError(f"{dest_dir} is not empty; apply {mutant.kind} {mutant.name!r} to a new folder")
     _check_unique(solution_dir, mutant)  # the solution may have changed since loading
-    shutil.copytree(solution_dir, dest_dir, ignore=_ignore, dirs_exist_ok=True)
+    shutil.copytree(solution_dir, dest_dir, ignore=_ignorer(solution_dir), dirs_exist_ok=True)
     if mutant.folder:
         for rel in _overlay_files(solution_dir, mutant):
             shutil.copyfile(solution_dir / mutant.folder / rel, dest_dir / rel)

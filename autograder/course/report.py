@@ -8,7 +8,6 @@ scripts, nothing fetched), so it opens from a shared folder or an e-mail attachm
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 import statistics
@@ -204,7 +203,8 @@ def _pass_rate_chart(rates: list[tuple[str, float, int]]) -> str:
         bars = ax.barh(range(len(rates)), [100 * r for _, r, _ in rates], color="#55a868")
         for i, bar in enumerate(bars):
             bar.set_gid(f"pass-bar-{i}")
-        ax.set_yticks(range(len(rates)), labels, fontsize=7)
+        # parse_math off: "$" in a test name is text, not TeX (which could fail to parse)
+        ax.set_yticks(range(len(rates)), labels, fontsize=7, parse_math=False)
         ax.invert_yaxis()
         ax.set_xlim(0, 100)
         ax.set_xlabel("% of submissions passing")
@@ -238,9 +238,11 @@ def write_html(rows: Sequence[SubmissionRow], pairs: Sequence[Pair], *, assignme
         timeouts=[r for r in rows if r.status == "timed out"],
         broken=[r for r in rows if r.status in ("harness error", "name collision", "not graded")],
         flagged=[r for r in rows if r.flags],
-        figures_json=html.escape(json.dumps({
-            "histogram": [r.score for r in graded],
-            "pass_rates": {n: rate for n, rate, _ in rates}})),
+        # JSON as JSON.parse reads it from the script element; "<" escaped so that no
+        # test name can close the element
+        figures_json=json.dumps({"histogram": [r.score for r in graded],
+                                 "pass_rates": {n: rate for n, rate, _ in rates}}
+                                ).replace("<", "\\u003c").replace(">", "\\u003e"),
     )
     path.write_text(page, encoding="utf-8")
 

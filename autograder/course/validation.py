@@ -114,12 +114,12 @@ def _validate(root: Path, names: list[str], tmp: Path, jobs: int, isolation: Iso
         elif row.expect == "zero":
             row.ok = row.score == 0 and row.max_score > 0
         elif row.expect == "less":
-            # Caught: a test that passes on the solution fails on the mutant (not merely a
-            # lower total, which a test missing from its run would also give).
+            # Caught where a test that ran scored less than on the solution (a failure, or
+            # less partial credit); a test the stop left unrun proves nothing.
             ref = first[row.assignment]
-            passed = {name for name, _, status in ref.per_test if status == "passed"}
-            caught = [name for name, _, status in row.per_test
-                      if status == "failed" and name in passed]
+            ref_score = {name: score for name, score, _ in ref.per_test}
+            caught = [name for name, score, status in row.per_test
+                      if status != "not run" and score < ref_score.get(name, 0.0)]
             row.ok = row.score < row.max_score and bool(caught)
             row.note = (f"caught by {caught[0]!r}: {row.note}" if caught
                         else f"not caught (no test that the solution passes fails): {row.note}")

@@ -62,8 +62,12 @@ def merge(parts: list[Outcome], order: list[str], elapsed: float) -> Outcome:
     by_id: dict[str, results.TestRecord] = {}
     for part in parts:
         for rec in part.records:
-            # every worker collects (and lists) the whole suite: the one that ran a test has it
-            if rec.nodeid not in by_id or by_id[rec.nodeid].outcome == "not run":
+            # every worker collects (and lists) the whole suite: the one that ran a test has
+            # it; for a test none ran, the one that says why (a deadline) is kept
+            held = by_id.get(rec.nodeid)
+            if (held is None or (held.outcome == "not run" and rec.outcome != "not run")
+                    or (held.outcome == rec.outcome == "not run" and rec.output
+                        and not held.output)):
                 by_id[rec.nodeid] = rec
     errors = [e for part in parts for e in part.errors]
     missing = [n for n in order if n not in by_id]

@@ -48,6 +48,8 @@ from autograder.sandbox import codec, namespaces, permissions, policy
 from autograder.sandbox.pool import LocalWorker, Printed, SandboxConfig, Zygote
 
 GPU_REASON = "needs CUDA, which this machine does not have"
+DEADLINE_STOP = "the grading's time limit ran out"  # session.shouldstop of --ag-timeout
+FIRST_FAILURE_STOP = "a test lost points (--ag-first-failure)"
 CUDA_CHECK_TIMEOUT = 60.0  # the check imports torch in a fresh worker
 MARKERS = {
     "points(n)": "points of the test (default 1)",
@@ -76,6 +78,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--isolation", choices=ISOLATIONS, default=Isolation.SANDBOX.value,
                 help="sandbox: student code in sandboxed workers (default); none: in-process, "
                      "for debugging")
+    g.addoption("--ag-first-failure", action="store_true", default=False,
+                help="stop after the first test that loses points (a test worth 0 does not "
+                     "stop it); the rest are listed as not run")
     g.addoption("--ag-timeout", type=float, default=None, metavar="SECONDS",
                 help="the whole grading's time limit: then the running test's worker is "
                      "stopped, the tests after it are not run, finished ones keep their points")
@@ -304,6 +309,7 @@ class GradingSession:
         self.live_lock = threading.Lock()
         self.pytest_session: pytest.Session | None = None
         self.timer: threading.Timer | None = None
+        self.interrupted_from_outside = False  # SIGTERM / Ctrl-C, not the deadline
         self.uncollected: dict[str, results.TestRecord] = {}
         self.worker_protections: list[dict[str, Any]] = []
         self.static_protections: list[dict[str, Any]] = []
@@ -506,7 +512,7 @@ class GradingSession:
         self.expired.set()
         if self.pytest_session is not None:
             # checked after the running test: the loop ends with "interrupted"
-            self.pytest_session.shouldstop = "the grading's time limit ran out"
+            self.pytest_session.shouldstop = DEADLINE_STOP
         with self.live_lock:
             workers = list(self.live)
         for worker in workers:
@@ -644,15 +650,28 @@ class GradingSession:
                 rec.staff_output = results.truncate(_printable(report.longreprtext),
                                                     results.MAX_TEST_OUTPUT)
             if self.expired_during and self.expired_during[0] == item.nodeid:
+                # stopped, not judged: a test that expects an error passes on the kill
+                rec.outcome = "failed"
                 rec.output = (f"Stopped: {self._timeout_text()}; this test was running then."
                               + (f"\n{rec.output}" if rec.output and not isinstance(
                                   exc, (WorkerDied, StudentTimeout)) else ""))
+            if (self.config.getoption("ag_first_failure") and rec.max_score > 0
+                    and self.pytest_session is not None
+                    and (rec.outcome == "failed" or (rec.partial is not None and rec.partial < 1))):
+                self.pytest_session.shouldstop = self.pytest_session.shouldstop or FIRST_FAILURE_STOP
         elif report.when == "teardown" and report.failed and rec.outcome == "passed":
             rec.outcome = "failed"
             rec.output = results.truncate(self.submission.locate(_failure_text(
                 call.excinfo, self.assignment.limits.memory_mb)), results.MAX_TEST_OUTPUT) \
                 if call.excinfo else "teardown failed"
         return report
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        ours = isinstance(excinfo.value, pytest.Session.Interrupted) and (
+            (self.expired.is_set() and str(excinfo.value) == DEADLINE_STOP)
+            or str(excinfo.value) == FIRST_FAILURE_STOP)
+        if not ours:
+            self.interrupted_from_outside = True
 
     def pytest_internalerror(self, excrepr: Any) -> None:
         self.errors.append(f"internal error:\n{excrepr}")
@@ -686,16 +705,24 @@ class GradingSession:
                                 "notebook_lines_stripped": self.submission.stripped,
                                 "import_violations": self.submission.violations_json()},
                  **({"stopped": self.stopped} if self.stopped else {})}
-        stopped_in_time = self.expired.is_set() and exitstatus == pytest.ExitCode.INTERRUPTED
-        if stopped_in_time:
-            during = self.expired_during[1] if self.expired_during else "between tests"
-            extra["timed_out"] = {"limit": self.timeout, "during": during}
+        # Stopped by the deadline: the deadline's own stop (or, in an xdist worker, the end of
+        # its loop), never a SIGTERM or Ctrl-C from outside, which fails closed.
+        stopped_in_time = self.expired.is_set() and not self.interrupted_from_outside
+        first_failure = (self.config.getoption("ag_first_failure")
+                         and self.pytest_session is not None
+                         and self.pytest_session.shouldstop == FIRST_FAILURE_STOP
+                         and not self.interrupted_from_outside)
         errors = list(self.errors)
-        if errors or (exitstatus not in (0, 1) and not stopped_in_time) or not records:
+        if errors or (exitstatus not in (0, 1) and not (stopped_in_time or first_failure)) \
+                or not records:
             records += [r for nodeid, r in self.uncollected.items() if nodeid not in self.records]
             errors = errors or [f"pytest exit status {exitstatus}; {len(records)} tests"]
             return parallel.Outcome(records, errors, extra, "", [], elapsed)
-        stopped = (self.config.getoption("maxfail", 0) or 0) > 0 and exitstatus == 1
+        if stopped_in_time:
+            during = self.expired_during[1] if self.expired_during else "between tests"
+            extra["timed_out"] = {"limit": self.timeout, "during": during}
+        stopped = first_failure or ((self.config.getoption("maxfail", 0) or 0) > 0
+                                    and exitstatus == 1)
         for rec in records:
             if rec.outcome == "unavailable":
                 continue

@@ -167,7 +167,7 @@ def grade(*, assignment: str, submission: Path, output: Path, isolation: Isolati
     layout.config()  # fail early on a bad config
     return run_suite(suite=hidden_suite(layout), submission=submission, output=output,
                      isolation=isolation, require=require, allow_missing=allow_missing,
-                     extra_args=[*(["-x"] if first_failure else []),
+                     extra_args=[*(["--ag-first-failure"] if first_failure else []),
                                  *(["--ag-timeout", repr(float(timeout))] if timeout else []),
                                  *(["-p", "xdist", "-n", str(test_workers)]
                                    if test_workers > 1 else [])])

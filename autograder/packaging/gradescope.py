@@ -90,9 +90,12 @@ def build_bundle(root: Path, name: str, output: Path, *, wheelhouse: Path | None
         shutil.copytree(layout.reference, tmp / "course" / "reference_tests" / name, ignore=ignore)
         shutil.copytree(layout.template, tmp / "course" / "assignments" / name, ignore=ignore)
         if wheelhouse is not None:
-            if not any(wheelhouse.glob("*.whl")):
-                raise ConfigError(f"--wheelhouse {wheelhouse} holds no wheels; fill it with "
-                                  "`pip download -d DIR -c constraints.txt .`")
+            wheels = [p.name.lower() for p in wheelhouse.glob("*.whl")]
+            if not any(w.startswith("setuptools-") for w in wheels):
+                # the harness itself is built from source by setup.sh: its build backend
+                raise ConfigError(f"--wheelhouse {wheelhouse} has no setuptools wheel; fill it "
+                                  "with `pip download -d DIR -c constraints.txt "
+                                  f"--extra-index-url {TORCH_INDEX} . 'setuptools>=77' wheel`")
             shutil.copytree(wheelhouse, tmp / "wheelhouse")
         _script(tmp / "setup.sh", SETUP_SH.replace("@TORCH_INDEX@", TORCH_INDEX))
         _script(tmp / "run_autograder", RUN_AUTOGRADER.replace("@ASSIGNMENT@", config.id))

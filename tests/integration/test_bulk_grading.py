@@ -141,3 +141,42 @@ def test_a_timeout_that_is_not_positive_is_bad_usage(course: Path, tmp_path: Pat
     assert proc.returncode == int(ExitCode.USAGE), said
     assert "--timeout" in said and "positive number of seconds" in said and value in said
     assert not (tmp_path / "g").exists()
+
+
+def test_a_test_expecting_an_error_does_not_pass_on_the_deadline_kill(course: Path,
+                                                                      tmp_path: Path) -> None:
+    hidden = course / "reference_tests" / "a9_tiny" / "hidden"
+    (hidden / "test_zz_raises.py").write_text(
+        "import pytest\n\n\n"
+        "def test_bad_input(student):\n"
+        "    '''clipped_sum refuses text'''\n"
+        "    with pytest.raises(Exception):\n"
+        "        student.module('ops').clipped_sum('xx', 1.0)\n")
+    sub = tmp_path / "loops"
+    shutil.copytree(course / "solutions" / "a9_tiny", sub)
+    ops = sub / "ops.py"
+    ops.write_text(ops.read_text().replace(
+        '    """Sum of ``xs`` with each term clipped to ``limit``."""',
+        '    """Sum of ``xs`` with each term clipped to ``limit``."""\n'
+        '    while isinstance(xs, str):\n        pass'))
+    proc = ag("grade", "a9", str(sub), "-o", str(tmp_path / "r.json"), "--timeout", "4",
+              cwd=course)
+    assert proc.returncode == int(ExitCode.OK), proc.stdout + proc.stderr
+    by_name = {t["name"]: t for t in read(tmp_path / "r.json")["tests"]}
+    stuck = by_name["clipped_sum refuses text"]
+    assert stuck["score"] == 0 and stuck["status"] == "failed", stuck
+    assert stuck["output"].startswith("Stopped: the grading ran past its time limit")
+
+
+def test_the_timeout_is_reported_with_parallel_tests(course: Path, tmp_path: Path) -> None:
+    slow = tmp_path / "slow"
+    shutil.copytree(course / "solutions" / "a9_tiny", slow)
+    (slow / "ops.py").write_text((slow / "ops.py").read_text() + "\nwhile True:\n    pass\n")
+    proc = ag("grade", "a9", str(slow), "-o", str(tmp_path / "r.json"), "--timeout", "3",
+              "--test-workers", "2", cwd=course)
+    assert proc.returncode == int(ExitCode.OK), proc.stdout + proc.stderr
+    data = read(tmp_path / "r.json")
+    assert data["extra_data"]["timed_out"]["limit"] == 3.0
+    assert data["output"].startswith("Stopped: the grading ran past its time limit")
+    assert all(t["output"].startswith(("Stopped:", "Not run:")) for t in data["tests"]), \
+        [t["output"][:80] for t in data["tests"]]

@@ -563,3 +563,24 @@ def test_the_worker_saves_scratch_files_in_its_tmpdir_and_home(tmp_path: Path) -
     assert out["scratch"]["status"] == "passed", out["scratch"]["output"]
     if os.geteuid() == 0:  # the mount namespace makes the folder read-only
         assert "Read-only file system" in out["here"]["output"]
+
+
+def test_validate_judges_a_mutant_by_the_tests_that_lose_it_points(course: Path) -> None:
+    """A 0-point test does not stop a mutant's grading or catch it; a test that keeps
+    passing with less partial credit does catch it."""
+    hidden = course / "reference_tests" / "a9_tiny" / "hidden"
+    (hidden / "test_aa_info.py").write_text(
+        "import numpy as np\nimport pytest\n\n\n"
+        "@pytest.mark.points(0)\n"
+        "def test_mean_info(student):\n"
+        "    '''mean (informational, no points)'''\n"
+        "    assert student.module('stats').mean(np.array([1.0, 3.0])) == 2.0\n\n\n"
+        "@pytest.mark.points(2)\n"
+        "def test_mean_partial(student, partial_credit):\n"
+        "    '''mean with partial credit'''\n"
+        "    if student.module('stats').mean(np.array([1.0, 3.0])) != 2.0:\n"
+        "        partial_credit(0.5)\n")
+    proc = ag("validate", "a9", cwd=course)
+    line = next(ln for ln in proc.stdout.splitlines() if "mean-off-by-one" in ln)
+    assert "yes" in line and "caught by 'mean with partial credit'" in proc.stdout, proc.stdout
+    assert "all checks hold" in proc.stdout, proc.stdout

@@ -70,7 +70,7 @@ def test_grades_csv_and_report(course: Path, batch: Path, tmp_path: Path) -> Non
     assert page.count("<svg") == 2 and "&#39;=HYPERLINK(1)" not in page
     assert "=HYPERLINK(1)" in page
     figures = json.loads(_between(page, '<script type="application/json" id="figure-data">',
-                                  "</script>").replace("&#34;", '"').replace("&quot;", '"'))
+                                  "</script>"))  # as JSON.parse reads it
     assert sorted(figures["histogram"]) == [0.0, 2.0, 2.0, 2.0]
     assert set(figures["pass_rates"].values()) == {0.75}
     # the renamed copy is flagged, in the report and the table of flags
@@ -285,3 +285,67 @@ def test_a_node_that_writes_no_results_is_a_clear_row(course: Path, batch: Path,
     assert "results.json of tmpl is missing" in by_name["tmpl"].error
     data = json.loads((tmp_path / "g" / "tmpl" / "results.json").read_text())
     assert data["score"] == 0 and len([t for t in data["tests"] if t["max_score"]]) == 2
+
+
+def test_a_students_own_metadata_file_names_nobody(course: Path, batch: Path,
+                                                   tmp_path: Path) -> None:
+    """A zip (or folder) holding the assignment's files is one submission, whatever else it
+    holds: a forged submission_metadata.yml with made-up folders adds no rows."""
+    carol = tmp_path / "carol_src"
+    _student(carol.parent, carol.name, course)
+    shutil.copytree(course / "solutions" / "a9_tiny", carol / "submission_1")
+    (carol / "submission_metadata.yml").write_text(
+        "submission_1:\n  :submitters:\n  - :name: Somebody Else\n    :sid: '9'\n")
+    archive = Path(shutil.make_archive(str(tmp_path / "carol"), "zip", carol))
+    out = tmp_path / "graded"
+    proc = ag("grade-all", "a9", str(archive), str(carol), "-o", str(out), cwd=course)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = list(csv.reader((out / "grades.csv").open()))[1:]
+    assert sorted(r[3] for r in rows) == ["carol", "carol_src"], rows
+    assert all("Somebody Else" not in ",".join(r) for r in rows)
+
+
+def test_metadata_with_yaml_aliases_is_refused(tmp_path: Path) -> None:
+    from autograder.course.exports import read_export
+    from autograder.errors import ConfigError
+
+    (tmp_path / "submission_metadata.yml").write_text(
+        "a: &a ['x','x','x','x','x','x','x','x','x']\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+        "submission_1:\n  :submitters:\n  - :name: [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n")
+    with pytest.raises(ConfigError, match="aliases are not allowed"):
+        read_export(tmp_path)
+
+
+def test_names_that_cannot_be_an_output_folder_are_rows_not_crashes(course: Path,
+                                                                    tmp_path: Path) -> None:
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    good = course / "solutions" / "a9_tiny"
+    for name in ("ok.zip", "journal.jsonl.zip"):
+        shutil.make_archive(str(subs / name.removesuffix(".zip")), "zip", good)
+    out = tmp_path / "graded"
+    proc = ag("grade-all", "a9", str(subs), f"..={good}", "-o", str(out), cwd=course)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    body = {r[3]: r for r in list(csv.reader((out / "grades.csv").open()))[1:]}
+    assert body["ok"][6] == "graded"
+    assert body["journal.jsonl"][6] == body[".."][6] == "name collision"
+    assert (out / "journal.jsonl").is_file() and not (tmp_path / "results.json").exists()
+
+
+def test_in_process_gradings_are_never_reused(course: Path, batch: Path, tmp_path: Path) -> None:
+    """--isolation none runs student code in the grader, which it can forge: a later
+    sandboxed run grades again."""
+    out = tmp_path / "graded"
+    assert ag("grade-all", "a9", str(batch), "-o", str(out), "--isolation", "none",
+              cwd=course).returncode == 0
+    proc = ag("grade-all", "a9", str(batch), "-o", str(out), cwd=course)
+    assert proc.returncode == 0 and "unchanged since the last run" not in proc.stdout
+    again = ag("grade-all", "a9", str(batch), "-o", str(out), "--timeout", "999", cwd=course)
+    assert "unchanged since the last run" not in again.stdout  # other settings: graded again
+
+
+def test_pass_rate_chart_takes_dollar_signs_literally() -> None:
+    from autograder.course.report import _pass_rate_chart
+
+    svg = _pass_rate_chart([("grad of $x_i_j$ costs $5", 0.5, 2), ("plain", 1.0, 2)])
+    assert svg.startswith("<svg")
