@@ -335,6 +335,9 @@ class SandboxedWorker:
         # A pidfd names this process, never a later one that reuses its pid (the output
         # drain may call kill() after the monitor has reaped the worker).
         self.closed = False
+        # kill() may come from another thread (the grading's deadline, the output drain)
+        # while close() closes the pidfd: never signal through a closed, reused fd number
+        self._signal_lock = threading.Lock()
         self.pidfd: int | None
         try:
             self.pidfd = os.pidfd_open(pid)
@@ -444,6 +447,10 @@ class SandboxedWorker:
         return Printed(head, max(self.drain.total, len(head)))
 
     def kill(self) -> None:
+        with self._signal_lock:
+            self._kill()
+
+    def _kill(self) -> None:
         # The worker is init of its pid namespace: SIGKILL to it ends every descendant.
         if self.closed:
             return
@@ -475,10 +482,11 @@ class SandboxedWorker:
         if self.stack_fd is not None:
             os.close(self.stack_fd)
             self.stack_fd = None
-        if self.pidfd is not None:
-            os.close(self.pidfd)
-            self.pidfd = None
-        self.closed = True
+        with self._signal_lock:
+            if self.pidfd is not None:
+                os.close(self.pidfd)
+                self.pidfd = None
+            self.closed = True
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
