@@ -349,3 +349,44 @@ def test_pass_rate_chart_takes_dollar_signs_literally() -> None:
 
     svg = _pass_rate_chart([("grad of $x_i_j$ costs $5", 0.5, 2), ("plain", 1.0, 2)])
     assert svg.startswith("<svg")
+
+
+def test_a_dask_worker_killed_mid_grading_loses_no_grade(course: Path, batch: Path,
+                                                         tmp_path: Path) -> None:
+    """Kill the Dask worker process while it grades: the batch still ends with a valid
+    results.json and a row for that submission (Dask retries the task on a new worker;
+    past its retries the row is a harness error), never a lost or silent grade."""
+    import threading
+
+    import psutil
+
+    from autograder.course import bulk
+
+    slow = batch / "slow"
+    shutil.copytree(batch / "alice", slow)
+    ops = slow / "ops.py"
+    ops.write_text(ops.read_text() + "\nimport time\ntime.sleep(4)\n")
+    out = tmp_path / "graded"
+    done: dict[str, list[bulk.Graded]] = {}
+    runner = threading.Thread(target=lambda: done.setdefault("g", bulk.grade_all(
+        assignment="a9", targets=[("slow", slow)], out_dir=out, course=course, dask="local",
+        jobs=1)))
+    runner.start()
+    killed = None
+    deadline = time.monotonic() + 120
+    while killed is None and time.monotonic() < deadline:
+        for proc in psutil.process_iter(["cmdline"]):
+            cmd = " ".join(proc.info["cmdline"] or [])
+            if "autograder grade a9" in cmd and str(slow) in cmd:
+                killed = proc.parent()  # the Dask worker that runs this grading
+                killed.kill()
+                break
+        time.sleep(0.1)
+    runner.join(300)
+    assert killed is not None, "the grading never started"
+    assert not runner.is_alive() and "g" in done
+    [g] = done["g"]
+    assert g.status in ("graded", "harness error"), g
+    data = json.loads((out / "slow" / "results.json").read_text())
+    assert data["tests"] and (g.status == "harness error") == bool(
+        data["extra_data"].get("harness_error"))
