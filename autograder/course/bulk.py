@@ -183,7 +183,9 @@ def grade_in_subprocess(assignment: str, submission: Path, out: Path, *, isolati
             extract_zip(submission, folder)
         except SubmissionError as exc:
             write_unpack_failure(submission, exc, out, expected)
-            return _read(Graded(name, submission, out, error=str(exc), students_fault=True))
+            g = Graded(name, submission, out, error=str(exc), students_fault=True)
+            _read(g)
+            return g
         g = _grade_folder(assignment, folder, out, isolation=isolation, name=name,
                           course=course, timeout=timeout, expected=expected,
                           grade_args=grade_args or [])
@@ -249,21 +251,21 @@ def _grade_folder(assignment: str, submission: Path, out: Path, *, isolation: Is
     if not out.exists():
         g.error = f"no results.json (exit {proc.returncode}): {stderr[-500:]}"
         return g
-    _read(g)
-    extra = _extra_of(out)
+    data = _read(g)
+    extra = data.get("extra_data") or {}
     if extra.get("timed_out") and not extra.get("harness_error") and proc.returncode == 0:
         # stopped by its own --timeout, finished tests kept: the submission's, no harness error
         g.timed_out = g.students_fault = True
         g.error = f"grading took longer than {timeout:g} s and was stopped"
     if proc.returncode != 0 and not overdue:
-        cause = harness_cause(json.loads(out.read_text())) or stderr.strip()[-300:]
+        cause = harness_cause(data) or stderr.strip()[-300:]
         g.error = f"harness error (exit {proc.returncode}): {cause}"
     return g
 
 
-def _read(g: Graded) -> Graded:
-    """Scores and failed tests of ``g.results``."""
-    data = json.loads(g.results.read_text())
+def _read(g: Graded) -> dict[str, Any]:
+    """Fills in the scores and failed tests of ``g.results``; returns the results read."""
+    data: dict[str, Any] = json.loads(g.results.read_text())
     g.score = float(data["score"])
     g.max_score = float(sum(t["max_score"] for t in data["tests"]))
     g.seconds = float(data["execution_time"])
@@ -272,7 +274,7 @@ def _read(g: Graded) -> Graded:
     g.per_test = tuple((t["name"], float(t["score"]),
                         "not run" if str(t.get("output", "")).startswith("Not run:")
                         else t["status"]) for t in data["tests"])
-    return g
+    return data
 
 
 @dataclass
@@ -418,7 +420,8 @@ def grade_all(*, assignment: str, targets: Targets | list[tuple[str, Path]], out
         content = content_hash(path)
         earlier = journal.reusable(name, content, suite, out) if reuse else None
         if earlier is not None:
-            g = _read(Graded(name, path, out, reused=True))
+            g = Graded(name, path, out, reused=True)
+            _read(g)
         else:
             if out.exists():  # an earlier run's, graded again: nothing removed silently
                 os.replace(out, folder / "results.previous.json")

@@ -100,15 +100,17 @@ def _parse(entry: object, index: int, shown: str, kind: str) -> Mutant:
     if not isinstance(entry, dict):
         raise CourseError(f"{where} is not a table; write it as [[{kind}]] with key = value lines")
     label = f"{where} ({entry['name']!r})" if isinstance(entry.get("name"), str) else where
-    if kind == "variant" and "folder" in entry:
-        return _parse_folder_variant(entry, where, label)
-    unknown = sorted(set(entry) - set(_FIELDS))
+    folder = kind == "variant" and "folder" in entry
+    fields = ("name", "description", "folder") if folder else _FIELDS
+    unknown = sorted(set(entry) - set(fields))
     if unknown:
-        raise CourseError(f"{label}: unknown keys {unknown}; allowed keys are {list(_FIELDS)}")
-    for key in _FIELDS:
+        shape = "a folder variant has" if folder else "allowed keys are"
+        raise CourseError(f"{label}: unknown keys {unknown}; {shape} {list(fields)}")
+    for key in fields:
         if not isinstance(entry.get(key), str):
             raise CourseError(f"{label}: {key} = {entry.get(key)!r}; it must be a string")
-    mutant = Mutant(**{key: entry[key] for key in _FIELDS}, kind=kind)
+    mutant = Mutant(**{"file": "", "find": "", "replace": "",
+                       **{key: entry[key] for key in fields}}, kind=kind)
     if not _SLUG.fullmatch(mutant.name):
         raise CourseError(
             f"{where}: name {mutant.name!r} is not a slug; use lowercase letters, digits, "
@@ -117,6 +119,13 @@ def _parse(entry: object, index: int, shown: str, kind: str) -> Mutant:
     if not mutant.description.strip():
         raise CourseError(f"{label}: description is empty; say which "
                           + ("bug it simulates" if kind == "mutant" else "correct way it shows"))
+    if folder:
+        path = PurePosixPath(mutant.folder)
+        if ("\\" in mutant.folder or path.is_absolute() or ".." in path.parts
+                or not path.parts or path.parts[0] != VARIANTS_DIR or len(path.parts) < 2):
+            raise CourseError(f"{label}: folder = {mutant.folder!r}; give a folder below "
+                              f"{VARIANTS_DIR}/, e.g. '{VARIANTS_DIR}/{mutant.name}'")
+        return mutant
     path = PurePosixPath(mutant.file)
     if not mutant.file or "\\" in mutant.file or path.is_absolute() or ".." in path.parts:
         raise CourseError(
@@ -131,29 +140,6 @@ def _parse(entry: object, index: int, shown: str, kind: str) -> Mutant:
     if mutant.find == mutant.replace:
         raise CourseError(f"{label}: replace equals find, so nothing changes; fix replace")
     return mutant
-
-
-def _parse_folder_variant(entry: dict[str, object], where: str, label: str) -> Mutant:
-    fields = ("name", "description", "folder")
-    unknown = sorted(set(entry) - set(fields))
-    if unknown:
-        raise CourseError(f"{label}: unknown keys {unknown}; a folder variant has {list(fields)}")
-    for key in fields:
-        if not isinstance(entry.get(key), str):
-            raise CourseError(f"{label}: {key} = {entry.get(key)!r}; it must be a string")
-    variant = Mutant(name=str(entry["name"]), description=str(entry["description"]), file="",
-                     find="", replace="", kind="variant", folder=str(entry["folder"]))
-    if not _SLUG.fullmatch(variant.name):
-        raise CourseError(f"{where}: name {variant.name!r} is not a slug; use lowercase "
-                          "letters, digits, '_' or '-'")
-    if not variant.description.strip():
-        raise CourseError(f"{label}: description is empty; say which correct way it shows")
-    path = PurePosixPath(variant.folder)
-    if (not variant.folder or "\\" in variant.folder or path.is_absolute() or ".." in path.parts
-            or path.parts[0] != VARIANTS_DIR or len(path.parts) < 2):
-        raise CourseError(f"{label}: folder = {variant.folder!r}; give a folder below "
-                          f"{VARIANTS_DIR}/, e.g. '{VARIANTS_DIR}/{variant.name}'")
-    return variant
 
 
 def load_mutants(solution_dir: Path) -> list[Mutant]:

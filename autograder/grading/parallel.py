@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -134,4 +134,4 @@ def is_controller(config: pytest.Config) -> bool:
             and (config.getoption("numprocesses", None) or 0) not in (0, "0"))
 
 
-__all__ = ["Controller", "Outcome", "WORKER_KEY", "is_controller", "merge", "field"]
+__all__ = ["Controller", "Outcome", "WORKER_KEY", "is_controller", "merge"]
