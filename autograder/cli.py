@@ -133,6 +133,12 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("-j", "--jobs", type=_jobs, default=0, help="parallel gradings (default: CPUs)")
     v.add_argument("--isolation", choices=ISOLATIONS, default=Isolation.SANDBOX.value, help=ISOLATION)
 
+    k = sub.add_parser("student-kit", help="write the folder students receive: template, "
+                       "public tests, README with set-up steps, requirements", parents=[staff])
+    k.add_argument("assignment", help="assignment id, e.g. a1")
+    k.add_argument("-o", "--output", type=Path, default=None,
+                   help="the folder to write (default: ./<assignment folder name>)")
+
     t = sub.add_parser("template", help="generate assignments/ from solutions/", parents=[staff])
     t.add_argument("assignments", nargs="*", help="default: all")
     t.add_argument("--check", action="store_true", help="fail if the committed templates drifted")
@@ -534,6 +540,21 @@ def cmd_gradescope(args: argparse.Namespace) -> int:
     return int(ExitCode.OK)
 
 
+def cmd_student_kit(args: argparse.Namespace) -> int:
+    from autograder.course.templates import generate_template
+    from autograder.packaging.student_kit import write_kit
+
+    root = find_course_root(explicit=args.course)
+    name = resolve_name(root, args.assignment)
+    out = args.output or Path(name)
+    kit = write_kit(template=generate_template(root, name), folder_name=name, out=out,
+                    constraints=root / "constraints.txt")
+    config = Layout(root, name).config()
+    console.print(Text(f"{kit.folder}: the student kit of {config.id} ({kit.requirement}); "
+                       f"students follow its README's \"Set up\" section"), highlight=False)
+    return int(ExitCode.OK)
+
+
 def cmd_template(args: argparse.Namespace) -> int:
     from autograder.course.templates import check_template, write_template
 
@@ -564,7 +585,7 @@ def _exit_code(exc: AutograderError) -> int:
 
 
 COMMANDS = {"grade": cmd_grade, "grade-all": cmd_grade_all, "check": cmd_check, "validate": cmd_validate,
-            "gradescope": cmd_gradescope,
+            "gradescope": cmd_gradescope, "student-kit": cmd_student_kit,
             "template": cmd_template}
 
 
