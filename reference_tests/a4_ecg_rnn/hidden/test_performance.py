@@ -1,0 +1,52 @@
+"""Hidden: the Transformer's speed against torch's LSTM on the same input.
+
+A Transformer reads every time point at once; an LSTM must step through time. The grader
+times the student's TransformerTagger (forward pass, evaluation mode) and the
+``lstm_yardstick`` probe (torch's fused ``nn.LSTM``, bidirectional, 16 units, and a linear
+head; solutions/a4_ecg_rnn/probes.py) on the same fresh random records, each passed by
+value inside the timed window; the verdict is the ratio of the minima over several repeats
+after a warm-up. Attention written with Python loops over time points or heads is far
+slower. The band is measured by bench/thresholds_a4.py (bench/results/thresholds_a4.txt).
+"""
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.visibility("after_published")]
+
+REPEAT = 5
+SHAPE = (4, 250, 4)  # 4 records of 5 s at 50 Hz
+MAX_RATIO = 4.0
+
+
+@pytest.mark.points(2)
+@pytest.mark.tags("performance", "transformer")
+@pytest.mark.call_timeout(30)
+@pytest.mark.hint("Compute attention for all time points and heads at once: (N, nhead, T, T) "
+                  "scores from one matmul of queries and keys; no loops over time points.")
+def test_transformer_speed(student, ref, load_random_state, rng):
+    """TransformerTagger's forward pass: at most 4x the time of torch's LSTM on the same input"""
+    models = student.module("models")
+    model = models.TransformerTagger(4, d_model=32, nhead=4, num_layers=2, dim_feedforward=64,
+                                     dropout=0.0, max_len=256)
+    state = load_random_state(model, ref.transformer_shapes(4, 32, 2, 64, 256), rng,
+                              "TransformerTagger(d_model=32)")
+    student.probe("set_mode", model, False)
+    inputs = [rng.standard_normal(SHAPE).astype(np.float32) for _ in range(REPEAT)]
+    warm = rng.standard_normal(SHAPE).astype(np.float32)
+    student.time_probe("lstm_yardstick", student.tensor(warm), repeat=0, warmup=1)
+    t_yard = min(student.time_probe("lstm_yardstick", student.tensor(a), repeat=1, warmup=0)[0]
+                 for a in inputs)
+    student.time_call(model, student.tensor(warm), repeat=0, warmup=1)
+    timed = []
+    t_fn = min(student.time_call(model, student.tensor(a), repeat=1, warmup=0, results=timed)[0]
+               for a in inputs)
+    for a, out in zip(inputs[:2], timed[:2], strict=True):
+        ref.assert_close("TransformerTagger in a timed call", out,
+                         ref.transformer(state, a, None, 4, 2), rtol=1e-3, atol=1e-4)
+    t_yard = min(t_yard, *(student.time_probe("lstm_yardstick", student.tensor(a), repeat=1,
+                                              warmup=0)[0] for a in inputs))
+    ratio = t_fn / t_yard
+    assert ratio < MAX_RATIO, (
+        f"TransformerTagger took {t_fn * 1e3:.1f} ms, {ratio:.1f}x torch's LSTM "
+        f"({t_yard * 1e3:.2f} ms) on records of shape {SHAPE}; the limit is {MAX_RATIO}x")
