@@ -15,6 +15,7 @@ from types import FrameType
 from typing import Any, NoReturn
 
 from rich.console import Console
+from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
@@ -88,6 +89,12 @@ def _parser() -> argparse.ArgumentParser:
                         "listed as not run, at 0 (proves a submission wrong quickly, as validate "
                         "does for mutants; never for grading students)")
 
+    g.add_argument("--image", metavar="TAG", default=None,
+                   help="grade in a container of this grading image (`autograder image "
+                        "build`): no network, read-only root, the submission mounted "
+                        "read-only, only results.json comes back (validated)")
+    _container_args(g)
+
     b = sub.add_parser("grade-all", help="grade many submissions in parallel, print a score table",
                        parents=[staff, protect])
     b.add_argument("assignment", help="assignment id, e.g. a1")
@@ -109,6 +116,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="seconds one submission may take; then it is stopped and scores 0 "
                         f"(default: {SUBMISSION_TIMEOUT:g})")
 
+    b.add_argument("--image", metavar="TAG", default=None,
+                   help="grade each submission in a container of this grading image, as "
+                        "`grade --image` does")
+    _container_args(b)
+
     gs = sub.add_parser("gradescope", help="build the zip to upload to Gradescope as the "
                         "assignment's autograder", parents=[staff])
     gs.add_argument("assignment", help="assignment id, e.g. a1")
@@ -117,8 +129,8 @@ def _parser() -> argparse.ArgumentParser:
     gs.add_argument("--wheelhouse", type=Path, default=None,
                     help="a folder of wheels to embed, so that setup.sh installs offline "
                          "(fill it with `pip download -d DIR -c constraints.txt "
-                         "--extra-index-url https://download.pytorch.org/whl/cpu . "
-                         "'setuptools>=77' wheel`: the harness is built from source there)")
+                         "--extra-index-url https://download.pytorch.org/whl/cpu "
+                         "'.[torch,staff]' 'setuptools>=77' wheel`: the harness is built from source there)")
 
     c = sub.add_parser("check", help="run the public tests on your work (students)")
     c.add_argument("assignment", help="assignment id, e.g. a1")
@@ -126,6 +138,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="your assignment folder (default: the current folder)")
     c.add_argument("--isolation", choices=ISOLATIONS, default=Isolation.SANDBOX.value,
                    help="none runs your code in-process (breakpoints and prints work)")
+    c.add_argument("-k", dest="keyword", metavar="PATTERN", default=None,
+                   help="run only the tests whose name matches PATTERN (pytest's -k: "
+                        "'conv', 'relu or sigmoid', 'not adam')")
 
     v = sub.add_parser("validate", help="prove hidden suites: solution full, template zero, "
                                         "mutants caught, runs equal", parents=[staff, protect])
@@ -142,11 +157,46 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("template", help="generate assignments/ from solutions/", parents=[staff])
     t.add_argument("assignments", nargs="*", help="default: all")
     t.add_argument("--check", action="store_true", help="fail if the committed templates drifted")
+    _image_parser(sub, staff)
     return p
 
 
 ISOLATION = "none: student code in this process, no sandbox (debugging, benchmarks)"
 PROTECTIONS = "hidden-material, no-network, own-uid, namespaces, syscall-filter"
+
+
+def _container_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--memory", type=_jobs, default=8192, metavar="MB",
+                   help="with --image: the container's memory limit (default: 8192)")
+    p.add_argument("--cpus", type=float, default=2.0,
+                   help="with --image: CPUs the container may use (default: 2)")
+    p.add_argument("--gpus", action="store_true",
+                   help="with --image: give the container every GPU (the GPU image)")
+
+
+def _image_parser(sub: Any, staff: argparse.ArgumentParser) -> None:
+    im = sub.add_parser("image", help="Docker grading images (course staff)")
+    isub = im.add_subparsers(dest="image_command", required=True, parser_class=_Parser)
+    base = isub.add_parser("base", help="make the base image with debootstrap (root; no "
+                           "registry needed)", parents=[staff])
+    base.add_argument("--tag", default=None, help="image tag (default: dl-autograder-base:bookworm)")
+    base.add_argument("--mirror", default="http://deb.debian.org/debian",
+                      help="Debian mirror for debootstrap")
+    build = isub.add_parser("build", help="build an assignment's grading image: its "
+                            "Gradescope bundle installed by its setup.sh", parents=[staff])
+    build.add_argument("assignment", help="assignment id, e.g. a1")
+    build.add_argument("--tag", default=None,
+                       help="image tag (default: dl-autograder-<id>:cpu or :gpu)")
+    build.add_argument("--base", default=None,
+                       help="base image (default: dl-autograder-base:bookworm for CPU, a CUDA "
+                            "runtime for --gpu)")
+    build.add_argument("--gpu", action="store_true",
+                       help="grading_images/gpu.Dockerfile: CUDA torch (downloads it)")
+    build.add_argument("--wheelhouse", type=Path, default=None,
+                       help="wheels for the offline CPU build (default: downloaded once "
+                            "into ~/.cache/dl-autograder)")
+    build.add_argument("--network", action="store_true",
+                       help="let the CPU build reach the network (a base without Python 3.11)")
 
 
 def _protection_args(args: argparse.Namespace) -> list[str]:
@@ -228,6 +278,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
                     console.print(Text(f"{args.submission} could not be unpacked; results.json "
                                        f"says why, every test at 0 -> {output}"), highlight=False)
                     return int(ExitCode.OK)
+                if args.image:
+                    return _grade_in_image(args, folder, output)
                 outcome = grade(assignment=args.assignment, submission=folder,
                                 output=output, isolation=Isolation(args.isolation),
                                 root=find_course_root(explicit=args.course),
@@ -259,6 +311,57 @@ def cmd_grade(args: argparse.Namespace) -> int:
                                     "entry of results.json has the traceback; --debug prints it)"),
                       highlight=False, soft_wrap=True)
     return int(outcome.exit_code)
+
+
+def _grade_in_image(args: argparse.Namespace, folder: Path, output: Path) -> int:
+    from autograder.grading.container import Limits, grade_in_container
+    from autograder.grading.runner import expected_records
+
+    root = find_course_root(explicit=args.course)
+    outcome = grade_in_container(
+        image=args.image, submission=folder, output=output, timeout=args.timeout,
+        expected=expected_records(assignment=args.assignment, root=root), gpus=args.gpus,
+        limits=Limits(memory_mb=args.memory, cpus=args.cpus))
+    data = outcome.data
+    total = sum(t["max_score"] for t in data["tests"])
+    console.print(Text(f"{args.assignment}: {data['score']:g} / {total:g} points "
+                       f"({len(data['tests'])} tests, {data['execution_time']:.1f} s, in "
+                       f"{args.image}) -> {output}"), highlight=False)
+    if outcome.exit_code != ExitCode.OK:
+        cause = harness_cause(data, full=args.debug) or "(no cause recorded)"
+        console.print(Text.assemble(("the harness failed", "red"), f": {cause}"),
+                      highlight=False, soft_wrap=True)
+    return int(outcome.exit_code)
+
+
+def _image_grade_args(args: argparse.Namespace) -> list[str]:
+    """`grade` arguments that make grade-all's gradings run in the image. The image's id,
+    not its tag: a rebuilt image is other grading settings for the journal."""
+    if not args.image:
+        return []
+    from autograder.grading.container import docker_client
+
+    image_id = docker_client().images.get(args.image).id
+    return ["--image", image_id, "--memory", str(args.memory), "--cpus", repr(args.cpus),
+            *(["--gpus"] if args.gpus else [])]
+
+
+def cmd_image(args: argparse.Namespace) -> int:
+    from autograder.packaging import images
+
+    def log(line: str) -> None:
+        console.print(Text(line), highlight=False)
+
+    if args.image_command == "base":
+        made = images.build_base(tag=args.tag or images.BASE_TAG, mirror=args.mirror, log=log)
+    else:
+        root = find_course_root(explicit=args.course)
+        made = images.build_image(root, resolve_name(root, args.assignment), tag=args.tag,
+                                  base=args.base, gpu=args.gpu, wheels=args.wheelhouse,
+                                  network=args.network, log=log)
+    console.print(Text(f"{made.tag} ({made.size / 2**20:.0f} MB, {made.id[:19]})"),
+                  highlight=False)
+    return int(ExitCode.OK)
 
 
 def _batch_notes(graded: Sequence[Any], out_dir: Path) -> list[str]:
@@ -318,7 +421,8 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
     with contextlib.closing(targets), _progress(total, "grading") as (_, advance):
         graded = grade_all(assignment=args.assignment, targets=targets, out_dir=args.output,
                            jobs=args.jobs, isolation=Isolation(args.isolation), course=root,
-                           timeout=args.timeout, grade_args=_protection_args(args),
+                           timeout=args.timeout,
+                           grade_args=_protection_args(args) + _image_grade_args(args),
                            reuse=not args.regrade, on_done=lambda g: advance(),
                            dask=args.dask)
         # similarity reads the submissions' files: before an unpacked export is removed
@@ -420,13 +524,16 @@ def cmd_check(args: argparse.Namespace) -> int:
         suite = type(full)(tests=[layout.reference / "public"], config=full.config,
                            support=full.support, rootdir=layout.reference, hide=full.hide)
     with tempfile.TemporaryDirectory() as tmp:
-        # In-process debugging: pytest's own output and no capture, so print() and
-        # breakpoint() reach the terminal.
-        debug = args.isolation == Isolation.NONE
+        # Both modes print the same table: what the code printed is shown with its test;
+        # in-process, breakpoint() suspends the capture and reaches the terminal.
         outcome = run_suite(suite=suite, submission=submission, output=Path(tmp) / "results.json",
-                            isolation=Isolation(args.isolation), quiet=not debug,
-                            extra_args=["-s"] if debug else None)
-    return render_check(outcome.data, outcome.exit_code, categories=_categories(suite.config))
+                            isolation=Isolation(args.isolation), quiet=True,
+                            extra_args=["-k", args.keyword] if args.keyword else None)
+    if args.keyword and not outcome.data["tests"] and outcome.exit_code == ExitCode.OK:
+        raise ConfigError(f"-k {args.keyword!r} matches none of the public tests; give a part "
+                          "of a test's function name (e.g. -k conv), or leave -k out")
+    return render_check(outcome.data, outcome.exit_code, categories=_categories(suite.config),
+                        subset=args.keyword)
 
 
 def _categories(config: Path) -> tuple[str, ...]:
@@ -437,38 +544,58 @@ def _categories(config: Path) -> tuple[str, ...]:
         return DEFAULT_CATEGORIES
 
 
+CHECK_WIDTH = 80  # the check's table and rules fit a default terminal
+
+
 def render_check(data: dict, exit_code: ExitCode, *,
-                 categories: Sequence[str] = DEFAULT_CATEGORIES) -> int:
+                 categories: Sequence[str] = DEFAULT_CATEGORIES, subset: str | None = None) -> int:
     """The check table and outputs. Test names, outputs and file names come from tests and
-    student code: they are printed as Text (or with markup off), never parsed as markup."""
-    table = Table(title="Public tests", show_lines=False)
-    for col in ("category", "test", "result", "points", "details"):
-        table.add_column(col, overflow="fold")
-    order = {c: i for i, c in enumerate(categories)}
-    tests = sorted(data["tests"], key=lambda t: order.get(_category(t, categories), len(order)))
+    student code: they are printed as Text (or with markup off), never parsed as markup.
+
+    Rows keep the suite's order (the README's order of tasks); the table ends with a
+    subtotal per category and the total. Everything fits 80 columns."""
+    width = min(console.width, CHECK_WIDTH)
+    tests = list(data["tests"])
+    table = Table(title="Public tests" + (f" matching -k {subset!r}" if subset else ""),
+                  width=width)
+    table.add_column("category", overflow="fold", max_width=13)
+    table.add_column("test", overflow="fold", ratio=1)
+    table.add_column("result", no_wrap=True)
+    table.add_column("points", justify="right", no_wrap=True)
     failed = 0
+    subtotals: dict[str, list[float]] = {}
     for t in tests:
         ok = t["status"] == "passed"
         failed += not ok
-        lines = [ln.strip() for ln in t["output"].splitlines() if ln.strip()]
-        detail = "" if ok or not lines else lines[0][:200]
-        if not ok and lines and lines[0].endswith(":") and len(lines) > 1:
-            detail = f"{lines[0]} {lines[1]}"[:200]  # np.testing puts the reason on line 2
-        table.add_row(Text(_category(t, categories)), Text(t["name"]),
+        cat = _category(t, categories)
+        got = subtotals.setdefault(cat, [0.0, 0.0])
+        got[0] += t["score"]
+        got[1] += t["max_score"]
+        table.add_row(Text(cat), Text(t["name"]),
                       Text("pass", style="green") if ok else Text("FAIL", style="red"),
-                      f"{t['score']:g}/{t['max_score']:g}", Text(detail))
-    console.print(table)
-    line = _sandbox_line(data.get("extra_data", {}).get("protections"))
-    if line is not None:
-        console.print(line, highlight=False, soft_wrap=True)
+                      f"{t['score']:g}/{t['max_score']:g}")
+    order = {c: i for i, c in enumerate(categories)}
+    if tests:
+        table.rows[-1].end_section = True
+    for cat in sorted(subtotals, key=lambda c: order.get(c, len(order))):
+        score, top = subtotals[cat]
+        table.add_row(Text(cat, style="bold"), Text("subtotal", style="dim"), "",
+                      Text(f"{score:g}/{top:g}", style="bold"))
+    total = sum(t["max_score"] for t in tests)
+    console.print(table, width=width)
+    extra = data.get("extra_data", {})
+    if extra.get("isolation") != Isolation.NONE:  # in-process: the output's line says so
+        line = _sandbox_line(extra.get("protections"))
+        if line is not None:
+            console.print(line, highlight=False, soft_wrap=True)
     if data.get("output"):
-        console.print(data["output"], markup=False, highlight=False)
+        console.print(data["output"], markup=False, highlight=False, soft_wrap=True)
     for t in tests:
         if t["status"] != "passed" and t["output"].strip():
-            console.rule(Text(t["name"], style="red"))
-            console.print(t["output"], markup=False, highlight=False)
-    total = sum(t["max_score"] for t in tests)
-    console.print(f"\nscore on public tests: {data['score']:g} / {total:g}")
+            console.print(Rule(Text(t["name"], style="red")), width=width)
+            console.print(t["output"], markup=False, highlight=False, soft_wrap=True)
+    note = f" (only -k {subset!r})" if subset else ""
+    console.print(f"\nscore on public tests: {data['score']:g} / {total:g}{note}", markup=False)
     if exit_code != ExitCode.OK:
         return int(exit_code)
     return int(ExitCode.FAILED if failed else ExitCode.OK)
@@ -586,7 +713,7 @@ def _exit_code(exc: AutograderError) -> int:
 
 COMMANDS = {"grade": cmd_grade, "grade-all": cmd_grade_all, "check": cmd_check, "validate": cmd_validate,
             "gradescope": cmd_gradescope, "student-kit": cmd_student_kit,
-            "template": cmd_template}
+            "template": cmd_template, "image": cmd_image}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

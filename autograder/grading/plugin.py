@@ -20,7 +20,7 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from numbers import Real
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -44,8 +44,11 @@ from autograder.errors import (
 from autograder.grading import parallel, results
 from autograder.grading.proxy import StudentProxy
 from autograder.grading.submission import prepare_submission
-from autograder.sandbox import codec, namespaces, permissions, policy
-from autograder.sandbox.pool import LocalWorker, Printed, SandboxConfig, Zygote
+from autograder.sandbox import codec, policy
+from autograder.sandbox.local import LocalWorker, Printed, as_root, sandbox_unavailable
+
+if TYPE_CHECKING:  # the Linux sandbox loads only where it runs (see sandbox_unavailable)
+    from autograder.sandbox.pool import SandboxConfig, Zygote
 
 GPU_REASON = "needs CUDA, which this machine does not have"
 DEADLINE_STOP = "the grading's time limit ran out"  # session.shouldstop of --ag-timeout
@@ -317,6 +320,9 @@ class GradingSession:
         self.cuda: bool | None = None  # asked of a worker at the first gpu-marked test
         self.clean_ids: tuple[int, int] | None = None  # the yardstick worker's uid/gid
         self.cuda_note = ""
+        # Why `check` runs in-process although the sandbox was asked for (a machine where it
+        # cannot run: macOS, Windows...); grading refuses instead.
+        self.fallback = ""
         cfg_path = _find_config(config)
         self.assignment = AssignmentConfig.load(cfg_path)
         self.codec_limits = codec.WireLimits.for_assignment(self.assignment.limits)
@@ -337,13 +343,37 @@ class GradingSession:
             os.chmod(self.submission.pristine, 0o700)
             self.policy = self._policy(cfg_path)
             if self.isolation == Isolation.SANDBOX:
-                self.zygote = Zygote(self._sandbox_config(cfg_path), base=self.tmp,
-                                     threads=self.assignment.limits.threads)
-                if self.policy.required:
-                    self._check_policy()
+                self._start_sandbox(cfg_path)
         except BaseException:
             shutil.rmtree(self.tmp, ignore_errors=True)
             raise
+
+    def _start_sandbox(self, cfg_path: Path) -> None:
+        """The zygote; where the sandbox cannot run here, a grading stops (exit 2) and a
+        student's check runs in-process with a one-line note."""
+        enforce = self.config.getoption("ag_enforce")
+        why = sandbox_unavailable()
+        if why is None:
+            from autograder.sandbox.pool import Zygote
+
+            try:
+                self.zygote = Zygote(self._sandbox_config(cfg_path), base=self.tmp,
+                                     threads=self.assignment.limits.threads)
+            except SandboxError as exc:
+                if enforce or as_root():
+                    raise
+                why = f"it could not start: {exc}"
+        if why is not None:
+            if enforce:
+                raise SandboxError(
+                    f"the sandbox cannot run on this machine ({why}); grade on Linux (the "
+                    "grading image, Gradescope), or pass --isolation none to grade in-process "
+                    "without any protection")
+            self.fallback = why
+            self.isolation = Isolation.NONE
+            return
+        if self.policy.required:
+            self._check_policy()
 
     def _policy(self, cfg_path: Path) -> policy.Policy:
         try:
@@ -360,17 +390,20 @@ class GradingSession:
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
         # The command line has the last word: --require beats the config's allow_missing.
-        return policy.Policy.build(as_root=os.getuid() == 0,
+        return policy.Policy.build(as_root=as_root(),
                                    enforce=self.config.getoption("ag_enforce"),
                                    require=(course_req - cli_ok) | cli_req,
                                    allow_missing=(course_ok - cli_req) | cli_ok)
 
     def _sandbox_config(self, cfg_path: Path) -> SandboxConfig:
+        from autograder.sandbox import namespaces, permissions
+        from autograder.sandbox.pool import SandboxConfig
+
         lim = self.assignment.limits
-        as_root = os.getuid() == 0
+        root = as_root()
         ns_blocker = namespaces.namespaces_blocker()
         covers = self._covers(cfg_path)
-        if as_root and ns_blocker is not None:
+        if root and ns_blocker is not None:
             # No mount namespace (docker run, Gradescope): hide by file modes instead.
             # ...but never the way to the interpreter or to the workers' own folders.
             keep = [*namespaces.interpreter_paths(), self.tmp]
@@ -383,7 +416,7 @@ class GradingSession:
         if blocker is None:
             uid, gid = namespaces.unprivileged_ids()
             self.clean_ids = namespaces.unprivileged_ids(besides=uid)
-        elif as_root:
+        elif root:
             # Student code as root could read or unmount what hides the tests: never.
             raise SandboxError(f"refusing to run student code as root: {blocker}")
         else:
@@ -416,6 +449,8 @@ class GradingSession:
             wanted.append(Path(out).resolve().parent)
         # What the worker needs of the host (its allow-list) cannot be hidden; /tmp is
         # private to it anyway, so what lies below /tmp can.
+        from autograder.sandbox import namespaces
+
         system = [Path("/", n) for n in namespaces.SYSTEM_FOLDERS if n != "tmp"]
         hide = []
         for h in dict.fromkeys(wanted):
@@ -528,6 +563,8 @@ class GradingSession:
         if uid is None:
             yield
             return
+        from autograder.sandbox import namespaces
+
         namespaces.signal_uid(uid, signal.SIGSTOP)
         try:
             yield
@@ -664,7 +701,22 @@ class GradingSession:
             rec.output = results.truncate(self.submission.locate(_failure_text(
                 call.excinfo, self.assignment.limits.memory_mb)), results.MAX_TEST_OUTPUT) \
                 if call.excinfo else "teardown failed"
+        if report.when == "teardown" and self.isolation == Isolation.NONE:
+            self._attach_captured(rec, report)
         return report
+
+    def _attach_captured(self, rec: results.TestRecord, report: pytest.TestReport) -> None:
+        """In-process, what the test's code printed is in pytest's capture (as a worker's
+        pipe holds it in the sandbox): shown with the test, as the sandbox shows it."""
+        text = "".join(content for title, content in report.sections
+                       if title.startswith(("Captured stdout", "Captured stderr")))
+        if not text:
+            return
+        data = text.encode("utf-8", "surrogateescape")
+        section = printed_section([Printed(data[: results.MAX_STUDENT_STDOUT], len(data))])
+        room = results.MAX_TEST_OUTPUT - len(section) - 100
+        head = results.truncate(rec.output, max(room, 200)) + "\n\n" if rec.output else ""
+        rec.output = head + section
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         ours = isinstance(excinfo.value, pytest.Session.Interrupted) and (
@@ -695,7 +747,8 @@ class GradingSession:
         """The graded tests and everything results.json says around them."""
         elapsed = time.monotonic() - self.start
         records = list(self.records.values())
-        extra = {"assignment": self.assignment.id, "isolation": self.isolation,
+        extra = {"assignment": self.assignment.id, "isolation": str(self.isolation),
+                 **({"sandbox_unavailable": self.fallback} if self.fallback else {}),
                  **({"cuda": self.cuda} if self.cuda is not None else {}),
                  **({"cuda_check": self.cuda_note} if self.cuda_note else {}),
                  "protections": self.protections(),
@@ -713,6 +766,10 @@ class GradingSession:
                          and self.pytest_session.shouldstop == FIRST_FAILURE_STOP
                          and not self.interrupted_from_outside)
         errors = list(self.errors)
+        keyword = self.config.getoption("keyword", "")
+        if not records and not errors and keyword and not self.uncollected:
+            # `check -k PATTERN` that selects no test: the caller's to say, no harness error
+            return parallel.Outcome([], [], extra, f"No test matches -k {keyword!r}.", [], elapsed)
         if errors or (exitstatus not in (0, 1) and not (stopped_in_time or first_failure)) \
                 or not records:
             records += [r for nodeid, r in self.uncollected.items() if nodeid not in self.records]
@@ -752,12 +809,16 @@ class GradingSession:
                        "fix that first")
         off: dict[str, list[str]] = {}
         for p in self.protections():
-            if not p["active"]:
+            if not p["active"] and self.isolation != Isolation.NONE:  # one line says it all
                 off.setdefault(p["detail"], []).append(p["name"])
         for why, names in off.items():
             output += f"\nSandbox protections off ({why}): {', '.join(names)}"
-        if self.isolation == Isolation.NONE:
-            output += "\nGraded in-process (--isolation none): no sandbox, for debugging only."
+        if self.fallback:
+            output += (f"\nNo sandbox on this machine ({self.fallback}): your code ran "
+                       "in-process, as with --isolation none; graders run it in the sandbox.")
+        elif self.isolation == Isolation.NONE:
+            output += ("\nGraded in-process (--isolation none): no sandbox protections, for "
+                       "debugging only.")
         return parallel.Outcome(records, [], extra, output.strip(), list(self.leaderboard),
                                 elapsed)
 

@@ -24,7 +24,7 @@ from autograder.errors import (
 )
 from autograder.grading.submission import Submission
 from autograder.sandbox import codec
-from autograder.sandbox.pool import Printed
+from autograder.sandbox.local import Printed
 from autograder.sandbox.protocol import ErrorInfo, Op, Want, parse_reply, request
 
 PUT_LABEL = "value"  # handles of the grader's own data, sent with put()

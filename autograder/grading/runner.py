@@ -93,13 +93,17 @@ def run_suite(*, suite: Suite, submission: Path, output: Path, isolation: Isolat
         args += ["-o", f"timeout={limit:g}"]
     except AutograderError:
         pass  # the plugin reports the broken config, failing closed
+    # In-process, pytest's report is left out (-p no:terminal) instead of redirected: a
+    # breakpoint() suspends pytest's capture and must reach the real terminal. Prints are
+    # captured per test either way and shown with the test that made them.
+    redirect = quiet and isolation != Isolation.NONE
     if quiet:
-        args += ["-q", "--no-header"]
+        args += ["-q", "--no-header"] if redirect else ["-p", "no:terminal"]
     sink = io.StringIO()
     error = None
     try:
         with contextlib.ExitStack() as stack:
-            if quiet:
+            if redirect:
                 stack.enter_context(contextlib.redirect_stdout(sink))
                 stack.enter_context(contextlib.redirect_stderr(sink))
             stack.enter_context(_forget_suite_imports(suite))
@@ -171,6 +175,13 @@ def grade(*, assignment: str, submission: Path, output: Path, isolation: Isolati
                                  *(["--ag-timeout", repr(float(timeout))] if timeout else []),
                                  *(["-p", "xdist", "-n", str(test_workers)]
                                    if test_workers > 1 else [])])
+
+
+def expected_records(*, assignment: str, root: Path | None = None) -> list[results.TestRecord]:
+    """The hidden suite's tests as found in its files (for a results.json written when the
+    grading could not run, as in a container that left none)."""
+    root = (root or find_course_root()).resolve()
+    return _expected_records(hidden_suite(Layout(root, resolve_name(root, assignment))))
 
 
 def fail_closed_on_error(output: Path, exc: AutograderError) -> dict[str, Any]:

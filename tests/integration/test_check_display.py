@@ -1,0 +1,161 @@
+"""What a student sees from `autograder check`: the same table in both isolation modes, prints
+with their test, -k, 80 columns, suite order with category subtotals, and a platform
+without the Linux sandbox (no pwd, resource or namespaces: macOS, Windows)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from course_cli import ag
+
+# Loaded by every Python started with this folder on PYTHONPATH: `import pwd` and `import
+# resource` fail, os.unshare is gone, as on a platform without them.
+NO_UNIX = '''
+import importlib.abc, os, sys
+
+class _NoUnix(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name in ("pwd", "resource"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+for _name in ("pwd", "resource"):
+    sys.modules.pop(_name, None)
+sys.meta_path.insert(0, _NoUnix())
+if hasattr(os, "unshare"):
+    del os.unshare
+'''
+
+ORDERED_TESTS = '''
+import pytest
+
+
+@pytest.mark.tags("convergence")
+def test_b():
+    """b comes first in the suite"""
+
+
+@pytest.mark.tags("gradients")
+@pytest.mark.points(2)
+def test_a():
+    """a comes second"""
+
+
+@pytest.mark.tags("shapes")
+def test_c():
+    """c comes third, with a name long enough that the table has to fold it over two or three lines"""
+'''
+
+
+def _no_unix_env(tmp_path: Path) -> dict[str, str]:
+    site = tmp_path / "no_unix"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(NO_UNIX)
+    return {**os.environ, "PYTHONPATH": str(site)}
+
+
+def _run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "autograder", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_the_simulated_platform_has_no_pwd_resource_or_unshare(tmp_path: Path) -> None:
+    probe = ("import os\nfor m in ('pwd', 'resource'):\n    try:\n        __import__(m)\n"
+             "        print('has', m)\n    except ImportError:\n        pass\n"
+             "print('unshare' if hasattr(os, 'unshare') else 'no unshare')\n")
+    proc = subprocess.run([sys.executable, "-c", probe], env=_no_unix_env(tmp_path),
+                          capture_output=True, text=True, check=True)
+    assert proc.stdout.split() == ["no", "unshare"], proc.stdout
+
+
+def test_check_without_the_linux_sandbox_runs_in_process_with_one_note(
+        course: Path, tmp_path: Path) -> None:
+    folder = course / "assignments" / "a9_tiny"
+    proc = _run(["check", "a9"], folder, _no_unix_env(tmp_path))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out  # the template fails its test: no crash
+    assert "Traceback" not in out, out
+    assert "relu keeps positive values" in proc.stdout and "FAIL" in proc.stdout
+    notes = [ln for ln in proc.stdout.splitlines() if "sandbox" in ln.lower()]
+    assert notes == ["No sandbox on this machine (this Python has no pwd, resource module): your "
+                     "code ran in-process, as with --isolation none; graders run it in the "
+                     "sandbox."], proc.stdout
+    assert "NotImplementedError" in proc.stdout  # the test's failure, as in the sandbox
+
+
+def test_grade_without_the_linux_sandbox_still_refuses(course: Path, tmp_path: Path) -> None:
+    proc = _run(["grade", "a9", "solutions/a9_tiny", "-o", "r.json"], course,
+                _no_unix_env(tmp_path))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "sandbox cannot run on this machine" in proc.stdout
+    assert "--isolation none" in proc.stdout  # the way out, for whoever really wants it
+    assert "Traceback" not in proc.stdout + proc.stderr
+    import json
+
+    data = json.loads((course / "r.json").read_text())
+    assert data["score"] == 0 and data["tests"]
+
+
+def _table(stdout: str) -> list[str]:
+    lines = stdout.splitlines()
+    end = next(i for i, ln in enumerate(lines) if ln.startswith("└"))
+    return lines[: end + 1]
+
+
+def test_in_process_check_shows_the_sandboxed_table_and_prints_with_their_test(
+        course: Path) -> None:
+    folder = course / "assignments" / "a9_tiny"
+    (folder / "ops.py").write_text(
+        "def relu(x):\n    print('relu got', x.tolist())\n    return x * 0\n")
+    runs = {mode: ag("check", "a9", "--isolation", mode, cwd=folder) for mode in ("sandbox", "none")}
+    for mode, proc in runs.items():
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 1, (mode, out)
+        for noise in ("proxy.py", "test session starts", "FAILURES", "autograder/grading",
+                      "Traceback"):
+            assert noise not in out, (mode, noise, out)
+        section = out[out.index("─ relu keeps positive values ─"):]
+        assert "Your code printed:\nrelu got [1.0, 2.0]" in section, (mode, out)
+    assert _table(runs["none"].stdout) == _table(runs["sandbox"].stdout)
+    assert len(runs["none"].stdout.splitlines()) < 40, runs["none"].stdout
+
+
+def test_check_rows_keep_suite_order_with_category_subtotals_in_80_columns(course: Path) -> None:
+    folder = course / "assignments" / "a9_tiny"
+    (folder / "tests" / "test_ordered.py").write_text(ORDERED_TESTS)
+    proc = ag("check", "a9", cwd=folder)
+    table = _table(proc.stdout)
+    assert all(len(ln) <= 80 for ln in table), "\n".join(table)
+    rows = [[c.strip() for c in ln.split("│")[1:5]] for ln in table if ln.startswith("│")]
+    firsts = [r[1] for r in rows if r[1] and r[0]]
+    assert firsts[:4] == ["relu keeps positive values", "b comes first in the suite",
+                          "a comes second", "c comes third, with a name long enough that"]
+    subtotals = [(r[0], r[3]) for r in rows if r[1] == "subtotal"]
+    # categories in the assignment's order, "other" (untagged) last
+    assert subtotals == [("gradients", "2/2"), ("shapes", "1/1"), ("convergence", "1/1"),
+                         ("other", "0/1")], proc.stdout
+    assert "score on public tests: 4 / 5" in proc.stdout
+
+
+def test_check_k_runs_a_subset_and_names_a_pattern_that_matches_nothing(course: Path) -> None:
+    folder = course / "assignments" / "a9_tiny"
+    (folder / "tests" / "test_ordered.py").write_text(ORDERED_TESTS)
+    proc = ag("check", "a9", "-k", "test_a or test_c", cwd=folder)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "a comes second" in proc.stdout and "c comes third" in proc.stdout
+    assert "relu keeps" not in proc.stdout and "b comes first" not in proc.stdout
+    assert "score on public tests: 3 / 3 (only -k 'test_a or test_c')" in proc.stdout
+    proc = ag("check", "a9", "-k", "convolution", cwd=folder)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "-k 'convolution' matches none of the public tests" in proc.stdout
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the sandboxed side needs Linux")
+def test_sandbox_unavailable_is_none_here() -> None:
+    from autograder.sandbox.local import sandbox_unavailable
+
+    assert sandbox_unavailable() is None
