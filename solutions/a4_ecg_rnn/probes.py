@@ -121,8 +121,8 @@ _YARDSTICKS: dict[tuple[int, int], nn.Module] = {}
 
 
 @probe("lstm_yardstick")
-def lstm_yardstick(x: torch.Tensor, hidden_size: int = 16) -> torch.Tensor:
-    """torch's ``nn.LSTM`` (one bidirectional layer of ``hidden_size``) and a linear head
+def lstm_yardstick(x: torch.Tensor, hidden_size: int = 64) -> torch.Tensor:
+    """torch's ``nn.LSTM`` (one bidirectional layer of ``hidden_size`` units) and a linear head
     on ``x`` (N, T, C): the per-time-point logits (N, T) of a recurrent tagger, computed by
     the library's fused loop over time. The weights are fixed (seeded) per input size."""
     key = (int(x.shape[-1]), int(hidden_size))
@@ -143,3 +143,10 @@ def first_output(x: torch.Tensor, fn: Any, *args: Any) -> Any:
     """``fn(x, *args)``, or its first element when it returns a tuple (an LSTM cell's h')."""
     out = fn(x, *args)
     return out[0] if isinstance(out, tuple | list) else out
+
+
+@probe("manual_seed")
+def manual_seed(seed: int) -> int:
+    """``torch.manual_seed(seed)``: the same initial weights and dropout masks every time."""
+    _manual_seed(int(seed))
+    return int(seed)

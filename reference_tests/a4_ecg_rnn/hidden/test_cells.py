@@ -92,7 +92,7 @@ def test_cell_initialization(student, kind):
     """Cell parameters are uniform in [-1/sqrt(H), 1/sqrt(H)] (as torch's cells)"""
     cells = student.module("cells")
     hid = 64
-    student.probe("deterministic_torch", 0)
+    student.probe("manual_seed", 0)
     sd = student.probe("state_dict", getattr(cells, CLASSES[kind])(32, hid))
     bound = 1 / np.sqrt(hid)
     for name, v in sd.items():

@@ -75,7 +75,7 @@ def test_rnn_tagger_forward(student, ref, load_random_state, padded_batch, cell,
 def test_rnn_tagger_ignores_padding(student, cell):
     """RNNTagger (bidirectional): logits at real points do not depend on the padding"""
     models = student.module("models")
-    student.probe("deterministic_torch", 0)
+    student.probe("manual_seed", 0)
     model = models.RNNTagger(3, 4, num_layers=2, cell=cell, bidirectional=True)
     _eval(student, model)
     rng = np.random.default_rng(7)
@@ -99,7 +99,7 @@ def test_rnn_tagger_ignores_padding(student, cell):
 def test_rnn_tagger_is_causal(student, cell):
     """Unidirectional RNNTagger: causal is True and the logit at t ignores inputs after t"""
     models = student.module("models")
-    student.probe("deterministic_torch", 0)
+    student.probe("manual_seed", 0)
     model = models.RNNTagger(2, 5, num_layers=2, cell=cell, bidirectional=False)
     _eval(student, model)
     assert student.getattr(model, "causal") is True, "RNNTagger(bidirectional=False).causal"
@@ -122,7 +122,7 @@ def test_rnn_tagger_is_causal(student, cell):
 def test_bidirectional_is_not_causal(student, cell):
     """Bidirectional RNNTagger: causal is False and the logit at t sees inputs after t"""
     models = student.module("models")
-    student.probe("deterministic_torch", 0)
+    student.probe("manual_seed", 0)
     model = models.RNNTagger(2, 5, num_layers=1, cell=cell, bidirectional=True)
     _eval(student, model)
     assert student.getattr(model, "causal") is False, "RNNTagger(bidirectional=True).causal"
@@ -253,7 +253,7 @@ def test_transformer_forward(student, ref, load_random_state, padded_batch, nhea
 def test_transformer_ignores_padding(student):
     """TransformerTagger: logits at real points do not depend on the padding"""
     models = student.module("models")
-    student.probe("deterministic_torch", 0)
+    student.probe("manual_seed", 0)
     model = models.TransformerTagger(3, d_model=8, nhead=2, num_layers=2, dim_feedforward=8)
     _eval(student, model)
     x = np.random.default_rng(5).standard_normal((1, 10, 3)).astype(np.float32)
@@ -273,7 +273,7 @@ def test_transformer_ignores_padding(student):
 def test_transformer_is_not_causal(student):
     """TransformerTagger: causal is False and the first logit sees the last input"""
     models = student.module("models")
-    student.probe("deterministic_torch", 0)
+    student.probe("manual_seed", 0)
     model = models.TransformerTagger(2, d_model=8, nhead=2, num_layers=1, dim_feedforward=8,
                                      kernel_size=1)
     _eval(student, model)

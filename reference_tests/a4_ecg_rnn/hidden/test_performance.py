@@ -2,7 +2,7 @@
 
 A Transformer reads every time point at once; an LSTM must step through time. The grader
 times the student's TransformerTagger (forward pass, evaluation mode) and the
-``lstm_yardstick`` probe (torch's fused ``nn.LSTM``, bidirectional, 16 units, and a linear
+``lstm_yardstick`` probe (torch's fused ``nn.LSTM``, bidirectional, 64 units, and a linear
 head; solutions/a4_ecg_rnn/probes.py) on the same fresh random records, each passed by
 value inside the timed window; the verdict is the ratio of the minima over several repeats
 after a warm-up. Attention written with Python loops over time points or heads is far
@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.visibility("after_published")]
 
 REPEAT = 5
 SHAPE = (4, 250, 4)  # 4 records of 5 s at 50 Hz
-MAX_RATIO = 4.0
+MAX_RATIO = 12.0
 
 
 @pytest.mark.points(2)
@@ -25,7 +25,7 @@ MAX_RATIO = 4.0
 @pytest.mark.hint("Compute attention for all time points and heads at once: (N, nhead, T, T) "
                   "scores from one matmul of queries and keys; no loops over time points.")
 def test_transformer_speed(student, ref, load_random_state, rng):
-    """TransformerTagger's forward pass: at most 4x the time of torch's LSTM on the same input"""
+    """TransformerTagger's forward pass: at most 12x the time of torch's LSTM on the same input"""
     models = student.module("models")
     model = models.TransformerTagger(4, d_model=32, nhead=4, num_layers=2, dim_feedforward=64,
                                      dropout=0.0, max_len=256)

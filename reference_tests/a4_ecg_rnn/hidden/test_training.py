@@ -167,7 +167,7 @@ def _indexed(n, t_len=5, c=2, lengths=None):
 
 
 def _small(student, models, kind="gru"):
-    student.probe("deterministic_torch", 0)
+    student.probe("manual_seed", 0)
     if kind == "transformer":
         return models.TransformerTagger(2, d_model=4, nhead=1, num_layers=1, dim_feedforward=4,
                                         dropout=0.0, max_len=8, kernel_size=1)
@@ -320,7 +320,7 @@ def test_predict_proba(student, ref, load_random_state, rng):
 def _heldout_f1(student, ref, hidden_ecg, make_model, kw):
     models, train = student.module("models"), student.module("train")
     tr, te = hidden_ecg
-    student.probe("deterministic_torch", 0)  # the same initial weights every time
+    student.probe("manual_seed", 0)  # the same initial weights every time
     model = make_model(models)
     _losses(train.train(model, student.tensor(tr["signals"]), student.tensor(tr["targets"]),
                         **kw), kw["steps"])
