@@ -299,6 +299,7 @@ class GradingSession:
         self.leaderboard: list[dict[str, Any]] = []
         self.errors: list[str] = []
         self.import_failures: dict[str, str] = {}  # module -> why its import failed
+        self.explained: set[str] = set()  # modules whose import failure report() explains
         # Tests in which the sandbox stopped the worker (timeout, memory, output, disk):
         # grade-all flags these submissions for a TA's look.
         self.stopped: list[dict[str, str]] = []
@@ -678,6 +679,11 @@ class GradingSession:
                     # the summary names the import failure once.
                     rec.hint = ""
                     module = exc.import_of
+                    known = self.submission.explain_import_failure(exc.type_name, exc.message)
+                    if known is not None:  # the submission's report explains it, once
+                        rec.output = _printable(f"Your code raised {exc.type_name} in the "
+                                                f"import of {module}: {known}")
+                        self.explained.add(module)
                     frames = re.findall(r'File "([^"]+)", line (\d{1,9})\b', exc.student_traceback)
                     # "(layers.py, line 20)": the form locate() maps to a notebook's cell
                     at = f" ({frames[-1][0]}, line {frames[-1][1]})" if frames else ""
@@ -713,7 +719,9 @@ class GradingSession:
         if not text:
             return
         data = text.encode("utf-8", "surrogateescape")
+        roots = [str(p) for p in self.tmp.glob("local-*")]  # the test's in-process copies
         section = printed_section([Printed(data[: results.MAX_STUDENT_STDOUT], len(data))])
+        section = own_paths(section, roots)
         room = results.MAX_TEST_OUTPUT - len(section) - 100
         head = results.truncate(rec.output, max(room, 200)) + "\n\n" if rec.output else ""
         rec.output = head + section
@@ -801,7 +809,8 @@ class GradingSession:
         # One line per cause: a module that fails at import breaks those importing it too.
         causes: dict[str, list[str]] = {}
         for module, why in self.import_failures.items():
-            if module not in self.submission.problems:  # missing/invalid: reported above
+            # missing, invalid, a syntax error or a helper module: reported above, once
+            if module not in self.submission.problems and module not in self.explained:
                 causes.setdefault(why, []).append(module)
         for why, modules in causes.items():
             output += (f"\nImporting {', '.join(modules)} failed: {why}. Every test that uses "
@@ -870,11 +879,21 @@ def printed_section(outputs: list[Printed]) -> str:
     head = b"".join(p.head for p in printed)[: results.MAX_STUDENT_STDOUT]
     total = sum(p.total for p in printed)
     text, shown = _escape_controls(head, results.MAX_STUDENT_STDOUT)
+    text = own_paths(text, [p.root for p in outputs])
     section = "Your code printed:\n" + text.rstrip("\n")
     if total > shown:
         section += (f"\n[output truncated: {total - shown} bytes left out; the first "
                     f"{shown} of {total} bytes are shown]")
     return section
+
+
+def own_paths(text: str, roots: Sequence[str]) -> str:
+    """The student's own file names for paths into a worker's copy of the submission:
+    ``/tmp/work/layers.py:120: RuntimeWarning`` reads ``layers.py:120: RuntimeWarning``."""
+    for root in sorted({r.rstrip("/") for r in roots if r and r.strip("/")}, key=len,
+                       reverse=True):
+        text = re.sub(re.escape(root) + r"(/|\b)", lambda m: "" if m.group(1) else ".", text)
+    return text
 
 
 def _escape_controls(data: bytes, limit: int) -> tuple[str, int]:

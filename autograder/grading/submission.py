@@ -4,11 +4,13 @@ list everything else. Reads files; never imports or executes them.
 
 from __future__ import annotations
 
+import ast
 import errno
 import os
 import re
 import shutil
 import stat
+import traceback
 import zipfile
 import zlib
 from collections import deque
@@ -60,6 +62,12 @@ class Submission:
     # Imports the assignment's forbidden_imports refuses; their modules are in ``problems``
     # too, so that the tests using them fail before any worker is asked.
     import_violations: list[import_policy.Violation] = field(default_factory=list)
+    # Modules whose source does not compile: module -> the error as Python prints it
+    # (file, line, the source line and a caret), shown once for the whole grading.
+    syntax_errors: dict[str, str] = field(default_factory=dict)
+    # Files of the submission that a graded module imports but the assignment does not
+    # expect (helpers.py): import name -> (the file, the module importing it, its line).
+    helpers: dict[str, tuple[str, str, int]] = field(default_factory=dict)
 
     def violations_json(self) -> list[dict[str, Any]]:
         """``import_violations`` as results.json's extra_data holds them (capped)."""
@@ -75,6 +83,21 @@ class Submission:
                 return m.group(1).replace(f"{name}.py", f"{name}.ipynb") + f"cell {where[0]}, line {where[1]}"
             text = re.sub(rf'(File "{name}\.py", |\({name}\.py, )line (\d{{1,9}})\b', cell, text)
         return text
+
+    def explain_import_failure(self, type_name: str, message: str) -> str | None:
+        """A short line for a test whose import failed for a cause that report() explains
+        once (a syntax error, a helper module the assignment does not expect), else None."""
+        if type_name in ("SyntaxError", "IndentationError", "TabError"):
+            for module in self.syntax_errors:
+                if f"({module}.py, line " in message:
+                    return (f"{self.found.get(module, module + '.py')} has a syntax error "
+                            "(shown once, above the failures): fix it first")
+        if type_name == "ModuleNotFoundError":
+            for name, (file, module, _line) in self.helpers.items():
+                if message.startswith(f"No module named '{name}'"):
+                    return (f"No module named '{name}': {file} is not part of the "
+                            f"assignment (see above); move its code into {module}.py")
+        return None
 
     def module_problem(self, name: str) -> tuple[str, str] | None:
         if name in self.problems:
@@ -93,6 +116,17 @@ class Submission:
             lines.append("Files graded: " + ", ".join(self.found[m] for m in self.modules if m in self.found))
         for module, (_kind, msg) in self.problems.items():
             lines.append(f"Problem with module {module}: {msg}")
+        for module, error in self.syntax_errors.items():
+            lines.append(f"{self.found.get(module, module + '.py')} has a syntax error, so it "
+                         "cannot be imported: every test that uses it fails until you fix "
+                         "it.\n" + self.locate(error).rstrip())
+        for name, (file, module, line) in self.helpers.items():
+            graded = ", ".join(f"{m}.py" for m in self.modules)
+            lines.append(self.locate(
+                f"{file} is not part of the assignment, so the graders never load it: "
+                f"`import {name}` ({module}.py, line {line}) fails with ModuleNotFoundError "
+                f"in every test that uses {module}. Only the assignment's files ({graded}) "
+                f"are graded: move what {module}.py needs from {file} into {module}.py."))
         if self.stripped:
             lines.append("Notebook lines not executed (magics / shell escapes):")
             lines += _listing(self.stripped, self.stripped_total)
@@ -345,6 +379,12 @@ def prepare_submission(root: Path, config: AssignmentConfig, support_dir: Path |
                              for s in converted.stripped]
         sub.found[name] = shorten(prefix + src.name, 200)  # shown to the student, as text
         _check_imports(sub, name, source, config, src.name, converted)
+        tree = _parse(sub, name, source)
+        if tree is not None:
+            for imported, line in _top_level_imports(tree):
+                helper = _helper_file(base, imported, config)
+                if helper is not None and imported not in sub.helpers:
+                    sub.helpers[imported] = (helper, name, line)
     for fname in config.support:
         if support_dir is not None and (support_dir / fname).is_file():
             shutil.copyfile(support_dir / fname, dest / fname)
@@ -370,6 +410,9 @@ def prepare_submission(root: Path, config: AssignmentConfig, support_dir: Path |
                     and _same_content(root / rel, shipped):
                 continue
             reason = "the official copy is used"
+        elif inner is not None and any(inner == h or (h.endswith("/") and inner.startswith(h))
+                                       for h, _, _ in sub.helpers.values()):
+            continue  # one message in report() says both why it is not loaded and what fails
         else:
             reason = "not part of the assignment"
         ignored.append(f"{shorten(rel, max(60, MAX_ENTRY_CHARS - len(reason) - 3))} ({reason})")
@@ -377,6 +420,50 @@ def prepare_submission(root: Path, config: AssignmentConfig, support_dir: Path |
     sub.ignored_total, sub.stripped_total = len(sub.ignored), len(sub.stripped)
     sub.ignored, sub.stripped = _capped(sub.ignored), _capped(sub.stripped)
     return sub
+
+
+def _parse(sub: Submission, name: str, source: str) -> ast.Module | None:
+    """The module's syntax tree; a syntax error is kept as Python prints it (the grader
+    compiles the text, never runs it), to be shown once instead of in every test."""
+    try:
+        return ast.parse(source, filename=f"{name}.py")
+    except SyntaxError as exc:
+        exc.filename = f"{name}.py"
+        text = "".join(traceback.format_exception_only(type(exc), exc))
+        sub.syntax_errors[name] = shorten_lines(text, 2000)
+    except (ValueError, RecursionError, MemoryError):
+        pass  # the worker's import reports it
+    return None
+
+
+def shorten_lines(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def _top_level_imports(tree: ast.Module) -> list[tuple[str, int]]:
+    """(top-level name, line) of each absolute import in the module."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(a.name.split(".")[0], node.lineno) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.append((node.module.split(".")[0], node.lineno))
+    return found
+
+
+def _helper_file(base: Path, name: str, config: AssignmentConfig) -> str | None:
+    """The file beside the graded modules that ``import name`` meant, when the assignment
+    neither expects it nor ships it (a student's helpers.py), else None."""
+    support = {PurePosixPath(s).stem for s in config.support if "/" not in s}
+    if config.probes:
+        support.add(PurePosixPath(config.probes).stem)
+    if name in config.modules or name in support:
+        return None
+    for candidate in (f"{name}.py", f"{name}.ipynb", name):
+        path = base / candidate
+        if (path.is_dir() and (path / "__init__.py").is_file()) or _regular_file(path):
+            return candidate + ("/" if path.is_dir() else "")
+    return None
 
 
 def is_zip(path: Path) -> bool:

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,10 +110,13 @@ def _source_line(sources: Path | None, name: str, lineno: int) -> str:
 
 
 class Printed(NamedTuple):
-    """What a worker printed: the first bytes, and how many bytes in all."""
+    """What a worker printed: the first bytes, and how many bytes in all; ``root`` is the
+    worker's own path of its copy of the submission (a warning names ``/tmp/work/layers.py``),
+    which the grader shows as the student's file (``layers.py``)."""
 
     head: bytes
     total: int
+    root: str = ""
 
 
 class Worker(Protocol):
@@ -149,11 +153,24 @@ class LocalWorker:
                              "detail": "--isolation none: student code runs in the grader process"}]
 
     def request(self, payload: bytes, timeout: float | None, what: str) -> bytearray:
-        with _exit_refused(), self.import_guard.active():
+        with _exit_refused(), self.import_guard.active(), self._warnings_printed():
             if not timeout or threading.current_thread() is not threading.main_thread() \
                     or not hasattr(signal, "setitimer"):  # Windows: no alarm, no timeout
                 return bytearray(self.runtime.handle(payload))
             return self._timed(payload, timeout, what)
+
+    @contextlib.contextmanager
+    def _warnings_printed(self) -> Iterator[None]:
+        """Warnings of the student's code printed to stderr, as a sandboxed worker prints them
+        (pytest would otherwise keep them for its own summary, which `check` does not show)."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            try:
+                yield
+            finally:
+                for w in caught:
+                    sys.stderr.write(warnings.formatwarning(w.message, w.category, w.filename,
+                                                            w.lineno, w.line))
 
     def _timed(self, payload: bytes, timeout: float, what: str) -> bytearray:
         # Best effort in-process timeout: an alarm interrupts Python code (not C loops). It
@@ -195,7 +212,8 @@ class LocalWorker:
         return bytearray(reply)
 
     def output(self, limit: int) -> Printed:
-        return Printed(b"", 0)  # prints went to the terminal (or pytest's capture)
+        # prints went to pytest's capture, which the plugin shows with the test
+        return Printed(b"", 0, str(self.runtime.workdir))
 
     def close(self) -> None:
         self.runtime.close()

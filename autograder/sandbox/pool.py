@@ -238,7 +238,7 @@ class SandboxedWorker:
         self.kill()
         self.drain.join(timeout=2)
         head = bytes(self.drain.head[:limit])
-        return Printed(head, max(self.drain.total, len(head)))
+        return Printed(head, max(self.drain.total, len(head)), self.inner_workdir)
 
     def kill(self) -> None:
         with self._signal_lock:

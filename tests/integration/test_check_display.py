@@ -159,3 +159,63 @@ def test_sandbox_unavailable_is_none_here() -> None:
     from autograder.sandbox.local import sandbox_unavailable
 
     assert sandbox_unavailable() is None
+
+
+def test_a_syntax_error_is_shown_once_with_its_line_and_a_caret(course: Path) -> None:
+    folder = course / "assignments" / "a9_tiny"
+    (folder / "ops.py").write_text("import numpy as np\n\n\ndef relu(x):\n"
+                                   "    return np.maximum(0, x\n")
+    for mode in ("sandbox", "none"):
+        proc = ag("check", "a9", "--isolation", mode, cwd=folder)
+        out = proc.stdout
+        assert proc.returncode == 1, out + proc.stderr
+        assert out.count("SyntaxError: '(' was never closed") == 1, out
+        assert 'File "ops.py", line 5\n    return np.maximum(0, x\n                     ^' in out, out
+        assert "ops.py has a syntax error (shown once, above the failures)" in out, out
+        assert "Importing ops failed" not in out and "/tmp/" not in out, out
+
+
+def test_a_syntax_error_in_a_notebook_names_its_cell(course: Path) -> None:
+    import nbformat
+
+    folder = course / "assignments" / "a9_tiny"
+    (folder / "ops.py").unlink()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# ops"),
+                nbformat.v4.new_code_cell("import numpy as np"),
+                nbformat.v4.new_code_cell("def relu(x):\n    return np.maximum(0, x")]
+    (folder / "ops.ipynb").write_text(nbformat.writes(nb))
+    proc = ag("check", "a9", cwd=folder)
+    assert 'File "ops.ipynb", cell 3, line 2' in proc.stdout, proc.stdout
+    assert proc.stdout.count("SyntaxError: '(' was never closed") == 1, proc.stdout
+
+
+def test_a_helper_module_gets_one_message_for_both_symptoms(course: Path) -> None:
+    folder = course / "assignments" / "a9_tiny"
+    (folder / "helpers.py").write_text("def clip(x):\n    return x * (x > 0)\n")
+    (folder / "ops.py").write_text("from helpers import clip\n\n\ndef relu(x):\n"
+                                   "    return clip(x)\n")
+    proc = ag("check", "a9", cwd=folder)
+    out = proc.stdout
+    assert proc.returncode == 1, out + proc.stderr
+    notes = [ln for ln in out.splitlines() if "helpers.py" in ln]
+    assert notes[0].startswith("helpers.py is not part of the assignment, so the graders never "
+                               "load it: `import helpers` (ops.py, line 1) fails with "
+                               "ModuleNotFoundError in every test that uses ops."), out
+    assert "move what ops.py needs from helpers.py into ops.py" in notes[0]
+    assert "helpers.py (not part" not in out and "Importing ops failed" not in out, out
+    assert "No module named 'helpers': helpers.py is not part of the assignment (see above)" in out
+
+
+def test_paths_in_what_the_code_printed_are_the_students_files(course: Path) -> None:
+    folder = course / "assignments" / "a9_tiny"
+    (folder / "ops.py").write_text(
+        "import numpy as np\n\n\ndef relu(x):\n    print('in', __file__)\n"
+        "    return np.log(x * 0) * 0 + np.maximum(0, x)\n")
+    for mode in ("sandbox", "none"):
+        proc = ag("check", "a9", "--isolation", mode, cwd=folder)
+        out = proc.stdout
+        assert "ops.py:6: RuntimeWarning: divide by zero encountered in log" in out, (mode, out)
+        assert "in ops.py\n" in out, (mode, out)
+        for leak in ("/tmp/", "autograder-grade", "/work"):
+            assert leak not in out, (mode, leak, out)
