@@ -66,9 +66,12 @@ class RNNTagger(nn.Module):
         self.causal = not bidirectional
         # END SOLUTION
 
-    # BEGIN SOLUTION
     def _direction(self, cell: nn.Module, x: torch.Tensor, mask: torch.Tensor | None,
                    reverse: bool) -> torch.Tensor:
+        """A helper you may use: the outputs (N, T, H) of ``cell`` run over ``x`` (N, T, in)
+        forwards (``reverse=False``) or backwards, from zero states, keeping the state
+        unchanged where ``mask`` is False."""
+        # BEGIN SOLUTION
         n, t_len, _ = x.shape
         zeros = x.new_zeros(n, self.hidden_size)
         lstm = isinstance(cell, LSTMCell)
@@ -85,7 +88,7 @@ class RNNTagger(nn.Module):
             state = new
             outs[t] = state[0] if lstm else state
         return torch.stack(outs, dim=1)
-    # END SOLUTION
+        # END SOLUTION
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         # BEGIN SOLUTION
