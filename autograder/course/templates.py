@@ -20,7 +20,7 @@ from typing import Any
 
 from autograder.config import assignment_names, match_name
 from autograder.errors import CourseError
-from autograder.grading.notebooks import notebook_bytes, source_to_notebook
+from autograder.grading.notebooks import mark_template, notebook_bytes, source_to_notebook
 from autograder.grading.submission import todo_stub
 
 _BEGIN = re.compile(r"(?P<indent>[ \t]*)#\s*BEGIN SOLUTION(?P<rest>.*)")
@@ -289,7 +289,8 @@ def generate_template(root: Path, name: str) -> dict[Path, bytes]:
             raise CourseError(f"{shown} is missing but listed in [assignment] modules; add it")
         template = strip_solutions(path.read_text(encoding="utf-8"), filename=shown)
         files[Path(f"{module}.py")] = template.encode("utf-8")
-        notebook = source_to_notebook(template, title=f"{title}: {module}" if title else module)
+        notebook = mark_template(source_to_notebook(
+            template, title=f"{title}: {module}" if title else module), template)
         files[Path(f"{module}.ipynb")] = notebook_bytes(notebook)
     # The course's probe module is public: students read what the grader runs beside their
     # code (and the yardsticks they are timed against).

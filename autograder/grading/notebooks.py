@@ -15,6 +15,15 @@ with one even below other cells. When any would not be at the beginning of the j
 module, all of them are moved to its top (one line each, before the first marker; that
 line maps to the cell and line it came from) and their own lines become comments.
 
+Cells kept out of grading: a code cell tagged ``skip-grading`` (Jupyter: View > Cell
+Toolbar > Tags), or whose first line is the comment ``# autograder: skip``, is left out
+of the module (scratch work, plots, long training runs); the grading says which.
+
+Template twins: ``autograder template`` records in each generated notebook's metadata
+(``autograder.template``) a fingerprint of its code and of the ``.py`` twin, so a grading
+can tell a twin that is unchanged from the template (ignored silently) from one the
+student edited.
+
 Untrusted input: the JSON is checked for nesting depth and for the number of objects and
 arrays before it is parsed, so a small file cannot exhaust the grader's stack or memory.
 """
@@ -22,6 +31,7 @@ arrays before it is parsed, so a small file cannot exhaust the grader's stack or
 from __future__ import annotations
 
 import ast
+import hashlib
 import re
 import warnings
 from bisect import bisect_right
@@ -41,6 +51,8 @@ MOVED_PREFIX = "# [autograder] moved to the top: "
 MAX_JSON_DEPTH = 100
 MAX_JSON_CONTAINERS = 100_000
 MAX_PARSED_CHARS = 100_000  # ast.parse needs ~500 bytes of memory per character
+SKIP_TAG = "skip-grading"  # a cell tag that keeps the cell out of grading
+_SKIP_COMMENT = re.compile(r"#\s*autograder\s*:\s*skip\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,13 @@ class ConvertedNotebook:
     # come from consecutive lines of one cell; cell 0 for marker/padding lines and after
     # the end. Runs, not one entry per line: a huge cell must not cost a tuple per line.
     runs: tuple[tuple[int, int, int], ...] = field(default=(), repr=False)
+    skipped: tuple[int, ...] = ()  # code cells kept out of grading (tag or comment)
+    code_sha256: str = ""  # fingerprint of the code cells (code_fingerprint)
+    # What `autograder template` recorded: {"py_sha256": ..., "code_sha256": ...}, or {}.
+    template: dict[str, str] = field(default_factory=dict)
+
+    def unchanged_from_template(self) -> bool:
+        return bool(self.template) and self.template.get("code_sha256") == self.code_sha256
 
     def cell_line_of(self, source_line: int) -> tuple[int, int] | None:
         """(cell, line in cell) of a 1-based line of ``source``; None for marker lines."""
@@ -304,11 +323,51 @@ def _hoist_futures(cells: list[tuple[int, list[str]]]) -> list[tuple[str, tuple[
     return header
 
 
+def source_sha256(text: str) -> str:
+    """Fingerprint of a module's text (line endings normalized: a Windows checkout is the
+    same file)."""
+    return hashlib.sha256(text.replace("\r\n", "\n").encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def code_fingerprint(nb: nbformat.NotebookNode) -> str:
+    """Fingerprint of a notebook's code cells (outputs, metadata and markdown aside)."""
+    return source_sha256("\n\0\n".join(str(c.source) for c in nb.cells if c.cell_type == "code"))
+
+
+def mark_template(nb: nbformat.NotebookNode, py_source: str) -> nbformat.NotebookNode:
+    """Record in a generated twin the fingerprints a grading compares with (see above)."""
+    nb.metadata["autograder"] = {"template": {"py_sha256": source_sha256(py_source),
+                                              "code_sha256": code_fingerprint(nb)}}
+    return nb
+
+
+def skipped_by_student(cell: nbformat.NotebookNode) -> bool:
+    """A code cell tagged ``skip-grading`` or starting with ``# autograder: skip``."""
+    tags = cell.get("metadata", {}).get("tags", [])
+    if isinstance(tags, list) and SKIP_TAG in tags:
+        return True
+    first = next((ln.strip() for ln in _lines(str(cell.source)) if ln.strip()), "")
+    return bool(_SKIP_COMMENT.match(first))
+
+
+def _template_record(nb: nbformat.NotebookNode) -> dict[str, str]:
+    record = nb.get("metadata", {}).get("autograder", {})
+    record = record.get("template", {}) if isinstance(record, dict) else {}
+    if not isinstance(record, dict):
+        return {}
+    return {k: v for k, v in record.items() if k in ("py_sha256", "code_sha256")
+            and isinstance(v, str)}
+
+
 def _convert(nb: nbformat.NotebookNode) -> ConvertedNotebook:
     cells: list[tuple[int, list[str]]] = []
     stripped: list[StrippedLine] = []
+    skipped: list[int] = []
     for number, cell in enumerate(nb.cells, start=1):
         if cell.cell_type != "code" or not cell.source.strip():
+            continue
+        if skipped_by_student(cell):
+            skipped.append(number)
             continue
         lines, found = _convert_cell(cell.source, number)
         stripped.extend(found)
@@ -327,7 +386,9 @@ def _convert(nb: nbformat.NotebookNode) -> ConvertedNotebook:
         place(lines, number, 1)
     place([])  # past the end
     source = "\n".join(out) + "\n" if out else ""
-    return ConvertedNotebook(source=source, stripped=stripped, runs=tuple(runs))
+    return ConvertedNotebook(source=source, stripped=stripped, runs=tuple(runs),
+                             skipped=tuple(skipped), code_sha256=code_fingerprint(nb),
+                             template=_template_record(nb))
 
 
 # A string, or an unclosed one up to the end: every match succeeds where it starts, so the

@@ -22,7 +22,12 @@ from typing import Any
 from autograder.config import AssignmentConfig
 from autograder.errors import SubmissionError
 from autograder.grading import import_policy
-from autograder.grading.notebooks import ConvertedNotebook, notebook_to_source
+from autograder.grading.notebooks import (
+    SKIP_TAG,
+    ConvertedNotebook,
+    notebook_to_source,
+    source_sha256,
+)
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
 # Files of the generated assignment folder: students often submit the whole folder.
@@ -54,7 +59,6 @@ class Submission:
     ignored: list[str] = field(default_factory=list)  # files never loaded, with the reason
     stripped: list[str] = field(default_factory=list)  # notebook lines not executed
     notebooks: dict[str, ConvertedNotebook] = field(default_factory=dict)  # module -> source map
-    twins: list[str] = field(default_factory=list)  # notebooks not graded: their .py is (a tie)
     base: str = ""  # the subfolder graded ("a1_numpy_nn") when the files sit in one, else ""
     # How many entries ``ignored`` and ``stripped`` had before they were capped.
     ignored_total: int = 0
@@ -130,9 +134,13 @@ class Submission:
         if self.stripped:
             lines.append("Notebook lines not executed (magics / shell escapes):")
             lines += _listing(self.stripped, self.stripped_total)
-        if self.twins:  # the template ships both twins: one line, not one per module
-            lines.append(f"Notebook twins not graded ({', '.join(self.twins)}): the .py files "
-                         "are; a notebook is graded instead when it has fewer TODO stubs")
+        for module, nb in self.notebooks.items():
+            if nb.skipped:
+                cells = ", ".join(str(c) for c in nb.skipped[:20]) + (
+                    " ..." if len(nb.skipped) > 20 else "")
+                lines.append(f"Kept out of grading in {module}.ipynb (tag {SKIP_TAG} or "
+                             f"'# autograder: skip'): cell{'s' if len(nb.skipped) > 1 else ''} "
+                             f"{cells}")
         if self.ignored:
             lines.append("Files in your submission that are never loaded:")
             lines += _listing(self.ignored, self.ignored_total)
@@ -274,21 +282,30 @@ def _load(path: Path) -> tuple[str | None, tuple[str, str] | None, ConvertedNote
 
 
 def _choose(py: Path, nb: Path, loaded: dict[Path, Any], sub: Submission) -> Path:
-    """Both NAME.py and NAME.ipynb: students often upload the whole generated folder, which
-    holds both twins; grade the one with fewer template TODO stubs left (the .py on a tie)."""
-    py_source, nb_source = loaded[py][0], loaded[nb][0]
+    """Both NAME.py and NAME.ipynb, as the template ships them. A twin unchanged from the
+    template (its fingerprint in the notebook's metadata) is ignored silently: the student
+    edited the other. When both were edited (or the notebook carries no fingerprint), the
+    one with fewer template TODO stubs left is graded, the .py on a tie, and a line says so."""
+    py_source, nb_source, converted = loaded[py][0], loaded[nb][0], loaded[nb][2]
+    template = converted.template if converted is not None else {}
+    if nb_source is not None and converted is not None and converted.unchanged_from_template():
+        return py
+    if py_source is not None and template.get("py_sha256") == source_sha256(py_source):
+        return nb
     py_todo = py_source.count(TODO_STUB) if py_source is not None else 10**9
     nb_todo = nb_source.count(TODO_STUB) if nb_source is not None else 10**9
-    if nb_todo < py_todo:
-        sub.ignored.append(f"{py.name} (ignored: {nb.name} is graded instead, as {py.name} "
-                           f"still has {py_todo} TODO stub(s); submit only one of the two)")
-        return nb
-    if nb_todo == py_todo:
-        sub.twins.append(nb.name)
-        return py
-    sub.ignored.append(f"{nb.name} (ignored: {py.name} is graded instead, {nb.name} still has "
-                       f"{nb_todo} TODO stub(s); submit only one of the two)")
-    return py
+    graded, other = (nb, py) if nb_todo < py_todo else (py, nb)
+    edited = "were both edited" if template else "are both there"
+    if nb_todo == py_todo and nb_todo < 10**9:
+        why = f"both have {py_todo} TODO stub(s) left, and the .py file wins a tie"
+    elif max(nb_todo, py_todo) < 10**9:
+        why = (f"it has fewer TODO stubs left ({min(nb_todo, py_todo)}, against "
+               f"{max(nb_todo, py_todo)} in {other.name})")
+    else:
+        why = f"{other.name} could not be read"
+    sub.ignored.append(f"{other.name} (not graded: {py.name} and {nb.name} {edited}; "
+                       f"{graded.name} is graded, as {why}; keep your work in one of them)")
+    return graded
 
 
 def _module_of(rel: str, modules: Iterable[str]) -> str | None:

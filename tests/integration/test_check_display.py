@@ -219,3 +219,22 @@ def test_paths_in_what_the_code_printed_are_the_students_files(course: Path) -> 
         assert "in ops.py\n" in out, (mode, out)
         for leak in ("/tmp/", "autograder-grade", "/work"):
             assert leak not in out, (mode, leak, out)
+
+
+def test_editing_one_twin_as_the_readme_says_gives_no_twin_warning(course: Path) -> None:
+    """The template has ops.py and ops.ipynb; the student edits ops.py only: nothing is said
+    about the notebook. Editing both: one line says which one is graded, and why."""
+    import nbformat
+
+    folder = course / "assignments" / "a9_tiny"
+    shutil_copy = (course / "solutions" / "a9_tiny" / "ops.py").read_text()
+    (folder / "ops.py").write_text(shutil_copy)
+    proc = ag("check", "a9", cwd=folder)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ipynb" not in proc.stdout, proc.stdout
+    nb = nbformat.read(folder / "ops.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("SCRATCH = 1"))
+    nbformat.write(nb, folder / "ops.ipynb")
+    proc = ag("check", "a9", cwd=folder)
+    assert ("ops.ipynb (not graded: ops.py and ops.ipynb were both edited; ops.py is graded, "
+            "as it has fewer TODO stubs left") in proc.stdout, proc.stdout

@@ -12,7 +12,7 @@ from typing import Any
 import nbformat
 
 from autograder.config import AssignmentConfig
-from autograder.grading.notebooks import source_to_notebook, write_notebook
+from autograder.grading.notebooks import mark_template, source_to_notebook, write_notebook
 from autograder.grading.submission import prepare_submission
 
 CONFIG = AssignmentConfig(id="s1", title="s", modules=("ops",))
@@ -20,38 +20,82 @@ STUB = 'def relu(x):\n    raise NotImplementedError("TODO: relu")\n'
 DONE = "def relu(x):\n    y = x * (x > 0)\n    raise ValueError('boom')\n"
 
 
-def test_whole_template_folder_grades_the_notebook_the_student_worked_in(tmp_path: Path) -> None:
-    sub = tmp_path / "sub"
+def _twins(sub: Path, py: str, nb: str, *, template: str | None = STUB) -> None:
+    """ops.py and ops.ipynb; ``template``: the source `autograder template` generated both
+    from (recorded in the notebook's metadata), None for a notebook made elsewhere."""
     sub.mkdir()
-    (sub / "ops.py").write_text(STUB)
-    write_notebook(source_to_notebook(DONE), sub / "ops.ipynb")
-    prepared = prepare_submission(sub, CONFIG, None, tmp_path / "out")
+    (sub / "ops.py").write_text(py)
+    notebook = source_to_notebook(nb)
+    if template is not None:
+        generated = mark_template(source_to_notebook(template), template)
+        notebook.metadata["autograder"] = generated.metadata["autograder"]
+    write_notebook(notebook, sub / "ops.ipynb")
+
+
+def test_a_notebook_twin_unchanged_from_the_template_is_ignored_silently(tmp_path: Path) -> None:
+    """The README's way: the template has layers.py and layers.ipynb, the student edits one."""
+    _twins(tmp_path / "sub", DONE, STUB)
+    prepared = prepare_submission(tmp_path / "sub", CONFIG, None, tmp_path / "out")
+    assert prepared.found == {"ops": "ops.py"} and prepared.ignored == []
+    assert "ipynb" not in prepared.report()
+
+
+def test_a_py_twin_unchanged_from_the_template_is_ignored_silently(tmp_path: Path) -> None:
+    _twins(tmp_path / "sub", STUB, DONE)
+    prepared = prepare_submission(tmp_path / "sub", CONFIG, None, tmp_path / "out")
+    assert prepared.found == {"ops": "ops.ipynb"} and prepared.ignored == []
+    assert "ValueError('boom')" in (tmp_path / "out" / "ops.py").read_text()
+    assert "ops.py" not in prepared.report().replace("Files graded: ops.ipynb", "")
+
+
+def test_the_untouched_template_says_nothing_about_twins(tmp_path: Path) -> None:
+    _twins(tmp_path / "sub", STUB, STUB)
+    prepared = prepare_submission(tmp_path / "sub", CONFIG, None, tmp_path / "out")
+    assert prepared.found == {"ops": "ops.py"} and prepared.ignored == []
+    assert prepared.report() == "Files graded: ops.py"
+
+
+def test_both_twins_edited_says_which_is_graded_and_why(tmp_path: Path) -> None:
+    half = STUB + "\n\ndef extra():\n    return 1\n"
+    _twins(tmp_path / "sub", half, DONE)
+    prepared = prepare_submission(tmp_path / "sub", CONFIG, None, tmp_path / "out")
     assert prepared.found == {"ops": "ops.ipynb"}
-    assert "relu" in (tmp_path / "out" / "ops.py").read_text()
-    assert any("ops.py (ignored: ops.ipynb is graded instead" in s for s in prepared.ignored)
-
-
-def test_py_wins_a_tie_and_the_notebook_is_listed(tmp_path: Path) -> None:
-    sub = tmp_path / "sub"
-    sub.mkdir()
-    (sub / "ops.py").write_text(DONE)
-    write_notebook(source_to_notebook(DONE), sub / "ops.ipynb")
-    prepared = prepare_submission(sub, CONFIG, None, tmp_path / "out")
+    assert prepared.ignored == [
+        "ops.py (not graded: ops.py and ops.ipynb were both edited; ops.ipynb is graded, as "
+        "it has fewer TODO stubs left (0, against 1 in ops.py); keep your work in one of them)"]
+    _twins(tmp_path / "tie", DONE + "\n", DONE)
+    prepared = prepare_submission(tmp_path / "tie", CONFIG, None, tmp_path / "out2")
     assert prepared.found == {"ops": "ops.py"}
-    assert prepared.twins == ["ops.ipynb"] and prepared.ignored == []
-    # One line for all twins (an untouched template has one per module), not one each.
-    assert "Notebook twins not graded (ops.ipynb): the .py files are" in prepared.report()
+    assert prepared.ignored == [
+        "ops.ipynb (not graded: ops.py and ops.ipynb were both edited; ops.py is graded, as "
+        "both have 0 TODO stub(s) left, and the .py file wins a tie; keep your work in one "
+        "of them)"]
 
 
-def test_notebook_with_more_stubs_than_its_py_is_listed_with_the_reason(tmp_path: Path) -> None:
+def test_twins_without_a_template_fingerprint_fall_back_to_the_todo_count(tmp_path: Path) -> None:
+    _twins(tmp_path / "sub", STUB, DONE, template=None)
+    prepared = prepare_submission(tmp_path / "sub", CONFIG, None, tmp_path / "out")
+    assert prepared.found == {"ops": "ops.ipynb"}
+    assert prepared.ignored[0].startswith("ops.py (not graded: ops.py and ops.ipynb are both "
+                                          "there; ops.ipynb is graded, as it has fewer TODO")
+
+
+def test_cells_tagged_or_commented_skip_are_kept_out_of_grading(tmp_path: Path) -> None:
     sub = tmp_path / "sub"
     sub.mkdir()
-    (sub / "ops.py").write_text(DONE)
-    write_notebook(source_to_notebook(STUB), sub / "ops.ipynb")
+    nb = nbformat.v4.new_notebook()
+    tagged = nbformat.v4.new_code_cell("import time\ntime.sleep(30)")
+    tagged.metadata["tags"] = ["skip-grading"]
+    nb.cells = [nbformat.v4.new_code_cell("import numpy as np"), tagged,
+                nbformat.v4.new_code_cell("\n# Autograder: skip (a plot)\nimport matplotlib"),
+                nbformat.v4.new_code_cell("def relu(x):\n    return np.maximum(0, x)")]
+    write_notebook(nb, sub / "ops.ipynb")
     prepared = prepare_submission(sub, CONFIG, None, tmp_path / "out")
-    assert prepared.found == {"ops": "ops.py"} and prepared.twins == []
-    assert any(s.startswith("ops.ipynb (ignored: ops.py is graded instead, ops.ipynb still has 1")
-               for s in prepared.ignored)
+    source = (tmp_path / "out" / "ops.py").read_text()
+    assert "sleep" not in source and "matplotlib" not in source and "def relu" in source
+    assert prepared.notebooks["ops"].skipped == (2, 3)
+    assert ("Kept out of grading in ops.ipynb (tag skip-grading or '# autograder: skip'): "
+            "cells 2, 3") in prepared.report()
 
 
 def test_notebook_lines_point_at_cells(tmp_path: Path) -> None:
