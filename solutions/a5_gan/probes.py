@@ -264,3 +264,17 @@ def wgan_step_yardstick(real: torch.Tensor, z: torch.Tensor, lam: float = 10.0) 
     loss_g.backward()
     opt_g.step()
     return [float(loss_d), float(loss_g)]
+
+
+@probe("requires_grad")
+def requires_grad(value: Any) -> Any:
+    """Whether a tensor is part of an autograd graph (``requires_grad``); None otherwise."""
+    return bool(value.requires_grad) if isinstance(value, torch.Tensor) else None
+
+
+@probe("shipped_segmenter")
+def shipped_segmenter() -> nn.Module:
+    """``segmenter.load_segmenter()`` of the shipped support file (in evaluation mode)."""
+    import importlib
+
+    return importlib.import_module("segmenter").load_segmenter()
