@@ -55,7 +55,8 @@ class Kit:
 
 def requirement_for(config: AssignmentConfig, version: str) -> str:
     """The harness with the extras the assignment's ``preload`` needs."""
-    extras = sorted({EXTRAS[m] for m in config.preload if m in EXTRAS})
+    top = {m.split(".")[0] for m in config.preload}  # "torch._dynamo" needs torch
+    extras = sorted({EXTRAS[m] for m in top if m in EXTRAS})
     return f"{DIST}{'[' + ','.join(extras) + ']' if extras else ''}=={version}"
 
 
@@ -79,7 +80,10 @@ def optional_packages(files: Mapping[Path, bytes], config: AssignmentConfig) -> 
     requirements do not install (e.g. A1's data.py loads the digits with scikit-learn):
     pip name -> the files that need them."""
     skip = {PACKAGE, "pytest", "hypothesis", "numpy", *config.modules,
-            *(Path(s).stem for s in config.support), *(m for m in config.preload if m in EXTRAS)}
+            *(Path(s).stem for s in config.support),
+            *(m.split(".")[0] for m in config.preload if m.split(".")[0] in EXTRAS)}
+    if any(m.split(".")[0] == "torch" for m in config.preload):
+        skip.add("safetensors")  # the torch extra brings it
     if config.probes:
         skip.add(Path(config.probes).stem)
     found: dict[str, list[str]] = {}
@@ -91,7 +95,15 @@ def optional_packages(files: Mapping[Path, bytes], config: AssignmentConfig) -> 
     return found
 
 
-def setup_section(config: AssignmentConfig, folder_name: str, requirement: str,
+def needed_by_checks(optional: Mapping[str, list[str]], config: AssignmentConfig) -> list[str]:
+    """Of ``optional``, the packages the public tests or the course's probes import: the
+    checks need them, so requirements.txt installs them."""
+    checks = {"tests/"} | ({config.probes} if config.probes else set())
+    return [pkg for pkg, users in optional.items()
+            if any(u.startswith("tests/") or u in checks for u in users)]
+
+
+def setup_section(config: AssignmentConfig, requirement: str,
                   optional: Mapping[str, list[str]]) -> str:
     torch = "[torch" in requirement
     lines = [
@@ -249,6 +261,8 @@ def write_kit(*, template: Mapping[Path, bytes], folder_name: str, out: Path,
     version = wheel.name.split("-")[1]
     requirement = requirement_for(config, version)
     optional = optional_packages(template, config)
+    needed = needed_by_checks(optional, config)
+    optional = {k: v for k, v in optional.items() if k not in needed}
     lines = [f"# {config.id} ({folder_name}): what `autograder check {config.id}` needs.",
              "# In a fresh virtual environment: python -m pip install -r requirements.txt",
              "--find-links wheels"]
@@ -256,8 +270,9 @@ def write_kit(*, template: Mapping[Path, bytes], folder_name: str, out: Path,
         shutil.copyfile(constraints, out / "constraints.txt")
         lines.append("-c constraints.txt")
     lines.append(requirement)
+    lines += needed  # imported by the public tests or the probes themselves
     (out / "requirements.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     readme = template.get(Path("README.md"), f"# {config.title}\n".encode()).decode("utf-8")
-    section = setup_section(config, folder_name, requirement, optional)
+    section = setup_section(config, requirement, optional)
     (out / "README.md").write_text(with_setup(readme, section), encoding="utf-8")
     return Kit(folder=out, wheel=wheel, requirement=requirement, optional=optional)

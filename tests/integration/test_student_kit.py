@@ -110,3 +110,17 @@ def test_a1_kit_installs_in_a_fresh_venv_and_check_runs(tmp_path: Path) -> None:
     assert check.returncode == 1, out
     assert "Traceback" not in out and "Public tests" in out and "FAIL" in out, out
     assert "score on public tests: 0 /" in out
+
+
+def test_packages_the_public_tests_import_are_required_the_support_files_optional() -> None:
+    from autograder.config import AssignmentConfig
+    from autograder.packaging.student_kit import needed_by_checks, optional_packages
+
+    config = AssignmentConfig(id="x1", title="x", modules=("layers",), support=("data.py",),
+                              preload=("numpy", "torch._dynamo"))
+    files = {Path("data.py"): b"def load():\n    from sklearn.datasets import load_digits\n",
+             Path("tests/test_a.py"): b"import scipy.special\nimport layers\nimport torch\n",
+             Path("layers.py"): b"import pandas\n"}
+    optional = optional_packages(files, config)
+    assert optional == {"scikit-learn": ["data.py"], "scipy": ["tests/test_a.py"]}
+    assert needed_by_checks(optional, config) == ["scipy"]
