@@ -10,7 +10,7 @@ official ECG generator directly, one thread.
    for two slow but correct attentions a student might write (a Python loop over the
    query time points, a loop over the heads), to show where the band falls.
 2. Convergence: the setups of ``hidden/test_training.py`` (bidirectional LSTM and GRU
-   taggers, 80 Adam steps; the Transformer, 120 steps) over many seeds. Each seed changes
+   taggers and the Transformer, 120 Adam steps each) over many seeds. Each seed changes
    the training and held-out records, the initial weights and the batch order. The F1 is
    the grader's (conftest.Ref: its peak picker, +-40 ms, beats cut at the ends ignored).
 
