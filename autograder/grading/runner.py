@@ -107,7 +107,7 @@ def run_suite(*, suite: Suite, submission: Path, output: Path, isolation: Isolat
                 stack.enter_context(contextlib.redirect_stdout(sink))
                 stack.enter_context(contextlib.redirect_stderr(sink))
             stack.enter_context(_forget_suite_imports(suite))
-            code = pytest.main(args)
+            code = pytest.main(args, plugins=[] if redirect or not quiet else [_DebuggerOptions()])
     except BaseException:  # noqa: BLE001 - fail closed, whatever broke
         code = -1
         error = traceback.format_exc()
@@ -120,6 +120,17 @@ def run_suite(*, suite: Suite, submission: Path, output: Path, isolation: Isolat
                                execution_time=time.monotonic() - start)
     results.write(data, output)
     return Outcome(ExitCode.HARNESS_ERROR, data)
+
+
+class _DebuggerOptions:
+    """``-p no:terminal`` leaves out the options pytest's debugger reads when a student's
+    ``breakpoint()`` suspends the capture (--color, --code-highlight): their defaults."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_configure(self, config: pytest.Config) -> None:
+        for name, default in (("color", "auto"), ("code_highlight", "yes")):
+            if not hasattr(config.option, name):
+                setattr(config.option, name, default)
 
 
 @contextlib.contextmanager

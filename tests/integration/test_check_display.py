@@ -238,3 +238,18 @@ def test_editing_one_twin_as_the_readme_says_gives_no_twin_warning(course: Path)
     proc = ag("check", "a9", cwd=folder)
     assert ("ops.ipynb (not graded: ops.py and ops.ipynb were both edited; ops.py is graded, "
             "as it has fewer TODO stubs left") in proc.stdout, proc.stdout
+
+
+def test_breakpoint_reaches_the_terminal_in_process(course: Path) -> None:
+    """--isolation none: pytest's report is left out, yet breakpoint() suspends the capture
+    and talks to the terminal (here: stdin), then the table follows."""
+    folder = course / "assignments" / "a9_tiny"
+    (folder / "ops.py").write_text("import numpy as np\n\n\ndef relu(x):\n"
+                                   "    y = np.maximum(0, x)\n    breakpoint()\n    return y\n")
+    proc = subprocess.run([sys.executable, "-m", "autograder", "check", "a9", "--isolation",
+                           "none"], cwd=folder, input="p y.tolist()\nc\n", capture_output=True,
+                          text=True, timeout=120, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "(Pdb) [1.0, 2.0]" in out, out
+    assert out.index("(Pdb)") < out.index("Public tests") and "score on public tests: 1 / 1" in out
