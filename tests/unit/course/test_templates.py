@@ -361,3 +361,23 @@ def test_resolve_assignment_errors(tmp_path: Path) -> None:
         resolve_assignment(tmp_path, "a7")
     with pytest.raises(ConfigError, match=r"'a2' is ambiguous \(a2_gan, a2_torch\)"):
         resolve_assignment(tmp_path, "a2")
+
+
+def test_generated_notebooks_carry_the_fingerprints_of_both_twins(tmp_path: Path) -> None:
+    """What lets a grading ignore a twin left as generated (see grading.submission)."""
+    import json
+
+    from autograder.grading.notebooks import source_sha256
+
+    files = generate_template(COURSE, "a9_tiny")
+    record = json.loads(files[Path("ops.ipynb")])["metadata"]["autograder"]["template"]
+    assert record["py_sha256"] == source_sha256(files[Path("ops.py")].decode())
+    (tmp_path / "ops.ipynb").write_bytes(files[Path("ops.ipynb")])
+    assert notebook_to_source(tmp_path / "ops.ipynb").unchanged_from_template()
+
+
+@pytest.mark.parametrize("name", ["a1_numpy_nn", "a2_pytorch", "a3_cnn_seg"])
+def test_course_readmes_tell_students_how_to_keep_cells_out_of_grading(name: str) -> None:
+    readme = (Path(__file__).resolve().parents[3] / "assignments" / name / "README.md").read_text()
+    assert "`skip-grading`" in readme and "`# autograder: skip`" in readme
+    assert "the twin you leave untouched is ignored" in readme
