@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 AG := $(PY) -m autograder
 
-.PHONY: install demo test lint type validate bench templates clean
+.PHONY: install demo test lint type validate bench bench-kit templates clean
 
 install: $(VENV)/.installed
 
@@ -36,6 +36,10 @@ templates: install
 
 bench: install
 	$(PY) bench/bench_grading.py
+
+# A1's student kit in a fresh venv: install seconds and size (target: < 30 s, < 300 MB).
+bench-kit: install
+	$(PY) bench/bench_student_kit.py a1
 
 clean:
 	rm -rf $(VENV) demo-results .pytest_cache .mypy_cache .ruff_cache

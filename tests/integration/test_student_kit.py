@@ -110,6 +110,14 @@ def test_a1_kit_installs_in_a_fresh_venv_and_check_runs(tmp_path: Path) -> None:
     assert check.returncode == 1, out
     assert "Traceback" not in out and "Public tests" in out and "FAIL" in out, out
     assert "score on public tests: 0 /" in out
+    # Every module of the harness imports with the core alone: heavy packages are lazy.
+    walk = ("import importlib, pkgutil, autograder\n"
+            "for m in pkgutil.walk_packages(autograder.__path__, 'autograder.'):\n"
+            "    if not m.name.endswith('__main__'):\n"
+            "        importlib.import_module(m.name)\n")
+    imports = subprocess.run([str(venv / "bin" / "python"), "-c", walk], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=300, env=env)
+    assert imports.returncode == 0, imports.stderr
 
 
 def test_packages_the_public_tests_import_are_required_the_support_files_optional() -> None:
