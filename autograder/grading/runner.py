@@ -96,7 +96,9 @@ def run_suite(*, suite: Suite, submission: Path, output: Path, isolation: Isolat
     # In-process, pytest's report is left out (-p no:terminal) instead of redirected: a
     # breakpoint() suspends pytest's capture and must reach the real terminal. Prints are
     # captured per test either way and shown with the test that made them.
-    redirect = quiet and isolation != Isolation.NONE
+    # (Under pytest-xdist, which needs the reporter and has no terminal for a debugger,
+    # the report is redirected as in the sandbox.)
+    redirect = quiet and (isolation != Isolation.NONE or "-n" in (extra_args or []))
     if quiet:
         args += ["-q", "--no-header"] if redirect else ["-p", "no:terminal"]
     sink = io.StringIO()
