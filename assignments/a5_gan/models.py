@@ -1,0 +1,101 @@
+"""Generators and discriminators: small MLPs for 2-D points, DCGAN-style convolutional
+networks for 32x32 phantoms. Each can be class-conditional.
+
+The architectures inside are yours to choose (the graders only use the contract below),
+with these rules:
+
+- ``Generator``/``MLPGenerator`` keep ``self.latent_dim`` and ``self.num_classes``;
+  ``forward(z, labels=None)`` maps latent codes ``z`` (N, latent_dim) to samples.
+- ``Discriminator``/``MLPDiscriminator`` keep ``self.num_classes``;
+  ``forward(x, labels=None)`` returns one logit (or critic score) per sample, shape (N,).
+- With ``num_classes = C > 0`` the model is class-conditional and ``labels`` (int64, (N,),
+  values 0..C-1) is required: the generator appends the one-hot code of the class to ``z``
+  (or an equivalent learned embedding), the discriminator computes one score per class,
+  shape (N, C), and returns the score of each sample's own class (``scores[i, labels[i]]``).
+  With ``num_classes = 0`` labels are not used.
+- No BatchNorm in the discriminators: WGAN-GP penalizes the gradient of each sample's
+  score with respect to that sample alone, which batch statistics would mix.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _with_class(z: torch.Tensor, labels: torch.Tensor | None, num_classes: int) -> torch.Tensor:
+    """``z`` with the one-hot code of ``labels`` appended (``z`` itself when unconditional)."""
+    raise NotImplementedError("TODO: _with_class")
+
+
+def _pick(scores: torch.Tensor, labels: torch.Tensor | None, num_classes: int) -> torch.Tensor:
+    """Scores (N, max(C, 1)) -> (N,): each sample's own class (the only one when C = 0)."""
+    raise NotImplementedError("TODO: _pick")
+
+
+class MLPGenerator(nn.Module):
+    """Generator of 2-D points: ``z`` (N, latent_dim) [+ labels (N,)] -> points (N, 2).
+
+    The output is unbounded (no final activation): the points live in the plane.
+    """
+
+    def __init__(self, latent_dim: int = 2, num_classes: int = 0) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.num_classes = num_classes
+        raise NotImplementedError("TODO: MLPGenerator.__init__")
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError("TODO: MLPGenerator.forward")
+
+
+class MLPDiscriminator(nn.Module):
+    """Discriminator (or critic) of 2-D points: (N, 2) [+ labels (N,)] -> logits (N,)."""
+
+    def __init__(self, num_classes: int = 0) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        raise NotImplementedError("TODO: MLPDiscriminator.__init__")
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError("TODO: MLPDiscriminator.forward")
+
+
+class Generator(nn.Module):
+    """DCGAN-style generator of phantoms: ``z`` (N, latent_dim) [+ labels (N,)] -> images
+    (N, 1, 32, 32) with values in [-1, 1] (a final ``tanh``).
+
+    Suggested architecture (``w = 16``): a linear layer to ``4w x 4 x 4``, BatchNorm,
+    ReLU, then three stages that double the size (8, 16, 32): ``nn.Upsample(scale_factor=2)``
+    and a 3x3 convolution (4w -> 2w -> w -> w/2 channels), BatchNorm, ReLU; finally a 3x3
+    convolution to 1 channel and ``tanh``. (Upsampling + convolution avoids the
+    checkerboard artifacts of ``ConvTranspose2d`` and trains more steadily in few steps.)
+    """
+
+    def __init__(self, latent_dim: int = 32, num_classes: int = 0) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.num_classes = num_classes
+        raise NotImplementedError("TODO: Generator.__init__")
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError("TODO: Generator.forward")
+
+
+class Discriminator(nn.Module):
+    """DCGAN-style discriminator (or WGAN critic) of phantoms: images (N, 1, 32, 32)
+    [+ labels (N,)] -> logits (N,).
+
+    Suggested architecture (``w = 16``): three ``Conv2d(kernel 4, stride 2, padding 1)``
+    (1 -> w -> 2w -> 4w channels, 32 -> 16 -> 8 -> 4 pixels) with LeakyReLU(0.2), then a
+    linear layer to ``max(num_classes, 1)`` scores. No BatchNorm (see the module's notes).
+    """
+
+    def __init__(self, num_classes: int = 0) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        raise NotImplementedError("TODO: Discriminator.__init__")
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError("TODO: Discriminator.forward")

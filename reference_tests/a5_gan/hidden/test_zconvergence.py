@@ -1,0 +1,112 @@
+"""Hidden: convergence, scored here from the samples the student's trained generator returns.
+
+Training data is drawn here with hidden seeds and sent to the worker; the samples come back
+as arrays. Mixture of Gaussians: six modes on a circle of radius 2 (std 0.1); the grader
+counts the modes covered and the share of samples within 3 std of a mode. Phantoms: the
+grader segments the generated images with its own copy of the shipped segmenter and counts
+plausible myocardium rings (conftest.plausible_ring). Thresholds: bench/thresholds_a5.py
+(reference over many seeds, bench/results/thresholds_a5.txt). This file's name sorts it
+last: the slowest tests run after everything else.
+"""
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.visibility("after_published")]
+
+MOG = {"k": 6, "radius": 2.0, "std": 0.1, "n": 2048}
+MOG_TRAIN = {"steps": 1000, "batch_size": 128, "lr": 2e-3}
+MIN_COVERED, MIN_SHARE, MAX_MEDIAN = 5, 0.5, 0.3
+COND_MIN_SHARE = 0.7
+PHANTOM = {"n": 512, "noise": 0.01, "bias": 0.1}
+PHANTOM_TRAIN = {"steps": 300, "batch_size": 32, "lr": 2e-3}
+N_GENERATED, MIN_RING_SHARE = 64, 2 / 64
+
+
+def _mog(ref, seed):
+    modes = ref.ring_modes(MOG["k"], MOG["radius"])
+    pts, which = ref.mixture(MOG["n"], modes, MOG["std"], np.random.default_rng(seed))
+    return modes, pts, which
+
+
+def _samples(value, shape, what):
+    assert isinstance(value, np.ndarray) and value.shape == shape, (
+        f"{what} returned {type(value).__name__} {np.shape(value)}, expected {shape}")
+    out = value.astype(np.float64)
+    assert np.all(np.isfinite(out)), f"{what}: samples hold inf or nan"
+    return out
+
+
+@pytest.mark.points(4)
+@pytest.mark.tags("convergence", "mixture")
+@pytest.mark.call_timeout(90)
+def test_mixture_of_gaussians(student, ref, leaderboard):
+    """A GAN on a mixture of six Gaussians covers >= 5 modes with >= 50 % of samples near a mode
+
+    MLPGenerator(latent_dim=2) and MLPDiscriminator, train_gan(steps=1000, batch_size=128,
+    lr=2e-3, mode="ns") on 2048 points; 1024 samples scored here.
+    """
+    models, train = student.module("models"), student.module("train")
+    modes, pts, _ = _mog(ref, 580_001)
+    student.probe("deterministic_torch", 0)
+    G, D = models.MLPGenerator(latent_dim=2), models.MLPDiscriminator()
+    train.train_gan(G, D, student.tensor(pts), seed=0, **MOG_TRAIN)
+    x = _samples(train.sample(G, 1024, seed=1), (1024, 2), "train.sample")
+    covered, share, median = ref.mode_scores(x, modes, MOG["std"])
+    leaderboard("mixture: share near a mode", share, order="desc")
+    assert covered >= MIN_COVERED, f"the samples cover {covered} of the 6 modes (need {MIN_COVERED})"
+    assert share >= MIN_SHARE, (
+        f"{share:.1%} of the samples lie within 3 std of a mode (need {MIN_SHARE:.0%})")
+    assert median <= MAX_MEDIAN, f"median distance to the nearest mode {median:.3f} (need <= {MAX_MEDIAN})"
+
+
+@pytest.mark.points(3)
+@pytest.mark.tags("convergence", "conditional")
+@pytest.mark.call_timeout(90)
+def test_conditional_mixture(student, ref):
+    """A conditional GAN puts >= 70 % of each class's samples near that class's own modes
+
+    Class = mode index mod 2 (three modes each); conditional MLPGenerator/MLPDiscriminator,
+    the same training; 512 samples per class.
+    """
+    models, train = student.module("models"), student.module("train")
+    modes, pts, which = _mog(ref, 580_002)
+    student.probe("deterministic_torch", 0)
+    G, D = models.MLPGenerator(latent_dim=2, num_classes=2), models.MLPDiscriminator(num_classes=2)
+    train.train_gan(G, D, student.tensor(pts), labels=student.tensor((which % 2).astype(np.int64)),
+                    seed=0, **MOG_TRAIN)
+    for c in range(2):
+        x = _samples(train.sample(G, 512, seed=1 + c, labels=student.tensor(np.full(512, c, np.int64))),
+                     (512, 2), "train.sample with labels")
+        _, share, _ = ref.mode_scores(x, modes[c::2], MOG["std"])
+        assert share >= COND_MIN_SHARE, (
+            f"only {share:.1%} of the samples of class {c} lie within 3 std of the modes of "
+            f"class {c} (need {COND_MIN_SHARE:.0%}): the generator does not follow its class")
+
+
+@pytest.mark.points(3)
+@pytest.mark.tags("convergence", "phantoms")
+@pytest.mark.call_timeout(120)
+def test_generated_phantoms_have_myocardium_rings(student, phantoms, grader_segmenter, ring_check,
+                                                  leaderboard):
+    """Generated phantoms: the grader's segmenter finds a myocardium ring around a blood pool in >= 2 of 64
+
+    Generator/Discriminator trained by train_gan(steps=300, batch_size=32, lr=2e-3) on 512
+    phantoms of 32x32 (to_gan range); 64 samples segmented here with the shipped network.
+    Random images give a ring in 0.4 % of cases.
+    """
+    models, train = student.module("models"), student.module("train")
+    ph = phantoms.make_phantoms(PHANTOM["n"], 32, seed=580_003, noise=PHANTOM["noise"],
+                                bias=PHANTOM["bias"])
+    data = np.clip(ph.images / 0.65 - 1.0, -1.0, 1.0).astype(np.float32)
+    student.probe("deterministic_torch", 0)
+    G, D = models.Generator(), models.Discriminator()
+    train.train_gan(G, D, student.tensor(data), seed=0, **PHANTOM_TRAIN)
+    x = _samples(train.sample(G, N_GENERATED, seed=1), (N_GENERATED, 1, 32, 32), "train.sample")
+    assert np.all(np.abs(x) <= 1.0), "generated images outside [-1, 1]"
+    masks = grader_segmenter(x.astype(np.float32))
+    share = float(np.mean([ring_check(m) for m in masks]))
+    leaderboard("phantoms: share with a myocardium ring", share, order="desc")
+    assert share >= MIN_RING_SHARE, (
+        f"{share:.1%} of {N_GENERATED} generated images show a myocardium ring around a blood "
+        f"pool to the shipped segmenter (need {MIN_RING_SHARE:.1%})")
