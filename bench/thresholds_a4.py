@@ -103,8 +103,8 @@ def _loop_over_heads(self, x, mask=None):
 def speed(repeat: int = 7, rounds: int = 3) -> None:
     shape = test_performance.SHAPE
     reference = models.MultiHeadSelfAttention.forward
-    print(f"speed: TransformerTagger(4, d_model=32, nhead=4, num_layers=2, "
-          f"dim_feedforward=64) forward (eval) / lstm_yardstick on records {shape}, "
+    print(f"speed: TransformerTagger(4, **{test_performance.MODEL_KW}) forward (eval) / "
+          f"lstm_yardstick on records {shape}, "
           f"min of {repeat}, {rounds} rounds; limit {test_performance.MAX_RATIO}x")
     for name, fwd in (("reference (batched heads)", reference),
                       ("loop over heads", _loop_over_heads),
@@ -113,8 +113,7 @@ def speed(repeat: int = 7, rounds: int = 3) -> None:
         ratios = []
         for r in range(rounds):
             torch.manual_seed(r)
-            model = models.TransformerTagger(4, d_model=32, nhead=4, num_layers=2,
-                                             dim_feedforward=64, dropout=0.0, max_len=256).eval()
+            model = models.TransformerTagger(4, **test_performance.MODEL_KW).eval()
             xs = [torch.randn(shape) for _ in range(repeat + 1)]
             t_m, t_y = [], []
             for x in xs:

@@ -14,9 +14,12 @@ import pytest
 
 pytestmark = [pytest.mark.visibility("after_published")]
 
-REPEAT = 5
-SHAPE = (4, 250, 4)  # 4 records of 5 s at 50 Hz
-MAX_RATIO = 12.0
+REPEAT = 7
+SHAPE = (1, 250, 4)  # one record of 5 s at 50 Hz
+# the Transformer of the convergence test; a long record makes loops over time points show
+MODEL_KW = {"d_model": 16, "nhead": 2, "num_layers": 2, "dim_feedforward": 32, "dropout": 0.0,
+            "max_len": 256}
+MAX_RATIO = 15.0
 
 
 @pytest.mark.points(2)
@@ -25,12 +28,11 @@ MAX_RATIO = 12.0
 @pytest.mark.hint("Compute attention for all time points and heads at once: (N, nhead, T, T) "
                   "scores from one matmul of queries and keys; no loops over time points.")
 def test_transformer_speed(student, ref, load_random_state, rng):
-    """TransformerTagger's forward pass: at most 12x the time of torch's LSTM on the same input"""
+    """TransformerTagger's forward pass: at most 15x the time of torch's LSTM on the same input"""
     models = student.module("models")
-    model = models.TransformerTagger(4, d_model=32, nhead=4, num_layers=2, dim_feedforward=64,
-                                     dropout=0.0, max_len=256)
-    state = load_random_state(model, ref.transformer_shapes(4, 32, 2, 64, 256), rng,
-                              "TransformerTagger(d_model=32)")
+    model = models.TransformerTagger(4, **MODEL_KW)
+    state = load_random_state(model, ref.transformer_shapes(4, 16, 2, 32, 256), rng,
+                              "TransformerTagger(4, d_model=16, nhead=2)")
     student.probe("set_mode", model, False)
     inputs = [rng.standard_normal(SHAPE).astype(np.float32) for _ in range(REPEAT)]
     warm = rng.standard_normal(SHAPE).astype(np.float32)
@@ -43,7 +45,7 @@ def test_transformer_speed(student, ref, load_random_state, rng):
                for a in inputs)
     for a, out in zip(inputs[:2], timed[:2], strict=True):
         ref.assert_close("TransformerTagger in a timed call", out,
-                         ref.transformer(state, a, None, 4, 2), rtol=1e-3, atol=1e-4)
+                         ref.transformer(state, a, None, 2, 2), rtol=1e-3, atol=1e-4)
     t_yard = min(t_yard, *(student.time_probe("lstm_yardstick", student.tensor(a), repeat=1,
                                               warmup=0)[0] for a in inputs))
     ratio = t_fn / t_yard
