@@ -81,13 +81,67 @@ def rings(data_seed: int, init_seed: int, batch_seed: int) -> tuple[float, float
     return float(np.mean([conftest.plausible_ring(m) for m in segment(x)])), seconds
 
 
+def speed(repeat: int = 5) -> None:
+    """In-process ratios of the performance test's calls (no sandbox, no transfers): the
+    reference train_step(mode="wgan-gp") and one whose penalty loops over the samples,
+    against the yardstick, on the yardstick's MLP models and batches of 512 points."""
+    import losses
+    import train as train_module
+
+    probes = _load(ROOT / "solutions" / "a5_gan" / "probes.py", "_a5_probes")
+
+    def loop_penalty(critic, real, fake, *, lam=10.0, eps=None, labels=None):  # noqa: ANN001, ANN202
+        n = real.shape[0]
+        eps = torch.rand(n) if eps is None else eps
+        terms = []
+        for i in range(n):
+            s = (eps[i] * real[i:i + 1] + (1 - eps[i]) * fake[i:i + 1]).detach().requires_grad_(True)
+            (g,) = torch.autograd.grad(critic(s).sum(), s, create_graph=True)
+            terms.append((g.norm() - 1) ** 2)
+        return lam * torch.stack(terms).mean()
+
+    rng = np.random.default_rng(0)
+
+    def batch() -> tuple[torch.Tensor, torch.Tensor]:
+        return (torch.tensor(rng.standard_normal((512, 2)).astype(np.float32)),
+                torch.tensor(rng.standard_normal((512, 2)).astype(np.float32)))
+
+    def best(fn) -> float:  # noqa: ANN001
+        fn(*batch())
+        times = []
+        for _ in range(repeat):
+            args = batch()
+            start = time.perf_counter()
+            fn(*args)
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    t_yard = best(probes.wgan_step_yardstick)
+    models_ref = probes.fixed_models()
+    t_ref = best(lambda r, z: train_module.train_step(*models_ref, r, z, mode="wgan-gp"))
+    original = losses.gradient_penalty
+    train_module.critic_loss.__globals__["gradient_penalty"] = loop_penalty
+    try:
+        models_loop = probes.fixed_models()
+        t_loop = best(lambda r, z: train_module.train_step(*models_loop, r, z, mode="wgan-gp"))
+    finally:
+        train_module.critic_loss.__globals__["gradient_penalty"] = original
+    print(f"speed (in-process, min of {repeat}): yardstick {t_yard * 1e3:.1f} ms, reference "
+          f"train_step {t_ref * 1e3:.1f} ms ({t_ref / t_yard:.2f}x), per-sample penalty loop "
+          f"{t_loop * 1e3:.1f} ms ({t_loop / t_yard:.2f}x); limit 4x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--phantom-seeds", type=int, default=6)
+    parser.add_argument("--speed-only", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"torch {torch.__version__}, 1 thread")
+    speed()
+    if args.speed_only:
+        return
     print(f"mixture {suite.MOG}, training {suite.MOG_TRAIN}")
     cov, share, med, cond = [], [], [], []
     for s in range(args.seeds):

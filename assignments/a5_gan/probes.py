@@ -196,31 +196,27 @@ def is_training(model: nn.Module) -> bool:
 # ---------------------------------------------------------------- performance yardstick
 
 
+def _mlp(inp: int, out: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(inp, 64), nn.LeakyReLU(0.2), nn.Linear(64, 64),
+                         nn.LeakyReLU(0.2), nn.Linear(64, out))
+
+
 class _YardG(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.latent_dim = 32
+        self.latent_dim = 2
         self.num_classes = 0
-        self.fc = nn.Linear(32, 64 * 16)
-        self.net = nn.Sequential(
-            nn.BatchNorm2d(64), nn.ReLU(),
-            nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.BatchNorm2d(32), nn.ReLU(),
-            nn.ConvTranspose2d(32, 16, 4, 2, 1), nn.BatchNorm2d(16), nn.ReLU(),
-            nn.ConvTranspose2d(16, 1, 4, 2, 1), nn.Tanh())
+        self.net = _mlp(2, 2)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(self.fc(z).reshape(-1, 64, 4, 4))
+        return self.net(z)
 
 
 class _YardD(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.num_classes = 0
-        self.net = nn.Sequential(
-            nn.Conv2d(1, 16, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(16, 32, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(32, 64, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Flatten(), nn.Linear(64 * 16, 1))
+        self.net = _mlp(2, 1)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(x)[:, 0]
@@ -235,8 +231,9 @@ def _fixed_models() -> tuple[nn.Module, nn.Module, Any, Any]:
 
 @probe("fixed_models")
 def fixed_models() -> tuple[nn.Module, nn.Module, Any, Any]:
-    """(G, D, opt_g, opt_d): the DCGAN pair of the yardstick, seeded (the performance test
-    times your ``train_step`` on these models, so only the step itself is compared)."""
+    """(G, D, opt_g, opt_d): the MLP pair of the yardstick (points in the plane), seeded;
+    the performance test times your ``train_step`` on these models, so only the step
+    itself is compared."""
     return _fixed_models()
 
 
@@ -251,7 +248,7 @@ def wgan_step_yardstick(real: torch.Tensor, z: torch.Tensor, lam: float = 10.0) 
         _YARD["models"] = _fixed_models()
     g, d, opt_g, opt_d = _YARD["models"]
     fake = g(z)
-    eps = _rand(real.shape[0], 1, 1, 1)
+    eps = _rand(real.shape[0], 1)
     s = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
     (grad,) = _grad(d(s).sum(), s, create_graph=True)
     gp = lam * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
@@ -263,7 +260,7 @@ def wgan_step_yardstick(real: torch.Tensor, z: torch.Tensor, lam: float = 10.0) 
     opt_g.zero_grad()
     loss_g.backward()
     opt_g.step()
-    return [float(loss_d), float(loss_g)]
+    return [float(loss_d.detach()), float(loss_g.detach())]
 
 
 @probe("requires_grad")

@@ -1,13 +1,13 @@
 """Hidden: speed of a WGAN-GP training step relative to a vectorized yardstick.
 
-Both time one critic step and one generator step of the same DCGAN pair (built by the
-public probe ``fixed_models``: only the step itself is compared), on batches of 64 images
-of 32x32. The yardstick (solutions/a5_gan/probes.py) runs in a worker that never loads
+Both time one critic step and one generator step of the same small MLP pair (built by the
+public probe ``fixed_models``: only the step itself is compared), on batches of 512 points
+in the plane (small models, so the cost of the step's own code shows). The yardstick (solutions/a5_gan/probes.py) runs in a worker that never loads
 student code and takes the penalty's gradient with one autograd.grad for the whole batch.
 Times are measured by the grader around each round trip, minima over several repeats with
 fresh inputs, as a ratio. Measured with one thread (bench/results/thresholds_a5.txt):
-reference about 1x; a penalty looping over the samples (one autograd.grad each) well
-above the limit.
+in-process, reference 1.3x, a penalty looping over the samples (one autograd.grad each)
+about 20x; the limit is 4x.
 """
 
 import numpy as np
@@ -16,7 +16,7 @@ import pytest
 pytestmark = [pytest.mark.visibility("after_published")]
 
 REPEAT = 4
-LIMIT = 3.0
+LIMIT = 4.0
 
 
 @pytest.mark.points(2)
@@ -25,13 +25,13 @@ LIMIT = 3.0
 @pytest.mark.hint("One torch.autograd.grad call for the whole batch of interpolates; no "
                   "Python loop over the samples.")
 def test_wgan_step_speed(student, rng):
-    """train_step(mode="wgan-gp") is vectorized: at most 3x a one-autograd.grad yardstick"""
+    """train_step(mode="wgan-gp") is vectorized: at most 4x a one-autograd.grad yardstick"""
     train = student.module("train")
     G, D, opt_g, opt_d = student.probe("fixed_models")
 
     def make():
-        real = rng.uniform(-1, 1, (64, 1, 32, 32)).astype(np.float32)
-        z = rng.standard_normal((64, 32)).astype(np.float32)
+        real = rng.standard_normal((512, 2)).astype(np.float32)
+        z = rng.standard_normal((512, 2)).astype(np.float32)
         return student.tensor(real), student.tensor(z)
 
     inputs = [make() for _ in range(REPEAT)]
@@ -50,5 +50,5 @@ def test_wgan_step_speed(student, rng):
                            for a in inputs))
     ratio = t_fn / t_yard
     assert ratio < LIMIT, (
-        f"train_step(mode='wgan-gp') took {t_fn * 1e3:.0f} ms, {ratio:.1f}x the vectorized "
-        f"yardstick ({t_yard * 1e3:.0f} ms) on 64 images; the limit is {LIMIT}x")
+        f"train_step(mode='wgan-gp') took {t_fn * 1e3:.1f} ms, {ratio:.1f}x the vectorized "
+        f"yardstick ({t_yard * 1e3:.1f} ms) on 512 points; the limit is {LIMIT}x")
