@@ -140,11 +140,13 @@ class Affine(nn.Module):
         self.num_classes = 0
         self.labels_seen: list[list[int]] = []
         self.batches: list[int] = []
+        self.modes: list[bool] = []
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if labels is not None:
             self.labels_seen.append([int(v) for v in labels])
         self.batches.append(int(x.shape[0]))
+        self.modes.append(bool(self.training))
         out = x.to(self.w.dtype) @ self.w.T + self.b
         return out[:, 0] if self.squeeze else out
 
@@ -157,10 +159,11 @@ def affine(w: Any, b: Any, squeeze: bool = False) -> nn.Module:
 
 @probe("affine_record")
 def affine_record(model: nn.Module) -> dict[str, Any]:
-    """The labels and batch sizes an ``affine`` model saw, call by call."""
+    """The labels, batch sizes and training modes an ``affine`` model saw, call by call."""
     if not isinstance(model, Affine):
         raise TypeError("affine_record: not a model made by the 'affine' probe")
-    return {"labels": list(model.labels_seen), "batches": list(model.batches)}
+    return {"labels": list(model.labels_seen), "batches": list(model.batches),
+            "training": list(model.modes)}
 
 
 @probe("sgd")

@@ -177,6 +177,24 @@ def test_critic_loss(student, ref, rng):
 
 @pytest.mark.points(1)
 @pytest.mark.tags("gradients", "penalty")
+def test_critic_loss_passes_eps(student, ref, rng):
+    """critic_loss passes eps on: a tanh critic's loss at the given interpolates"""
+    losses = student.module("losses")
+    n, d, hidden = 6, 4, 3
+    w1, b1, w2 = rng.standard_normal((hidden, d)), rng.standard_normal(hidden), rng.standard_normal(hidden)
+    real, fake = rng.standard_normal((n, d)), rng.standard_normal((n, d))
+    eps = rng.uniform(0, 1, n)
+    critic = student.probe("tanh_critic", _t(student, w1), _t(student, b1), _t(student, w2))
+    got = ref.scalar(losses.critic_loss(critic, _t(student, real), _t(student, fake), lam=2.0,
+                                        eps=_t(student, eps)), "losses.critic_loss")
+    expected = float(ref.mlp_critic(fake, w1, b1, w2).mean() - ref.mlp_critic(real, w1, b1, w2).mean()
+                     + ref.gp_mlp(real, fake, eps, w1, b1, w2, 2.0))
+    assert got == pytest.approx(expected, rel=1e-7), (
+        f"critic_loss(eps=...) gave {got:.8g}, expected {expected:.8g}: pass eps on to the penalty")
+
+
+@pytest.mark.points(1)
+@pytest.mark.tags("gradients", "penalty")
 def test_critic_loss_conditional_and_generator_loss(student, ref, rng):
     """critic_loss with labels scores every sample by its class; wgan_generator_loss = -mean"""
     losses = student.module("losses")

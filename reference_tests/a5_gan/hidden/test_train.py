@@ -127,6 +127,21 @@ def test_train_step_rejects_unknown_mode(student, rng):
         f"train_step(mode='wgan') raised {info.value.type_name}, expected ValueError")
 
 
+@pytest.mark.points(1)
+@pytest.mark.tags("convergence", "train_step")
+def test_train_step_keeps_modes(student, rng):
+    """train_step leaves the models' train/eval mode as it is"""
+    train = student.module("train")
+    G, D, _ = _affine_pair(student, rng)
+    opt_g, opt_d = student.probe("sgd", G, 0.01), student.probe("sgd", D, 0.01)
+    student.call(G.eval, want="none")
+    train.train_step(G, D, opt_g, opt_d, _t(student, rng.standard_normal((4, 3))),
+                     _t(student, rng.standard_normal((4, 2))))
+    assert not student.probe("is_training", G) and student.probe("is_training", D), (
+        "train_step changed the models' modes (G was in eval mode, D in training mode): "
+        "leave them as they are; train_gan sets the modes")
+
+
 def _constant_setup(student, rng, n=20):
     x0 = rng.standard_normal(3)
     data = np.tile(x0, (n, 1))
@@ -174,9 +189,11 @@ def test_train_gan_adam_lr(student, rng, lr):
 @pytest.mark.points(1)
 @pytest.mark.tags("convergence", "train_gan")
 def test_train_gan_steps_batches_eval(student, rng):
-    """train_gan: steps calls, batches of batch_size, eval mode after"""
+    """train_gan: steps calls, batches of batch_size, training mode while training, eval mode after"""
     train = student.module("train")
     G, D, _ = _affine_pair(student, rng)
+    student.call(G.eval, want="none")
+    student.call(D.eval, want="none")
     data = rng.standard_normal((30, 3))
     history = train.train_gan(G, D, _t(student, data), steps=4, batch_size=7, lr=1e-3, seed=0)
     assert isinstance(history, list | tuple) and len(history) == 4, (
@@ -184,6 +201,8 @@ def test_train_gan_steps_batches_eval(student, rng):
     batches = student.probe("affine_record", G)["batches"]
     assert batches == [7] * 4, f"the generator got batches of {batches}, expected 7 per step"
     assert set(student.probe("affine_record", D)["batches"]) == {7}, "the discriminator got batches not of batch_size"
+    modes = student.probe("affine_record", G)["training"] + student.probe("affine_record", D)["training"]
+    assert all(modes), "train_gan ran the models in evaluation mode while training: call .train() first"
     assert not student.probe("is_training", G) and not student.probe("is_training", D), (
         "train_gan must leave both models in evaluation mode")
 
