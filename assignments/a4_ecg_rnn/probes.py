@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from autograder.probes import probe
 
@@ -150,3 +151,25 @@ def manual_seed(seed: int) -> int:
     """``torch.manual_seed(seed)``: the same initial weights and dropout masks every time."""
     _manual_seed(int(seed))
     return int(seed)
+
+
+class _OpCounter(TorchDispatchMode):
+    """Counts the aten operations dispatched while it is active."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+@probe("op_count")
+def op_count(fn: Any, *args: Any, **kwargs: Any) -> int:
+    """How many tensor operations (aten ops) ``fn(*args, **kwargs)`` runs, under
+    ``torch.no_grad()``: a deterministic measure of how the work grows with the input
+    (a Python loop over time points runs more operations for a longer record)."""
+    with _no_grad(), _OpCounter() as counter:
+        fn(*args, **kwargs)
+    return int(counter.count)

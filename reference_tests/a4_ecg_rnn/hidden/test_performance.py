@@ -5,8 +5,12 @@ times the student's TransformerTagger (forward pass, evaluation mode) and the
 ``lstm_yardstick`` probe (torch's fused ``nn.LSTM``, bidirectional, 64 units, and a linear
 head; solutions/a4_ecg_rnn/probes.py) on the same fresh random records, each passed by
 value inside the timed window; the verdict is the ratio of the minima over several repeats
-after a warm-up. Attention written with Python loops over time points or heads is far
-slower. The band is measured by bench/thresholds_a4.py (bench/results/thresholds_a4.txt).
+after a warm-up. Attention written with Python loops over time points is far slower.
+The band is measured by bench/thresholds_a4.py (bench/results/thresholds_a4.txt); in
+gradings on a loaded 2-core machine the reference stayed at 2.6-3.3x and a loop over the
+query time points came to 7-17x, so a second, deterministic test counts the tensor
+operations of the forward pass on 40 and on 80 time points (the ``op_count`` probe): they
+must not grow with the length of the record.
 """
 
 import numpy as np
@@ -15,11 +19,11 @@ import pytest
 pytestmark = [pytest.mark.visibility("after_published")]
 
 REPEAT = 7
-SHAPE = (1, 250, 4)  # one record of 5 s at 50 Hz
+SHAPE = (1, 500, 4)  # one record of 10 s at 50 Hz
 # the Transformer of the convergence test; a long record makes loops over time points show
 MODEL_KW = {"d_model": 16, "nhead": 2, "num_layers": 2, "dim_feedforward": 32, "dropout": 0.0,
-            "max_len": 256}
-MAX_RATIO = 15.0
+            "max_len": 500}
+MAX_RATIO = 8.0
 
 
 @pytest.mark.points(2)
@@ -28,10 +32,10 @@ MAX_RATIO = 15.0
 @pytest.mark.hint("Compute attention for all time points and heads at once: (N, nhead, T, T) "
                   "scores from one matmul of queries and keys; no loops over time points.")
 def test_transformer_speed(student, ref, load_random_state, rng):
-    """TransformerTagger's forward pass: at most 15x the time of torch's LSTM on the same input"""
+    """TransformerTagger's forward pass: at most 8x the time of torch's LSTM on the same input"""
     models = student.module("models")
     model = models.TransformerTagger(4, **MODEL_KW)
-    state = load_random_state(model, ref.transformer_shapes(4, 16, 2, 32, 256), rng,
+    state = load_random_state(model, ref.transformer_shapes(4, 16, 2, 32, 500), rng,
                               "TransformerTagger(4, d_model=16, nhead=2)")
     student.probe("set_mode", model, False)
     inputs = [rng.standard_normal(SHAPE).astype(np.float32) for _ in range(REPEAT)]
@@ -52,3 +56,22 @@ def test_transformer_speed(student, ref, load_random_state, rng):
     assert ratio < MAX_RATIO, (
         f"TransformerTagger took {t_fn * 1e3:.1f} ms, {ratio:.1f}x torch's LSTM "
         f"({t_yard * 1e3:.2f} ms) on records of shape {SHAPE}; the limit is {MAX_RATIO}x")
+
+
+@pytest.mark.points(1)
+@pytest.mark.tags("performance", "transformer")
+@pytest.mark.hint("Compute attention for all time points and heads at once: (N, nhead, T, T) "
+                  "scores from one matmul of queries and keys; no loops over time points.")
+def test_transformer_vectorized_over_time(student):
+    """TransformerTagger runs as many tensor operations for 80 time points as for 40"""
+    models = student.module("models")
+    student.probe("manual_seed", 0)
+    model = models.TransformerTagger(4, **MODEL_KW)
+    student.probe("set_mode", model, False)
+    rng = np.random.default_rng(9)
+    counts = {t: student.probe("op_count", model, student.tensor(
+        rng.standard_normal((2, t, 4)).astype(np.float32))) for t in (40, 80)}
+    assert counts[80] <= counts[40], (
+        f"TransformerTagger ran {counts[40]} tensor operations on records of 40 time points and "
+        f"{counts[80]} on records of 80: a Python loop over the time points (deterministic "
+        "count of aten operations, no timing involved)")
