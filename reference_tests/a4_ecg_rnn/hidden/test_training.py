@@ -12,7 +12,6 @@ Thresholds: bench/thresholds_a4.py measures the reference over many seeds.
 import numpy as np
 import pytest
 
-
 pytestmark = [pytest.mark.visibility("after_published")]
 
 FS = 50
