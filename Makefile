@@ -24,6 +24,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check autograder tests bench
 	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/hadolint grading_images/*.Dockerfile   # the GPU image is built only where a GPU is lent
 
 type: install
 	$(VENV)/bin/mypy

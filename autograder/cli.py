@@ -182,6 +182,8 @@ def _image_parser(sub: Any, staff: argparse.ArgumentParser) -> None:
     base.add_argument("--tag", default=None, help="image tag (default: dl-autograder-base:bookworm)")
     base.add_argument("--mirror", default="http://deb.debian.org/debian",
                       help="Debian mirror for debootstrap")
+    base.add_argument("--if-missing", action="store_true",
+                      help="do nothing when the image exists already")
     build = isub.add_parser("build", help="build an assignment's grading image: its "
                             "Gradescope bundle installed by its setup.sh", parents=[staff])
     build.add_argument("assignment", help="assignment id, e.g. a1")
@@ -353,7 +355,9 @@ def cmd_image(args: argparse.Namespace) -> int:
         console.print(Text(line), highlight=False)
 
     if args.image_command == "base":
-        made = images.build_base(tag=args.tag or images.BASE_TAG, mirror=args.mirror, log=log)
+        tag = args.tag or images.BASE_TAG
+        existing = images.existing(tag) if args.if_missing else None
+        made = existing or images.build_base(tag=tag, mirror=args.mirror, log=log)
     else:
         root = find_course_root(explicit=args.course)
         made = images.build_image(root, resolve_name(root, args.assignment), tag=args.tag,

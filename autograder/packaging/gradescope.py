@@ -27,6 +27,8 @@ from autograder.errors import ConfigError
 
 # The CPU build of torch keeps the image small; Gradescope has no GPU.
 TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
+# What grading needs beyond the core: torch, and grader-side data and tools (neurokit2...).
+EXTRAS = "torch,staff"
 
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder image.
@@ -45,60 +47,49 @@ if [ -z "$PY" ] || ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then
   PY="$(command -v python3.11)"
 fi
 # A venv every uid can read (the sandbox's workers run as unprivileged uids).
-"$PY" -m venv /autograder/venv
-chmod -R a+rX /autograder/venv
+# (A grading image comes with the venv's dependencies installed: keep it.)
+[ -x /autograder/venv/bin/python ] || "$PY" -m venv /autograder/venv
 if [ -d wheelhouse ]; then
-  /autograder/venv/bin/pip install -q --no-index --find-links wheelhouse -c harness/constraints.txt ./harness
+  /autograder/venv/bin/pip install -q --no-index --find-links wheelhouse -c harness/constraints.txt "./harness[@EXTRAS@]"
+  rm -rf wheelhouse  # installed: no need to keep it in the image
 else
-  /autograder/venv/bin/pip install -q --extra-index-url @TORCH_INDEX@ -c harness/constraints.txt ./harness
+  # AUTOGRADER_TORCH_INDEX: the CUDA wheels' index, for the GPU grading image.
+  if ! /autograder/venv/bin/pip install -q --extra-index-url "${AUTOGRADER_TORCH_INDEX:-@TORCH_INDEX@}" \
+      -c harness/constraints.txt "./harness[@EXTRAS@]"; then
+    echo "setup.sh: installing the grader's packages failed (see pip's message above). This" >&2
+    echo "bundle has no wheelhouse/, so it needs the package index: build it with" >&2
+    echo "'autograder gradescope ASSIGNMENT --wheelhouse DIR' to install offline." >&2
+    exit 1
+  fi
 fi
-# The hidden suite: root only. The worker reaches /autograder/venv and nothing else here.
+# Only what lacks the bits: a no-op chmod still copies every file up in an image layer.
+find /autograder/venv \( ! -perm -o+r -o \( -type d ! -perm -o+x \) \) -exec chmod a+rX {} +
+# The hidden suite and the rest of the bundle: root only (a grading image's root file
+# system is read-only, so the grader could not fix it later). The worker reaches
+# /autograder/venv and nothing else here.
 chmod -R go-rwx /autograder/source/course
-chmod 711 /autograder /autograder/source
+chmod 711 /autograder
+chmod 700 /autograder/source
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
 # Gradescope runs this per submission, as root. AUTOGRADER_ROOT and AUTOGRADER_PYTHON
-# exist for tests that run the bundle outside Gradescope.
+# exist for tests that run the bundle outside Gradescope; arguments (a grading image's
+# --timeout) go on to `autograder grade`.
 set -uo pipefail
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 PY="${AUTOGRADER_PYTHON:-$ROOT/venv/bin/python}"
 mkdir -p "$ROOT/results"
 exec "$PY" -I -m autograder grade @ASSIGNMENT@ "$ROOT/submission" \\
-  -o "$ROOT/results/results.json" --course "$ROOT/source/course"
+  -o "$ROOT/results/results.json" --course "$ROOT/source/course" "$@"
 """
 
 
 def build_bundle(root: Path, name: str, output: Path, *, wheelhouse: Path | None = None) -> Path:
     """Write the upload zip for assignment ``name`` of the course at ``root``."""
-    layout = Layout(root, name)
-    config = layout.config()
-    if not (layout.reference / "hidden").is_dir():
-        raise ConfigError(f"{layout.reference} has no hidden/ folder; nothing to grade with")
-    if not layout.template.is_dir():
-        raise ConfigError(f"{layout.template} is missing; run `autograder template {config.id}`")
-    harness = Path(__file__).resolve().parents[2]
-    if not (harness / "pyproject.toml").is_file():
-        raise ConfigError(f"the harness at {harness} is not a source checkout (no pyproject.toml); "
-                          "build the bundle from a clone of the harness")
     with tempfile.TemporaryDirectory(prefix="autograder-bundle-") as tmp_name:
         tmp = Path(tmp_name)
-        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
-        shutil.copytree(harness / "autograder", tmp / "harness" / "autograder", ignore=ignore)
-        for f in ("pyproject.toml", "constraints.txt", "README.md"):
-            shutil.copy2(harness / f, tmp / "harness" / f)
-        shutil.copytree(layout.reference, tmp / "course" / "reference_tests" / name, ignore=ignore)
-        shutil.copytree(layout.template, tmp / "course" / "assignments" / name, ignore=ignore)
-        if wheelhouse is not None:
-            wheels = [p.name.lower() for p in wheelhouse.glob("*.whl")]
-            if not any(w.startswith("setuptools-") for w in wheels):
-                # the harness itself is built from source by setup.sh: its build backend
-                raise ConfigError(f"--wheelhouse {wheelhouse} has no setuptools wheel; fill it "
-                                  "with `pip download -d DIR -c constraints.txt "
-                                  f"--extra-index-url {TORCH_INDEX} . 'setuptools>=77' wheel`")
-            shutil.copytree(wheelhouse, tmp / "wheelhouse")
-        _script(tmp / "setup.sh", SETUP_SH.replace("@TORCH_INDEX@", TORCH_INDEX))
-        _script(tmp / "run_autograder", RUN_AUTOGRADER.replace("@ASSIGNMENT@", config.id))
+        stage_bundle(root, name, tmp, wheelhouse=wheelhouse)
         output.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(output, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for path in sorted(tmp.rglob("*")):
@@ -107,6 +98,50 @@ def build_bundle(root: Path, name: str, output: Path, *, wheelhouse: Path | None
                     info.compress_type = zipfile.ZIP_DEFLATED
                     zf.writestr(info, path.read_bytes())
     return output
+
+
+def stage_bundle(root: Path, name: str, dest: Path, *, wheelhouse: Path | None = None) -> Path:
+    """Lay the bundle's files out in the empty folder ``dest`` (what Gradescope unpacks to
+    /autograder/source; the grading images copy the same folder)."""
+    layout = Layout(root, name)
+    config = layout.config()
+    if not (layout.reference / "hidden").is_dir():
+        raise ConfigError(f"{layout.reference} has no hidden/ folder; nothing to grade with")
+    if not layout.template.is_dir():
+        raise ConfigError(f"{layout.template} is missing; run `autograder template {config.id}`")
+    harness = harness_checkout()
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+    shutil.copytree(harness / "autograder", dest / "harness" / "autograder", ignore=ignore)
+    for f in ("pyproject.toml", "constraints.txt", "README.md"):
+        shutil.copy2(harness / f, dest / "harness" / f)
+    shutil.copytree(layout.reference, dest / "course" / "reference_tests" / name, ignore=ignore)
+    shutil.copytree(layout.template, dest / "course" / "assignments" / name, ignore=ignore)
+    if wheelhouse is not None:
+        wheels = [p.name.lower() for p in wheelhouse.glob("*.whl")]
+        if not any(w.startswith("setuptools-") for w in wheels):
+            # the harness itself is built from source by setup.sh: its build backend
+            raise ConfigError(f"--wheelhouse {wheelhouse} has no setuptools wheel; fill it "
+                              f"with `{download_command(wheelhouse)}`")
+        shutil.copytree(wheelhouse, dest / "wheelhouse")
+    _script(dest / "setup.sh", SETUP_SH.replace("@TORCH_INDEX@", TORCH_INDEX)
+            .replace("@EXTRAS@", EXTRAS))
+    _script(dest / "run_autograder", RUN_AUTOGRADER.replace("@ASSIGNMENT@", config.id))
+    return dest
+
+
+def harness_checkout() -> Path:
+    """The source checkout this package runs from (bundles and images copy it)."""
+    harness = Path(__file__).resolve().parents[2]
+    if not (harness / "pyproject.toml").is_file():
+        raise ConfigError(f"the harness at {harness} is not a source checkout (no pyproject.toml); "
+                          "build the bundle from a clone of the harness")
+    return harness
+
+
+def download_command(wheelhouse: Path) -> str:
+    """The pip command that fills a wheelhouse for an offline setup.sh."""
+    return (f"pip download -d {wheelhouse} -c constraints.txt --extra-index-url {TORCH_INDEX} "
+            f"'.[{EXTRAS}]' 'setuptools>=77' wheel")
 
 
 def _script(path: Path, text: str) -> None:

@@ -85,7 +85,10 @@ def _take_other_bits(path: Path, report: PermissionReport, keep_x: bool = False)
     if keep_x:
         wanted |= stat.S_IXOTH
     if wanted != stat.S_IMODE(mode):
-        os.chmod(path, wanted)
+        try:
+            os.chmod(path, wanted)
+        except OSError:
+            return  # a read-only file system: _still_reachable reports it if it matters
         report.changed.append(str(path))
 
 

@@ -100,3 +100,24 @@ def test_the_workers_uid_can_no_longer_read_hidden_tests(tmp_path):
     assert _read_as_nobody(secret) == "PermissionError"
     assert _read_as_nobody(root / "solutions" / "a1" / "layers.py") == "PermissionError"
     assert _read_as_nobody(root / ".venv" / "lib" / "site.py") == "ok"
+
+
+def test_read_only_file_system_is_reported_not_raised(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A container with a read-only root: the modes cannot change. The grader must not
+    crash; what stays readable is reported (then the policy refuses to grade)."""
+    import errno
+
+    from autograder.sandbox import permissions
+
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    (hidden / "test_secret.py").write_text("SECRET\n")
+
+    def read_only(path: object, mode: int) -> None:
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(permissions.os, "chmod", read_only)
+    report = hide_by_permissions([hidden], keep=[])
+    assert not report.ok and report.exposed == [str(hidden)]
+    assert "could not hide" in report.detail()
