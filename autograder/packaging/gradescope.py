@@ -63,7 +63,7 @@ else
   fi
 fi
 # Only what lacks the bits: a no-op chmod still copies every file up in an image layer.
-find /autograder/venv \( ! -perm -o+r -o \( -type d ! -perm -o+x \) \) -exec chmod a+rX {} +
+find /autograder/venv \\( ! -perm -o+r -o \\( -type d ! -perm -o+x \\) \\) -exec chmod a+rX {} +
 # The hidden suite and the rest of the bundle: root only (a grading image's root file
 # system is read-only, so the grader could not fix it later). The worker reaches
 # /autograder/venv and nothing else here.
