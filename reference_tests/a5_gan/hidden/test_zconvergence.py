@@ -44,7 +44,8 @@ def test_mixture_of_gaussians(student, ref, leaderboard):
     """A GAN on a mixture of six Gaussians covers >= 5 modes with >= 50 % of samples near a mode
 
     MLPGenerator(latent_dim=2) and MLPDiscriminator, train_gan(steps=1000, batch_size=128,
-    lr=2e-3, mode="ns") on 2048 points; 1024 samples scored here.
+    lr=2e-3, mode="ns") on 2048 points; 1024 samples scored here. Reference over 10 seeds:
+    6 modes always, share 0.77-0.89, median distance 0.08-0.14 (hidden seeds: 6, 0.85, 0.08).
     """
     models, train = student.module("models"), student.module("train")
     modes, pts, _ = _mog(ref, 580_001)
@@ -67,7 +68,8 @@ def test_conditional_mixture(student, ref):
     """A conditional GAN puts >= 70 % of each class's samples near that class's own modes
 
     Class = mode index mod 2 (three modes each); conditional MLPGenerator/MLPDiscriminator,
-    the same training; 512 samples per class.
+    the same training; 512 samples per class. Reference over 10 seeds: worst class
+    0.88-0.97 (hidden seeds 0.83); a generator that ignores its class gets about 0.5.
     """
     models, train = student.module("models"), student.module("train")
     modes, pts, which = _mog(ref, 580_002)
@@ -93,7 +95,10 @@ def test_generated_phantoms_have_myocardium_rings(student, phantoms, grader_segm
 
     Generator/Discriminator trained by train_gan(steps=300, batch_size=32, lr=2e-3) on 512
     phantoms of 32x32 (to_gan range); 64 samples segmented here with the shipped network.
-    Random images give a ring in 0.4 % of cases.
+    Reference (bench/results/thresholds_a5.txt): 0.30 with the hidden seeds; over 8 other
+    seeds 0.00-0.89 (median 0.52): short GAN training on CPU is fickle and one seed in
+    eight collapsed, hence the low bar (2 of 64, 5x the 0.6 % of uniform-noise images)
+    and the few points.
     """
     models, train = student.module("models"), student.module("train")
     ph = phantoms.make_phantoms(PHANTOM["n"], 32, seed=580_003, noise=PHANTOM["noise"],
