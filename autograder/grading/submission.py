@@ -92,10 +92,12 @@ class Submission:
         """A short line for a test whose import failed for a cause that report() explains
         once (a syntax error, a helper module the assignment does not expect), else None."""
         if type_name in ("SyntaxError", "IndentationError", "TabError"):
-            for module in self.syntax_errors:
+            for module, error in self.syntax_errors.items():
                 if f"({module}.py, line " in message:
-                    return (f"{self.found.get(module, module + '.py')} has a syntax error "
-                            "(shown once, above the failures): fix it first")
+                    at = re.search(r'File "[^"]+", line (\d+)', error)
+                    where = f" ({module}.py, line {at.group(1)})" if at else ""
+                    return self.locate(f"a syntax error{where}, shown once above the "
+                                       "failures: fix it first")
         if type_name == "ModuleNotFoundError":
             for name, (file, module, _line) in self.helpers.items():
                 if message.startswith(f"No module named '{name}'"):

@@ -171,7 +171,8 @@ def test_a_syntax_error_is_shown_once_with_its_line_and_a_caret(course: Path) ->
         assert proc.returncode == 1, out + proc.stderr
         assert out.count("SyntaxError: '(' was never closed") == 1, out
         assert 'File "ops.py", line 5\n    return np.maximum(0, x\n                     ^' in out, out
-        assert "ops.py has a syntax error (shown once, above the failures)" in out, out
+        assert ("SyntaxError in the import of ops: a syntax error (ops.py, line 5), shown "
+                "once above the failures: fix it first") in out, out
         assert "Importing ops failed" not in out and "/tmp/" not in out, out
 
 
@@ -187,6 +188,7 @@ def test_a_syntax_error_in_a_notebook_names_its_cell(course: Path) -> None:
     (folder / "ops.ipynb").write_text(nbformat.writes(nb))
     proc = ag("check", "a9", cwd=folder)
     assert 'File "ops.ipynb", cell 3, line 2' in proc.stdout, proc.stdout
+    assert "a syntax error (ops.ipynb, cell 3, line 2), shown once" in proc.stdout
     assert proc.stdout.count("SyntaxError: '(' was never closed") == 1, proc.stdout
 
 

@@ -329,7 +329,12 @@ def test_import_failure_is_summarized_once_and_drops_unrelated_hints(graded_prob
     data = graded_problems[scenario, "sandbox"]["data"]
     add = by_name(data)["Adds numbers"]
     summary = [ln for ln in data["output"].splitlines() if ln.startswith("Importing calc failed")]
-    if scenario in IMPORT_FAILS:
+    if scenario == "syntax":
+        # shown once as Python prints it (line, source, caret), not as an import failure
+        assert "Hint:" not in add["output"] and summary == []
+        assert "calc.py has a syntax error, so it cannot be imported" in data["output"]
+        assert 'File "calc.py", line 2' in data["output"] and "^" in data["output"]
+    elif scenario in IMPORT_FAILS:
         assert "Hint:" not in add["output"]  # the hint is about add(), not the import
         assert len(summary) == 1 and PROBLEMS[scenario][1][0] in summary[0], data["output"]
         where = "(calc.ipynb, cell 2, line 2)" if scenario == "notebook_raises" else "(calc.py, line "
