@@ -255,3 +255,16 @@ def test_breakpoint_reaches_the_terminal_in_process(course: Path) -> None:
     assert proc.returncode == 0, out
     assert "(Pdb) [1.0, 2.0]" in out, out
     assert out.index("(Pdb)") < out.index("Public tests") and "score on public tests: 1 / 1" in out
+
+
+def test_plain_pytest_loads_the_plugin_without_the_linux_sandbox(course: Path, tmp_path: Path) -> None:
+    """The plugin is loaded by every pytest run of the venv (an entry point): on a platform
+    without pwd/resource it must load, and a run with --submission grades in-process."""
+    folder = course / "assignments" / "a9_tiny"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "tests", "--submission", ".", "-q",
+                           "-p", "no:cacheprovider"], cwd=folder, env=_no_unix_env(tmp_path),
+                          capture_output=True, text=True, timeout=300, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out  # the template's test fails; pytest itself is fine
+    assert "INTERNALERROR" not in out and "No module named 'pwd'" not in out, out
+    assert "1 failed" in out, out
