@@ -225,8 +225,9 @@ def test_missing_image_is_a_clear_error(engine: Any, tmp_path: Path) -> None:
     proc = ag("grade", "a9", str(COURSE / "solutions" / "a9_tiny"), "-o", str(tmp_path / "r.json"),
               "--course", str(COURSE), "--image", "dl-autograder-no-such-image:cpu", cwd=tmp_path)
     assert proc.returncode != 0
-    assert "dl-autograder-no-such-image:cpu does not exist" in proc.stderr
-    assert "autograder image build" in proc.stderr
+    out = proc.stdout + proc.stderr
+    assert "dl-autograder-no-such-image:cpu does not exist" in out
+    assert "autograder image build" in out
 
 
 def test_setup_sh_without_network_or_wheelhouse_says_why(engine: Any, tmp_path: Path) -> None:
@@ -238,8 +239,7 @@ def test_setup_sh_without_network_or_wheelhouse_says_why(engine: Any, tmp_path: 
     with zipfile.ZipFile(bundle) as zf:
         zf.extractall(source)
     out = engine.containers.run(
-        BASE_TAG, ["bash", "/autograder/source/setup.sh"], network_mode="none", remove=True,
-        stdout=True, stderr=True, volumes={str(source): {"bind": "/autograder/source", "mode": "rw"}},
+        BASE_TAG, ["bash", "/autograder/source/setup.sh"], network_mode="none", volumes={str(source): {"bind": "/autograder/source", "mode": "rw"}},
         detach=True)
     status = out.wait(timeout=300)
     logs = out.logs().decode()
