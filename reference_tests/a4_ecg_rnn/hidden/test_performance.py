@@ -6,11 +6,13 @@ times the student's TransformerTagger (forward pass, evaluation mode) and the
 head; solutions/a4_ecg_rnn/probes.py) on the same fresh random records, each passed by
 value inside the timed window; the verdict is the ratio of the minima over several repeats
 after a warm-up. Attention written with Python loops over time points is far slower.
-The band is measured by bench/thresholds_a4.py (bench/results/thresholds_a4.txt); in
-gradings on a loaded 2-core machine the reference stayed at 2.6-3.3x and a loop over the
-query time points came to 7-17x, so a second, deterministic test counts the tensor
-operations of the forward pass on 40 and on 80 time points (the ``op_count`` probe): they
-must not grow with the length of the record.
+The band is measured by bench/thresholds_a4.py (bench/results/thresholds_a4.txt):
+in-process the reference is 1.8-4.1x and a loop over the query time points 15-24x. On a
+2-core machine shared with other gradings (load 6-8) the reference reached 9x (a 5 ms call
+is preempted where a 2.5 ms one is not) and a loop 7-17x, so the timing band is generous
+(20x: it catches gross slowness, such as loops over keys and queries) and a second,
+deterministic test counts the tensor operations of the forward pass on 40 and on 80 time
+points (the ``op_count`` probe): they must not grow with the length of the record.
 """
 
 import numpy as np
@@ -23,7 +25,7 @@ SHAPE = (1, 500, 4)  # one record of 10 s at 50 Hz
 # the Transformer of the convergence test; a long record makes loops over time points show
 MODEL_KW = {"d_model": 16, "nhead": 2, "num_layers": 2, "dim_feedforward": 32, "dropout": 0.0,
             "max_len": 500}
-MAX_RATIO = 8.0
+MAX_RATIO = 20.0
 
 
 @pytest.mark.points(2)
@@ -32,7 +34,7 @@ MAX_RATIO = 8.0
 @pytest.mark.hint("Compute attention for all time points and heads at once: (N, nhead, T, T) "
                   "scores from one matmul of queries and keys; no loops over time points.")
 def test_transformer_speed(student, ref, load_random_state, rng):
-    """TransformerTagger's forward pass: at most 8x the time of torch's LSTM on the same input"""
+    """TransformerTagger's forward pass: at most 20x the time of torch's LSTM on the same input"""
     models = student.module("models")
     model = models.TransformerTagger(4, **MODEL_KW)
     state = load_random_state(model, ref.transformer_shapes(4, 16, 2, 32, 500), rng,
