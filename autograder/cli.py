@@ -89,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
                         "listed as not run, at 0 (proves a submission wrong quickly, as validate "
                         "does for mutants; never for grading students)")
 
+    g.add_argument("--metadata", type=Path, default=None,
+                   help="Gradescope's submission_metadata.json, for the assignment's [policy] "
+                        "(late penalty, submission limit, best-of); run_autograder passes it")
     g.add_argument("--image", metavar="TAG", default=None,
                    help="grade in a container of this grading image (`autograder image "
                         "build`): no network, read-only root, the submission mounted "
@@ -287,7 +290,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
                                 root=find_course_root(explicit=args.course),
                                 require=args.require, allow_missing=args.allow_missing,
                                 first_failure=args.first_failure, timeout=args.timeout,
-                                test_workers=args.test_workers)
+                                test_workers=args.test_workers, metadata=args.metadata)
         except AutograderError as exc:
             fail_closed_on_error(output, exc)
             _error(f"{exc}\n(results.json written: no points, this error in its staff-only entry)")

@@ -77,6 +77,43 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Policy:
+    late_penalty_per_day: float = 0.0
+    late_grace_minutes: float = 0.0
+    submission_limit: int = 0
+    best_of: bool = False
+
+    @property
+    def any(self) -> bool:
+        return bool(self.late_penalty_per_day or self.submission_limit or self.best_of)
+
+    @classmethod
+    def from_table(cls, table: Any, path: Path) -> Policy:
+        if not isinstance(table, dict):
+            raise CourseError(f"{path}: policy = {table!r}; write [policy] as a table")
+        known = {"late_penalty_per_day", "late_grace_minutes", "submission_limit", "best_of"}
+        unknown = set(table) - known
+        if unknown:
+            raise CourseError(f"{path}: unknown [policy] entry {sorted(unknown)[0]!r}; known: "
+                              + ", ".join(sorted(known)))
+        p = table.get("late_penalty_per_day", 0.0)
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+            raise CourseError(f"{path}: [policy] late_penalty_per_day = {p!r}; give a fraction "
+                              "from 0 to 1, e.g. 0.1 for 10 % per day late")
+        g = table.get("late_grace_minutes", 0.0)
+        if isinstance(g, bool) or not isinstance(g, (int, float)) or g < 0:
+            raise CourseError(f"{path}: [policy] late_grace_minutes = {g!r}; give minutes >= 0")
+        n = table.get("submission_limit", 0)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise CourseError(f"{path}: [policy] submission_limit = {n!r}; give a whole number "
+                              "of submissions (0: no limit)")
+        b = table.get("best_of", False)
+        if not isinstance(b, bool):
+            raise CourseError(f"{path}: [policy] best_of = {b!r}; write true or false")
+        return cls(float(p), float(g), n, b)
+
+
+@dataclass(frozen=True)
 class AssignmentConfig:
     id: str
     title: str
@@ -101,6 +138,9 @@ class AssignmentConfig:
     # [environment]: variables the sandboxed worker gets on top of the harness's own
     # (e.g. WANDB_MODE = "offline"); --isolation none leaves the environment alone.
     environment: dict[str, str] = field(default_factory=dict, hash=False)
+    # [policy]: late penalty, submission limit, best-of, applied with Gradescope's
+    # submission_metadata.json (autograder.grading.policies).
+    policy: Policy = field(default_factory=lambda: Policy())
 
     @classmethod
     def load(cls, path: Path) -> AssignmentConfig:
@@ -144,7 +184,8 @@ class AssignmentConfig:
                    forbidden_imports=forbidden, require=tuple(box.get("require", [])),
                    allow_missing=tuple(box.get("allow_missing", [])),
                    probes=_probe_module(a.get("probes"), path),
-                   categories=_categories(data, path), environment=_environment(data, path))
+                   categories=_categories(data, path), environment=_environment(data, path),
+                   policy=Policy.from_table(data.get("policy", {}), path))
 
 
 def _table(data: dict[str, Any], name: str, path: Path) -> dict[str, Any]:

@@ -162,14 +162,17 @@ def _expected_records(suite: Suite) -> list[results.TestRecord]:
 def grade(*, assignment: str, submission: Path, output: Path, isolation: Isolation = Isolation.SANDBOX,
           root: Path | None = None, require: Sequence[str] = (),
           allow_missing: Sequence[str] = (), first_failure: bool = False,
-          timeout: float | None = None, test_workers: int = 0) -> Outcome:
+          timeout: float | None = None, test_workers: int = 0,
+          metadata: Path | None = None) -> Outcome:
     """Grade ``submission`` with the assignment's hidden suite. ``first_failure``: stop at
     the first test that loses points (the tests after it are listed as not run, at 0): for
     proving that a submission is wrong (``validate``'s mutants), never for grading students.
     ``timeout``: the whole grading's limit in seconds; then the running test is stopped,
     the tests after it are not run, and the finished ones keep their points.
     ``test_workers``: run the tests in that many pytest-xdist processes, each with its own
-    sandboxed workers (same scores as a serial run; for large suites)."""
+    sandboxed workers (same scores as a serial run; for large suites).
+    ``metadata``: Gradescope's submission_metadata.json, for the assignment's [policy]
+    (late penalty, submission limit, best-of); without it a policy says it was not applied."""
     if not submission.is_dir():
         raise ConfigError(f"submission folder {submission} does not exist or is not a folder; "
                           "pass the folder that holds the student's files")
@@ -181,13 +184,21 @@ def grade(*, assignment: str, submission: Path, output: Path, isolation: Isolati
         raise ConfigError(f"the course repository {root} lies inside the submission {sub}; "
                           "run the grader from outside the submission or pass --course")
     layout = Layout(root, resolve_name(root, assignment))
-    layout.config()  # fail early on a bad config
-    return run_suite(suite=hidden_suite(layout), submission=submission, output=output,
+    config = layout.config()  # fail early on a bad config
+    outcome = run_suite(suite=hidden_suite(layout), submission=submission, output=output,
                      isolation=isolation, require=require, allow_missing=allow_missing,
                      extra_args=[*(["--ag-first-failure"] if first_failure else []),
                                  *(["--ag-timeout", repr(float(timeout))] if timeout else []),
                                  *(["-p", "xdist", "-n", str(test_workers)]
                                    if test_workers > 1 else [])])
+    if not config.policy.any or outcome.exit_code != ExitCode.OK:
+        return outcome  # a harness error is regraded, not penalized
+    from autograder.grading import policies
+
+    meta, problem = policies.read_metadata(metadata) if metadata else (None, "no --metadata given")
+    data = policies.apply(outcome.data, meta, config.policy, problem=problem)
+    results.write(data, output)
+    return Outcome(outcome.exit_code, data)
 
 
 def expected_records(*, assignment: str, root: Path | None = None) -> list[results.TestRecord]:

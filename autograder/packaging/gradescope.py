@@ -80,6 +80,10 @@ set -uo pipefail
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 PY="${AUTOGRADER_PYTHON:-$ROOT/venv/bin/python}"
 mkdir -p "$ROOT/results"
+# Late penalty, submission limit, best-of: the assignment's [policy] reads Gradescope's metadata.
+if [ -f "$ROOT/submission_metadata.json" ]; then
+  set -- --metadata "$ROOT/submission_metadata.json" "$@"
+fi
 exec "$PY" -I -m autograder grade @ASSIGNMENT@ "$ROOT/submission" \\
   -o "$ROOT/results/results.json" --course "$ROOT/source/course" "$@"
 """
