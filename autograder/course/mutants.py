@@ -38,6 +38,10 @@ class Mutant:
     # A variant may instead be a folder of whole files that replace the solution's own
     # (another vectorization of a module): ``folder`` relative to the solution folder.
     folder: str = ""
+    # A variant that is correct but slow (loops where the solution vectorizes): it may lose
+    # the tests tagged "performance", and `validate` checks that those verdicts do not
+    # change when a busy neighbour process shares the machine.
+    slow: bool = False
 
 
 def _occurrences(solution_dir: Path, mutant: Mutant) -> int:
@@ -100,6 +104,12 @@ def _parse(entry: object, index: int, shown: str, kind: str) -> Mutant:
     if not isinstance(entry, dict):
         raise CourseError(f"{where} is not a table; write it as [[{kind}]] with key = value lines")
     label = f"{where} ({entry['name']!r})" if isinstance(entry.get("name"), str) else where
+    slow = False
+    if kind == "variant" and "slow" in entry:
+        entry = dict(entry)
+        slow = entry.pop("slow")
+        if not isinstance(slow, bool):
+            raise CourseError(f"{label}: slow = {slow!r}; write true or false")
     folder = kind == "variant" and "folder" in entry
     fields = ("name", "description", "folder") if folder else _FIELDS
     unknown = sorted(set(entry) - set(fields))
@@ -110,7 +120,7 @@ def _parse(entry: object, index: int, shown: str, kind: str) -> Mutant:
         if not isinstance(entry.get(key), str):
             raise CourseError(f"{label}: {key} = {entry.get(key)!r}; it must be a string")
     mutant = Mutant(**{"file": "", "find": "", "replace": "",
-                       **{key: entry[key] for key in fields}}, kind=kind)
+                       **{key: entry[key] for key in fields}}, kind=kind, slow=slow)
     if not _SLUG.fullmatch(mutant.name):
         raise CourseError(
             f"{where}: name {mutant.name!r} is not a slug; use lowercase letters, digits, "

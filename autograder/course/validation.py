@@ -1,14 +1,22 @@
 """`autograder validate`: prove that a hidden suite separates right from wrong.
 
 For each assignment: the reference solution gets full marks, the template gets zero,
-every shipped mutant loses points, every shipped correct variant gets full marks, and two
+every shipped mutant loses points, every shipped correct variant gets full marks (a
+variant marked ``slow = true`` may lose only the tests tagged "performance"), and two
 runs of the solution give equal scores. Each grading is a separate `autograder grade`
 process (clean state, runs in parallel); a mutant's stops at its first failed test.
+Then, where a suite has performance tests, the solution and each slow variant are graded
+once more beside a busy neighbour (one spinning process per CPU): a performance verdict
+that flips under load fails validation (its time limit or ratio band sits too close to
+the code it judges).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +26,8 @@ from pathlib import Path
 from autograder.config import Isolation, Layout, assignment_names, find_course_root, resolve_name
 from autograder.course.bulk import grade_in_subprocess
 from autograder.course.mutants import apply_mutant, load_mutants, load_variants
+
+TIMED_TAG = "performance"
 
 
 @dataclass
@@ -31,6 +41,8 @@ class Row:
     note: str = ""
     broken: bool = False  # the harness failed: never counts as "caught" or "zero"
     per_test: tuple[tuple[str, float, str], ...] = ()
+    timed: tuple[str, ...] = ()  # the tests tagged "performance" (timing-sensitive)
+    reference: Row | None = None  # the unloaded grading a busy-neighbour row compares with
 
 
 @dataclass
@@ -69,7 +81,8 @@ def _validate(root: Path, names: list[str], tmp: Path, jobs: int, isolation: Iso
             jobs_spec.append((Row(name, f"mutant {mutant.name}", "less", note=mutant.description), dest))
         for variant in load_variants(layout.solution):
             dest = apply_mutant(layout.solution, variant, tmp / name / "variants" / variant.name)
-            jobs_spec.append((Row(name, f"variant {variant.name}", "full"), dest))
+            jobs_spec.append((Row(name, f"variant {variant.name}",
+                                  "full but speed" if variant.slow else "full"), dest))
 
     def run(item: tuple[int, tuple[Row, Path]]) -> None:
         i, (row, sub) = item
@@ -79,6 +92,7 @@ def _validate(root: Path, names: list[str], tmp: Path, jobs: int, isolation: Iso
                                 course=root, grade_args=[*grade_args, *extra])
         row.score, row.max_score, row.broken = g.score, g.max_score, g.broken
         row.per_test = g.per_test
+        row.timed = _timed_tests(g.results)
         note = g.error or (f"failed: {', '.join(g.failed[:4])}" + (" ..." if len(g.failed) > 4 else "")
                            if g.failed else "")
         if row.expect != "less" or not row.note or row.broken:
@@ -101,6 +115,20 @@ def _validate(root: Path, names: list[str], tmp: Path, jobs: int, isolation: Iso
         # Slowest first (full runs of the suite), so the pool does not end on a long tail.
         rest.sort(key=lambda item: item[1][0].expect not in ("full", "equal"))
         list(pool.map(run, rest))
+    # Beside a busy neighbour, one at a time (nothing else of validate's own running).
+    busy = []
+    for row, sub in jobs_spec:
+        if (row.subject == "solution" or row.expect == "full but speed") and row.timed \
+                and not row.broken:
+            busy.append((Row(row.assignment, f"{row.subject} (busy neighbour)", "steady",
+                             reference=row), sub))
+    if busy:
+        on_start(len(numbered) + len(busy))
+        base = len(numbered)
+        with _busy_neighbour():
+            for i, item in enumerate(busy):
+                run((base + i, item))
+        jobs_spec += busy
     first = {row.assignment: row for _, (row, _) in solutions}
     for row, _ in jobs_spec:
         if row.broken:
@@ -111,6 +139,21 @@ def _validate(root: Path, names: list[str], tmp: Path, jobs: int, isolation: Iso
             if row.ok and row is not ref and row.max_score != ref.max_score:
                 row.ok, row.note = False, (f"graded out of {row.max_score:g}, the solution out "
                                            f"of {ref.max_score:g}: some tests did not run")
+        elif row.expect == "full but speed":
+            ref_score = {name: score for name, score, _ in first[row.assignment].per_test}
+            short = [name for name, score, _ in row.per_test
+                     if name not in row.timed and score < ref_score.get(name, 0.0)]
+            row.ok = row.max_score > 0 and not short
+            row.note = (f"loses points outside the performance tests: {', '.join(short[:3])}"
+                        if short else row.note or "a slow variant: only speed tests may fail")
+        elif row.expect == "steady":
+            assert row.reference is not None
+            calm = {name: status for name, _, status in row.reference.per_test}
+            flipped = [name for name, _, status in row.per_test
+                       if name in row.timed and status != calm.get(name)]
+            row.ok = not flipped
+            row.note = (f"verdict flips under load: {', '.join(flipped[:3])}" if flipped
+                        else f"{len(row.timed)} performance tests: same verdicts under load")
         elif row.expect == "zero":
             row.ok = row.score == 0 and row.max_score > 0
         elif row.expect == "less":
@@ -131,3 +174,26 @@ def _validate(root: Path, names: list[str], tmp: Path, jobs: int, isolation: Iso
             row.note = (f"differs from the first run: {', '.join(diff[:3])}" if diff else
                         row.note or f"first run {ref.score:g}")
     return Report([r for r, _ in jobs_spec])
+
+
+def _timed_tests(results: Path) -> tuple[str, ...]:
+    try:
+        tests = json.loads(results.read_text())["tests"]
+        return tuple(t["name"] for t in tests if TIMED_TAG in t.get("tags", []))
+    except (OSError, ValueError, KeyError, TypeError):
+        return ()
+
+
+class _busy_neighbour:  # noqa: N801 - used as a context manager, like a function
+    """One process per CPU spinning at normal priority for as long as the block runs."""
+
+    def __enter__(self) -> None:
+        spin = "while True: pass"
+        self.procs = [subprocess.Popen([sys.executable, "-c", spin], stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                      for _ in range(os.cpu_count() or 1)]
+
+    def __exit__(self, *exc: object) -> None:
+        for p in self.procs:
+            p.kill()
+            p.wait()

@@ -586,3 +586,64 @@ def test_validate_judges_a_mutant_by_the_tests_that_lose_it_points(course: Path)
     line = next(ln for ln in proc.stdout.splitlines() if "mean-off-by-one" in ln)
     assert "yes" in line and "caught by 'mean with partial credit'" in proc.stdout, proc.stdout
     assert "all checks hold" in proc.stdout, proc.stdout
+
+
+_LOAD_SENSITIVE = '''
+
+def _neighbour_spinning():
+    import os
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"while True: pass" in f.read():
+                    return True
+        except OSError:
+            pass
+    return False
+
+
+@pytest.mark.tags("performance")
+def test_fast_enough(student):
+    """passes only on a quiet machine (a band set too close to the code it judges)"""
+    assert not _neighbour_spinning()
+'''
+
+
+def test_validate_fails_a_performance_verdict_that_flips_under_load(course: Path) -> None:
+    """validate grades the solution and each slow variant again beside a busy neighbour;
+    a performance test whose verdict changes then fails validation, by name."""
+    hidden = course / "reference_tests" / "a9_tiny" / "hidden" / "test_hidden.py"
+    hidden.write_text("import pytest\n" + hidden.read_text() + _LOAD_SENSITIVE)
+    variants = course / "solutions" / "a9_tiny" / "variants.toml"
+    variants.write_text(variants.read_text() + """
+[[variant]]
+name = "relu_loop"
+description = "relu in a Python loop: correct, slow"
+slow = true
+file = "ops.py"
+find = "return np.maximum(x, 0)"
+replace = "return np.array([v if v > 0 else 0.0 for v in np.ravel(x)]).reshape(np.shape(x))"
+""")
+    proc = ag("validate", "a9", cwd=course)
+    lines = proc.stdout.splitlines()
+    assert any("solution (busy neighbour)" in ln and "NO" in ln for ln in lines), proc.stdout
+    assert any("variant relu_loop (busy neighbour)" in ln for ln in lines), proc.stdout
+    assert "verdict flips under load" in proc.stdout and "passes only on a quiet" in proc.stdout
+    assert proc.returncode == 1
+
+
+def test_validate_keeps_steady_performance_verdicts(course: Path) -> None:
+    hidden = course / "reference_tests" / "a9_tiny" / "hidden" / "test_hidden.py"
+    hidden.write_text("import pytest\n" + hidden.read_text() + '''
+
+@pytest.mark.tags("performance")
+def test_relu_is_quick(student):
+    """relu of a small array (performance, a wide band)"""
+    import numpy as np
+    ops = student.module("ops")
+    assert np.array_equal(ops.relu(np.array([2.0])), [2.0])
+''')
+    proc = ag("validate", "a9", cwd=course)
+    lines = proc.stdout.splitlines()
+    assert any("solution (busy neighbour)" in ln and "yes" in ln for ln in lines), proc.stdout
+    assert "same verdicts under load" in proc.stdout
