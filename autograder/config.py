@@ -141,6 +141,9 @@ class AssignmentConfig:
     # [policy]: late penalty, submission limit, best-of, applied with Gradescope's
     # submission_metadata.json (autograder.grading.policies).
     policy: Policy = field(default_factory=lambda: Policy())
+    # [sandbox] loopback: the worker gets a loopback of its own (a server in student code);
+    # only in a network namespace of its own, else IP sockets stay refused and it says why.
+    loopback: bool = False
 
     @classmethod
     def load(cls, path: Path) -> AssignmentConfig:
@@ -167,10 +170,13 @@ class AssignmentConfig:
                 raise CourseError(f"{path}: [assignment] needs '{key}'")
         modules = _names(a["modules"], path)
         box = data.get("sandbox", {})
-        unknown = set(box) - {"require", "allow_missing"}
+        unknown = set(box) - {"require", "allow_missing", "loopback"}
         if unknown:
             raise CourseError(f"{path}: unknown [sandbox] entry {sorted(unknown)[0]!r}; "
-                              "known: require, allow_missing")
+                              "known: require, allow_missing, loopback")
+        if not isinstance(box.get("loopback", False), bool):
+            raise CourseError(f"{path}: [sandbox] loopback = {box['loopback']!r}; write true "
+                              "or false")
         for key in ("require", "allow_missing"):
             if not (isinstance(box.get(key, []), list)
                     and all(isinstance(v, str) for v in box.get(key, []))):
@@ -185,7 +191,8 @@ class AssignmentConfig:
                    allow_missing=tuple(box.get("allow_missing", [])),
                    probes=_probe_module(a.get("probes"), path),
                    categories=_categories(data, path), environment=_environment(data, path),
-                   policy=Policy.from_table(data.get("policy", {}), path))
+                   policy=Policy.from_table(data.get("policy", {}), path),
+                   loopback=bool(box.get("loopback", False)))
 
 
 def _table(data: dict[str, Any], name: str, path: Path) -> dict[str, Any]:

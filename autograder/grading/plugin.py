@@ -41,7 +41,7 @@ from autograder.errors import (
     UnusableValue,
     WorkerDied,
 )
-from autograder.grading import parallel, results
+from autograder.grading import parallel, results, unittest_compat
 from autograder.grading.proxy import StudentProxy
 from autograder.grading.submission import prepare_submission
 from autograder.sandbox import codec, policy
@@ -109,6 +109,8 @@ def pytest_configure(config: pytest.Config) -> None:
             return
         config.stash[SESSION_KEY] = session
         config.pluginmanager.register(session, "autograder-session")
+        # gradescope-utils suites (unittest classes that import the student's modules)
+        config.pluginmanager.register(session.compat, "autograder-unittest")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -116,6 +118,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if session is not None:
         session.close()
         config.pluginmanager.unregister(session)
+        if config.pluginmanager.is_registered(session.compat):
+            config.pluginmanager.unregister(session.compat)
         del config.stash[SESSION_KEY]
 
 
@@ -222,8 +226,9 @@ def record_for(item: pytest.Item, default_visibility: str) -> results.TestRecord
     callspec = getattr(item, "callspec", None)
     if callspec is not None and doc and doc.strip():
         name = f"{name} [{callspec.id}]"  # parametrized cases would otherwise share a name
-    return results.TestRecord(nodeid=item.nodeid, name=name, max_score=float(points),
-                              visibility=visibility, tags=tags, hint=hint)
+    rec = results.TestRecord(nodeid=item.nodeid, name=name, max_score=float(points),
+                             visibility=visibility, tags=tags, hint=hint)
+    return unittest_compat.adapt(item, rec)  # gradescope-utils' decorators, if any
 
 
 def category(tags: list[str], categories: Sequence[str] = DEFAULT_CATEGORIES) -> str:
@@ -348,6 +353,7 @@ class GradingSession:
         except BaseException:
             shutil.rmtree(self.tmp, ignore_errors=True)
             raise
+        self.compat = unittest_compat.UnittestCompat(self, str(cfg_path))
 
     def _start_sandbox(self, cfg_path: Path) -> None:
         """The zygote; where the sandbox cannot run here, a grading stops (exit 2) and a
@@ -428,7 +434,8 @@ class GradingSession:
             namespaces=ns_blocker is None, namespace_blocker=ns_blocker or "",
             forbidden_imports=list(self.assignment.forbidden_imports),
             forbidden_paths=namespaces.package_paths(list(self.assignment.forbidden_imports)),
-            env=dict(self.assignment.environment), **dataclasses.asdict(covers))
+            env=dict(self.assignment.environment), loopback=self.assignment.loopback,
+            **dataclasses.asdict(covers))
         return SandboxConfig(modules=self.importable(), pristine=self.submission.pristine,
                              preload=list(self.assignment.preload), spec=spec,
                              probes=self.course_probes,
@@ -593,6 +600,7 @@ class GradingSession:
                                           if not any(s["name"] == p["name"] for s in self.static_protections)]
 
     def close(self) -> None:
+        self.compat.close()
         if self.timer is not None:
             self.timer.cancel()
         if self.zygote is not None:
@@ -749,7 +757,8 @@ class GradingSession:
         results.write(data, Path(path))
 
     def results(self, exitstatus: int) -> dict[str, Any]:
-        return self.outcome(exitstatus).to_results()
+        # tests numbered by gradescope-utils' @number where a suite has them
+        return self.compat.number_tests(self.outcome(exitstatus).to_results(), list(self.records))
 
     def outcome(self, exitstatus: int) -> parallel.Outcome:
         """The graded tests and everything results.json says around them."""
@@ -939,26 +948,31 @@ def leaderboard(request: pytest.FixtureRequest) -> Any:
     session = _session(request)
 
     def record(name: str, value: float | str, order: str = "desc") -> None:
-        if order not in ("asc", "desc"):
-            raise ValueError(f"leaderboard order={order!r}: use 'asc' or 'desc'")
-        if type(name) is not str or not name:
-            raise ValueError(f"leaderboard({name!r}, ...): the name must be a non-empty string")
-        if isinstance(value, Real) and not isinstance(value, (bool, np.bool_)):
-            value = float(value)
-            if not math.isfinite(value):
-                raise ValueError(f"leaderboard({name!r}, {value!r}): the value must be finite")
-        elif type(value) is str:  # often the student's own text: escaped and bounded
-            value = _printable(value[:200])
-        else:
-            # A value the student's code returned (an array, a handle, None): the test's
-            # problem to judge, never a results.json that cannot be written.
-            raise ValueError(f"leaderboard({name!r}, ...): the value must be a finite number "
-                             f"or a string, not {type(value).__name__}")
-        name = _printable(name[:100])
-        session.leaderboard = [e for e in session.leaderboard if e["name"] != name]
-        session.leaderboard.append({"name": name, "value": value, "order": order})
+        entry = leaderboard_entry(name, value, order)
+        session.leaderboard = [e for e in session.leaderboard if e["name"] != entry["name"]]
+        session.leaderboard.append(entry)
 
     return record
+
+
+def leaderboard_entry(name: Any, value: Any, order: Any = "desc") -> dict[str, Any]:
+    """A checked leaderboard entry (the fixture's, and gradescope-utils' set_leaderboard_value)."""
+    if order not in ("asc", "desc"):
+        raise ValueError(f"leaderboard order={order!r}: use 'asc' or 'desc'")
+    if type(name) is not str or not name:
+        raise ValueError(f"leaderboard({name!r}, ...): the name must be a non-empty string")
+    if isinstance(value, Real) and not isinstance(value, (bool, np.bool_)):
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"leaderboard({name!r}, {value!r}): the value must be finite")
+    elif type(value) is str:  # often the student's own text: escaped and bounded
+        value = _printable(value[:200])
+    else:
+        # A value the student's code returned (an array, a handle, None): the test's
+        # problem to judge, never a results.json that cannot be written.
+        raise ValueError(f"leaderboard({name!r}, ...): the value must be a finite number "
+                         f"or a string, not {type(value).__name__}")
+    return {"name": _printable(name[:100]), "value": value, "order": order}
 
 
 __all__ = ["AutograderError", "GradingSession", "student", "partial_credit", "leaderboard"]

@@ -74,6 +74,9 @@ class SandboxSpec:
     forbidden_paths: list[str] = field(default_factory=list)
     # The assignment's [environment]: variables the worker gets besides the harness's own.
     env: dict[str, str] = field(default_factory=dict)
+    # The assignment's [sandbox] loopback: a server in the worker (wandb's service, a
+    # Streamlit app) gets a loopback of its own, in its own network namespace only.
+    loopback: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,6 +96,23 @@ class Protection:
 def _unshare(flags: int) -> str | None:
     if _libc.unshare(flags) != 0:
         return os.strerror(ctypes.get_errno())
+    return None
+
+
+def _loopback_up() -> str | None:
+    """Bring up ``lo`` of the new network namespace (root, in the monitor)."""
+    import fcntl
+    import socket
+    import struct
+
+    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            req = struct.pack("16sH14s", b"lo", 0, b"")
+            flags = struct.unpack("16sH", fcntl.ioctl(s, siocgifflags, req)[:18])[1]
+            fcntl.ioctl(s, siocsifflags, struct.pack("16sH14s", b"lo", flags | iff_up, b""))
+    except OSError as exc:
+        return f"the loopback could not be brought up ({exc.strerror})"
     return None
 
 
@@ -117,13 +137,28 @@ def enter_namespaces(spec: SandboxSpec) -> tuple[list[Protection], str]:
         names = ("network", "pid-namespace", "ipc-namespace", "read-only-filesystems", "hidden-paths",
                  "host-folders", "private-tmp", "private-proc")
         off = [Protection(n, False, spec.namespace_blocker) for n in names]
+        if spec.loopback:
+            off.append(Protection("loopback", False, f"{spec.namespace_blocker}: no private "
+                                  "loopback, so IP sockets stay refused (the host's loopback is "
+                                  "never opened to a worker)"))
         if spec.forbidden_paths:
             off.append(Protection("forbidden-packages", False, f"{spec.namespace_blocker}; the "
                                   "import hook alone refuses them"))
         return off, spec.workdir
     out: list[Protection] = []
     err = _unshare(CLONE_NEWNET)
-    out.append(Protection("network", err is None, err or "fresh network namespace, no interfaces up"))
+    if err is None and spec.loopback:
+        lo_err = _loopback_up()
+        out.append(Protection("network", True, "fresh network namespace, no interfaces up"
+                              if lo_err else "fresh network namespace, only its own loopback up"))
+        out.append(Protection("loopback", lo_err is None, lo_err or (
+            "a loopback of the worker's own (127.0.0.1, ::1): nothing else shares it")))
+    else:
+        out.append(Protection("network", err is None,
+                              err or "fresh network namespace, no interfaces up"))
+        if spec.loopback:
+            out.append(Protection("loopback", False, f"no network namespace ({err}): "
+                                  "IP sockets stay refused, also on loopback"))
     err = _unshare(CLONE_NEWPID)
     out.append(Protection("pid-namespace", err is None, err or "all worker processes die with it"))
     err = _unshare(CLONE_NEWIPC)

@@ -93,8 +93,13 @@ class CompiledFilter:
                                     "seccomp is unavailable here")
 
 
-def compile_filter() -> CompiledFilter:
-    """Build the worker's filter, or say why it cannot be built (never silently)."""
+AF_INET, AF_INET6 = 2, 10
+
+
+def compile_filter(*, inet: bool = False) -> CompiledFilter:
+    """Build the worker's filter, or say why it cannot be built (never silently).
+    ``inet``: IP sockets are allowed too, for a worker whose network namespace holds
+    nothing but its own loopback (an assignment's [sandbox] loopback)."""
     try:
         import pyseccomp as seccomp
     except ImportError:
@@ -113,11 +118,21 @@ def compile_filter() -> CompiledFilter:
                     raise
         # No network without a network namespace: IP, raw, netlink, packet... sockets fail
         # with EPERM; local pipes (multiprocessing, DataLoader workers) keep AF_UNIX.
-        for call in ("socket", "socketpair"):
-            f.add_rule(eperm, call, seccomp.Arg(0, seccomp.NE, AF_UNIX))
+        if inet:
+            # One comparison per rule (libseccomp allows one per argument): every family
+            # but AF_UNIX, AF_INET and AF_INET6 is refused.
+            for family in (0, *range(3, AF_INET6)):
+                f.add_rule(eperm, "socket", seccomp.Arg(0, seccomp.EQ, family))
+            f.add_rule(eperm, "socket", seccomp.Arg(0, seccomp.GT, AF_INET6))
+            f.add_rule(eperm, "socketpair", seccomp.Arg(0, seccomp.NE, AF_UNIX))
+        else:
+            for call in ("socket", "socketpair"):
+                f.add_rule(eperm, call, seccomp.Arg(0, seccomp.NE, AF_UNIX))
         for flag in CLONE_NAMESPACE_FLAGS.values():
             f.add_rule(eperm, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
         f.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
     except (OSError, RuntimeError, ValueError) as exc:
         return CompiledFilter(None, f"libseccomp could not build the filter: {exc}")
-    return CompiledFilter(f, SUMMARY)
+    return CompiledFilter(f, SUMMARY.replace(
+        "no sockets but AF_UNIX", "no sockets but AF_UNIX and IP (the worker's own loopback "
+        "is all its network namespace holds)") if inet else SUMMARY)

@@ -114,6 +114,8 @@ def _monitor(spec: namespaces.SandboxSpec, wsock: socket.socket, ssock: socket.s
     namespaces.become_subreaper()
     protections, workdir = namespaces.enter_namespaces(spec)
     private_proc = any(p.name == "private-proc" and p.active for p in protections)
+    if any(p.name == "loopback" and p.active for p in protections) and _inet is not None:
+        syscalls = _inet  # IP sockets reach nothing but the worker's own loopback
     pid = os.fork()
     if pid == 0:
         ssock.close()
@@ -284,6 +286,12 @@ def _ruleset_for(spec: namespaces.SandboxSpec) -> Ruleset:
     return _rulesets[fs]
 
 
+# The filter for workers with a loopback of their own: built in the zygote at its start
+# (checking it forks a child, which in a monitor's fresh pid namespace would be its init
+# and end the namespace with it).
+_inet: CompiledFilter | None = None
+
+
 def main(argv: list[str]) -> None:
     global _probe_set
     control = socket.socket(fileno=int(argv[0]))
@@ -303,6 +311,8 @@ def main(argv: list[str]) -> None:
     # Import what the worker needs now, so a worker that cannot read the harness still works.
     from autograder.sandbox import worker  # noqa: F401
     syscalls = compile_filter().checked()  # once: each worker only loads it
+    global _inet
+    _inet = compile_filter(inet=True).checked()  # for workers with a loopback of their own
     global _scopes
     _scopes = landlock.scopes()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # monitors are reaped automatically
