@@ -164,13 +164,19 @@ def _break_suite(course: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
-def test_a_weight_that_is_not_a_number_is_named(course: Path, tmp_path: Path) -> None:
-    _break_suite(course, "@weight(1.5)", '@weight("one and a half")')
+@pytest.mark.parametrize(("old", "new", "said"), [
+    ("@weight(1.5)", '@weight("one and a half")',
+     ("test_mean", "@weight('one and a half')", "must be a number of points", "e.g. @weight(2)")),
+    ('@visibility("hidden")', '@visibility("secret")',
+     ("test_mean", "@visibility('secret')", "use one of visible, hidden")),
+])
+def test_a_decorator_with_a_bad_value_is_named(course: Path, tmp_path: Path, old: str, new: str,
+                                               said: tuple[str, ...]) -> None:
+    _break_suite(course, old, new)
     proc, data = grade(course, "correct", tmp_path)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     staff = results.harness_cause(data, full=True) or ""
-    for text in ("test_mean", "@weight('one and a half')", "must be a number of points",
-                 "e.g. @weight(2)"):
+    for text in said:
         assert text in staff, staff
         assert text in proc.stdout + proc.stderr
     assert data["score"] == 0
