@@ -176,6 +176,9 @@ class StudentProxy:
         self._generation = 0
         self.protections: list[dict[str, Any]] = []
         self.outputs: list[Printed] = []
+        # How the student's exceptions are raised here (gradescope-utils suites: one that
+        # assertRaises(ValueError) catches); None: as StudentError.
+        self.map_error: Callable[[StudentError], StudentError] | None = None
 
     # -- plumbing --------------------------------------------------------------------
     def _ensure_worker(self) -> Any:
@@ -219,7 +222,8 @@ class StudentProxy:
         if ok:
             return value
         err: ErrorInfo = value
-        raise StudentError(err.type_name, err.message, err.traceback, where=label)
+        raised = StudentError(err.type_name, err.message, err.traceback, where=label)
+        raise raised if self.map_error is None else self.map_error(raised)
 
     def _probe_table(self) -> dict[str, int | None] | None:
         """The probes the worker has (generic and the course's), as the zygote reported

@@ -194,15 +194,16 @@ def _student_exception(exc: StudentError) -> StudentError:
     if (not isinstance(builtin, type) or not issubclass(builtin, Exception)
             or issubclass(builtin, NOT_MAPPED) or issubclass(builtin, StudentError)):
         return exc
-    cls = _MAPPED.get(builtin)
-    if cls is None:
-        cls = type(f"Student{builtin.__name__}", (StudentError, builtin), {"__module__": __name__})
-        _MAPPED[builtin] = cls
     try:
-        mapped = cls(exc.type_name, exc.message, exc.student_traceback, exc.where)
+        cls = _MAPPED.get(builtin)
+        if cls is None:
+            cls = type(f"Student{builtin.__name__}", (StudentError, builtin),
+                       {"__module__": __name__})
+            _MAPPED[builtin] = cls
+        mapped: StudentError = cls(exc.type_name, exc.message, exc.student_traceback, exc.where)
     except Exception:  # noqa: BLE001 - a built-in whose layout refuses the mix: keep it plain
         return exc
-    return mapped
+    return mapped.with_traceback(exc.__traceback__)
 
 
 _MAPPED: dict[type, type] = {}
@@ -241,12 +242,9 @@ class LazyName:
         label = self._ag_label
         obj: Any = route.module(self._ag_module, label)
         proxy = route.current(label)
-        try:
-            for i, name in enumerate(self._ag_path):
-                last = i == len(self._ag_path) - 1
-                obj = proxy.getattr(obj, name, by=by if last else "handle")
-        except StudentError as exc:
-            raise _student_exception(exc) from None
+        for i, name in enumerate(self._ag_path):
+            last = i == len(self._ag_path) - 1
+            obj = proxy.getattr(obj, name, by=by if last else "handle")
         return obj
 
     def __getattr__(self, name: str) -> Any:
@@ -260,10 +258,7 @@ class LazyName:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         fn = self._ag_resolve(by="handle")
         proxy = self._ag_route.current(self._ag_label)
-        try:
-            return proxy.call(fn, *_unlazy(args), **{k: _unlazy(v) for k, v in kwargs.items()})
-        except StudentError as exc:
-            raise _student_exception(exc) from None
+        return proxy.call(fn, *_unlazy(args), **{k: _unlazy(v) for k, v in kwargs.items()})
 
     def __repr__(self) -> str:
         return f"<student {self._ag_label}>"
@@ -477,7 +472,9 @@ class UnittestCompat:
         for fn in _chain(_function(item)):
             for attr in RUN_ATTRS:
                 vars(fn).pop(attr, None)
-        self.route.proxy = request.getfixturevalue("student")
+        proxy: StudentProxy = request.getfixturevalue("student")
+        proxy.map_error = _student_exception  # assertRaises(ValueError) catches theirs
+        self.route.proxy = proxy
         self.route.handles.clear()
         try:
             yield
