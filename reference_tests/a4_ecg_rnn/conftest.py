@@ -8,7 +8,8 @@ predicted probabilities with its own peak picker and matches them with its own c
 
 Generated sets are cached twice: in memory for the grading (``functools.lru_cache``) and
 as ``.npz`` files in a private folder of the grader's temp directory (mode 0700, owned by
-the grader; keyed by the generator's source and the parameters), so that neither a
+the grader; keyed by the generator's source, neurokit2's version and the parameters), so
+that neither a
 grading nor the next one simulates them again. A folder that is not private is not used.
 
 Expected values come from :class:`Ref`, the grader's float64 numpy definitions of the
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.metadata
 import importlib.util
 import os
 import stat
@@ -93,7 +95,12 @@ def make_records(path: str, n: int, duration: float, heart_rate: tuple[float, fl
     """``ecg_data.make_ecg(...)`` as a dict (signals, targets, peaks, fs), from the caches
     when they hold it."""
     source = Path(path).read_bytes()
-    key = hashlib.sha256(repr((n, duration, heart_rate, noise, seed)).encode() + source).hexdigest()
+    try:  # the simulator's version is part of the key (a cheap lookup, no import)
+        nk_version = importlib.metadata.version("neurokit2")
+    except importlib.metadata.PackageNotFoundError:
+        nk_version = "?"
+    key = hashlib.sha256(repr((n, duration, heart_rate, noise, seed, nk_version)).encode()
+                         + source).hexdigest()
     folder = _cache_dir()
     file = folder / f"{key[:32]}.npz" if folder else None
     if file is not None and file.is_file():
