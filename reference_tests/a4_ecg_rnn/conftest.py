@@ -9,8 +9,8 @@ predicted probabilities with its own peak picker and matches them with its own c
 Generated sets are cached twice: in memory for the grading (``functools.lru_cache``) and
 as ``.npz`` files in a private folder of the grader's temp directory (mode 0700, owned by
 the grader; keyed by the generator's source, neurokit2's version and the parameters), so
-that neither a
-grading nor the next one simulates them again. A folder that is not private is not used.
+that neither a grading nor the next one simulates them again. A folder that is not
+private is not used.
 
 Expected values come from :class:`Ref`, the grader's float64 numpy definitions of the
 RNN, the cells (torch's equations and gate order), both taggers, the attention, the loss
