@@ -168,11 +168,11 @@ class _Route:
     def current(self, what: str) -> StudentProxy:
         if self.proxy is None:
             raise AuthoringError(
-                f"{what}: the student's code is called outside a unittest test method. Under "
-                "the harness each test gets a fresh sandboxed worker, so student code runs "
-                "only inside a test (setUp and tearDown included): move the call from module "
-                "level or setUpClass into setUp or the test; pytest-style tests use the "
-                "`student` fixture")
+                f"{what}: the student's code is called outside a unittest test (at the "
+                "module's top level, or from a pytest-style test). Under the harness it runs "
+                "in a sandboxed worker that exists only while a test or its class is set up: "
+                "move the call into setUpClass, setUp or the test; pytest-style tests use "
+                "the `student` fixture")
         return self.proxy
 
     def module(self, name: str, what: str) -> RemoteObject:
@@ -417,6 +417,7 @@ class UnittestCompat:
         self.session = session
         self.route = _Route(session.assignment.id, list(session.assignment.modules))
         self.numbers: dict[str, str] = {}
+        self.class_proxy: StudentProxy | None = None  # the running class's, see below
         root = str(Path(str(session.config.rootpath)).resolve())
         self.first = _StudentImports(root, self.route)
         self.last = _UnlistedModules(root, self.route, config_path)
@@ -462,6 +463,31 @@ class UnittestCompat:
             # the suite's names are bound already.
             self.uninstall()
 
+    @pytest.fixture(scope="class", autouse=True)
+    def _ag_unittest_class_student(self, request: pytest.FixtureRequest) -> Iterator[None]:
+        """setUpClass and tearDownClass of a unittest class call into a worker of the class
+        (started only if they do): the objects they make are shared by the class's tests,
+        as unittest shares them. Set up before unittest's own setUpClass fixture."""
+        cls = getattr(request, "cls", None)
+        if not (isinstance(cls, type) and issubclass(cls, unittest.TestCase)):
+            yield
+            return
+        s = self.session
+        proxy = StudentProxy(s.submission, s.spawn, s.assignment.limits.call_timeout,
+                             s.codec_limits, hung_imports=s.hung_imports,
+                             spawn_clean=s.spawn_clean, pause_student=s.pause_student,
+                             torch_in_worker="torch" in s.assignment.preload,
+                             worker_cuda=s.worker_has_cuda)
+        proxy.map_error = _student_exception
+        self.class_proxy = self.route.proxy = proxy
+        self.route.handles.clear()
+        try:
+            yield
+        finally:
+            self.class_proxy = self.route.proxy = None
+            self.route.handles.clear()
+            proxy.close(output_limit=results.MAX_STUDENT_STDOUT)
+
     @pytest.fixture(autouse=True)
     def _ag_unittest_student(self, request: pytest.FixtureRequest) -> Iterator[None]:
         """A unittest test's calls go to the `student` fixture's worker (fresh per test)."""
@@ -479,7 +505,7 @@ class UnittestCompat:
         try:
             yield
         finally:
-            self.route.proxy = None
+            self.route.proxy = self.class_proxy  # for tearDownClass
             self.route.handles.clear()
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -102,6 +102,8 @@ EXPECTED = {  # name -> (correct, partly wrong) points, as JSONTestRunner gives 
     "test_constant (test_calculator.TestArithmetic.test_constant)": (0, 0),
     "Accumulator keeps a running total": (2, 2),
     "classify() labels signs: a point per right label": (4, 3),
+    "A shared Accumulator starts from 0": (1, 1),  # made in setUpClass
+    "A shared Accumulator keeps the first test's total": (1, 1),
 }
 
 
@@ -145,7 +147,7 @@ def test_in_process_grading_scores_the_same(course: Path, tmp_path: Path) -> Non
 def test_a_forging_submission_wins_under_json_test_runner_only(course: Path,
                                                                tmp_path: Path) -> None:
     ref = reference(course, "malicious", tmp_path)
-    assert ref["score"] == pytest.approx(10.5)  # full marks, forged in the runner's process
+    assert ref["score"] == pytest.approx(12.5)  # full marks, forged in the runner's process
     assert ref["leaderboard"][0]["value"] == 1.0
     proc, harness = grade(course, "malicious", tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
