@@ -2,18 +2,21 @@
 decorators (``weight``, ``visibility``, ``number``, ``tags``, ``partial_credit``,
 ``leaderboard``, ``hide_errors``), graded under the harness unchanged.
 
-Such suites import the student's modules directly (``from calculator import add``). Here
-those names resolve to :class:`StudentModule` objects that the plugin puts in
-``sys.modules`` for the grading; the grader never imports student code::
+Such suites import the student's modules directly (``from calculator import add``). For an
+import statement in a file of the suite, a finder first on ``sys.meta_path`` (installed for
+the grading) gives a :class:`StudentModule` of names only for each of the assignment's
+``modules``; the grader never imports student code::
 
     grader (hidden suite, this module)                    worker (sandbox)
     collection: `from calculator import add`
-      -> sys.modules["calculator"] is a StudentModule,
+      -> "calculator" is a StudentModule,
          `add` a LazyName: nothing is sent yet
     a test runs: add(1, 2)
       -> the test's StudentProxy (the `student`
          fixture): module("calculator").add(1, 2)  --call-->  imports calculator, calls add
       <- 3, by value through the codec             <--value--
+
+setUpClass gets a StudentProxy of the class (its objects are shared by the class's tests).
 
 Scores follow gradescope-utils' ``JSONTestRunner``: the decorators' attributes are read as
 the test's points, visibility, number, tags and leaderboard column (compatibility with a
