@@ -165,7 +165,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 ISOLATION = "none: student code in this process, no sandbox (debugging, benchmarks)"
-PROTECTIONS = "hidden-material, no-network, own-uid, namespaces, syscall-filter"
+PROTECTIONS = "hidden-material, no-network, own-uid, namespaces, syscall-filter, loopback"
 
 
 def _container_args(p: argparse.ArgumentParser) -> None:

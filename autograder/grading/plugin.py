@@ -390,6 +390,10 @@ class GradingSession:
                                                 source=f"{cfg_path} [sandbox] allow_missing")
         except ValueError as exc:
             raise CourseError(str(exc)) from None
+        if self.assignment.loopback:
+            # Without its loopback the server tests would cost students points they did not
+            # lose: such a grading stops (exit 2, regrade elsewhere) instead.
+            course_req |= {policy.Guarantee.LOOPBACK}
         try:
             cli_req = policy.parse_guarantees(self.config.getoption("ag_require"), source="--require")
             cli_ok = policy.parse_guarantees(self.config.getoption("ag_allow_missing"),

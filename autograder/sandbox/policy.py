@@ -21,6 +21,7 @@ class Guarantee(enum.StrEnum):
     OWN_UID = "own-uid"
     NAMESPACES = "namespaces"
     SYSCALL_FILTER = "syscall-filter"
+    LOOPBACK = "loopback"  # required wherever an assignment declares [sandbox] loopback
 
 
 # The protection names (see namespaces.Protection) that give each guarantee.
@@ -31,6 +32,7 @@ PROVIDED_BY: dict[Guarantee, tuple[str, ...]] = {
     Guarantee.NAMESPACES: ("pid-namespace", "ipc-namespace", "private-tmp", "host-folders",
                            "read-only-filesystems"),
     Guarantee.SYSCALL_FILTER: ("syscall-filter",),
+    Guarantee.LOOPBACK: ("loopback",),
 }
 DEFAULT_AS_ROOT = frozenset({Guarantee.HIDDEN_MATERIAL, Guarantee.NO_NETWORK, Guarantee.OWN_UID})
 
@@ -50,6 +52,11 @@ FIXES: dict[Guarantee, str] = {
         "unshare (`docker run --cap-add SYS_ADMIN --security-opt seccomp=unconfined`)"),
     Guarantee.SYSCALL_FILTER: (
         "install libseccomp (Debian: apt-get install libseccomp2) and pyseccomp"),
+    Guarantee.LOOPBACK: (
+        "this assignment's code runs servers ([sandbox] loopback): grade it where the "
+        "sandbox can make network namespaces (root with CAP_SYS_ADMIN, e.g. `docker run "
+        "--cap-add SYS_ADMIN --security-opt seccomp=unconfined`), not under Docker's or "
+        "Gradescope's defaults; the host's network is never opened instead"),
 }
 
 
