@@ -275,6 +275,8 @@ def _sigterm_interrupts() -> Iterator[list[int]]:
 def cmd_grade(args: argparse.Namespace) -> int:
     from autograder.grading.runner import fail_closed_on_error, grade
 
+    _refuse_with_image(args)
+
     output = _output_file(args.output)
     with _sigterm_interrupts() as terminated:
         try:
@@ -323,6 +325,14 @@ def _grade_in_image(args: argparse.Namespace, folder: Path, output: Path) -> int
     from autograder.grading.runner import expected_records
 
     root = find_course_root(explicit=args.course)
+    config = Layout(root, resolve_name(root, args.assignment)).config()
+    from autograder.grading.container import docker_client
+
+    labels = (docker_client().images.get(args.image).labels or {}) if _image_exists(args.image) else {}
+    made_for = labels.get("org.dl-autograder.assignment")
+    if made_for is not None and made_for != config.id:
+        raise ConfigError(f"the image {args.image} grades {made_for}, not {config.id}; build "
+                          f"{config.id}'s with `autograder image build {config.id}`")
     outcome = grade_in_container(
         image=args.image, submission=folder, output=output, timeout=args.timeout,
         expected=expected_records(assignment=args.assignment, root=root), gpus=args.gpus,
@@ -337,6 +347,35 @@ def _grade_in_image(args: argparse.Namespace, folder: Path, output: Path) -> int
         console.print(Text.assemble(("the harness failed", "red"), f": {cause}"),
                       highlight=False, soft_wrap=True)
     return int(outcome.exit_code)
+
+
+def _image_exists(tag: str) -> bool:
+    import docker
+
+    from autograder.grading.container import docker_client
+
+    try:
+        docker_client().images.get(tag)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def _refuse_with_image(args: argparse.Namespace) -> None:
+    """Options a grading image cannot honour: a usage error, never silently dropped."""
+    if not getattr(args, "image", None):
+        return
+    given = [name for name, on in (
+        ("--require", args.require), ("--allow-missing", args.allow_missing),
+        ("--isolation none", args.isolation != Isolation.SANDBOX.value),
+        ("--first-failure", getattr(args, "first_failure", False)),
+        ("--test-workers", getattr(args, "test_workers", 0) > 1),
+        ("--metadata", getattr(args, "metadata", None) is not None)) if on]
+    if given:
+        raise ConfigError(f"{', '.join(given)} cannot be used with --image: the image grades "
+                          "with its own run_autograder under Docker's defaults; drop them")
+    if not (args.cpus > 0 and args.memory > 0):
+        raise ConfigError(f"--cpus {args.cpus} and --memory {args.memory} must be positive")
 
 
 def _image_grade_args(args: argparse.Namespace) -> list[str]:
@@ -416,6 +455,8 @@ def _unpacked(args: argparse.Namespace, output: Path) -> Iterator[Path | None]:
 def cmd_grade_all(args: argparse.Namespace) -> int:
     from autograder.course.bulk import grade_all, parse_targets
     from autograder.course.report import write_reports
+
+    _refuse_with_image(args)
 
     root = find_course_root(explicit=args.course)
     layout = Layout(root, resolve_name(root, args.assignment))

@@ -101,8 +101,9 @@ class Policy:
             raise CourseError(f"{path}: [policy] late_penalty_per_day = {p!r}; give a fraction "
                               "from 0 to 1, e.g. 0.1 for 10 % per day late")
         g = table.get("late_grace_minutes", 0.0)
-        if isinstance(g, bool) or not isinstance(g, (int, float)) or g < 0:
-            raise CourseError(f"{path}: [policy] late_grace_minutes = {g!r}; give minutes >= 0")
+        if isinstance(g, bool) or not isinstance(g, (int, float)) or not 0 <= g <= 525600:
+            raise CourseError(f"{path}: [policy] late_grace_minutes = {g!r}; give minutes "
+                              "from 0 to 525600 (a year)")
         n = table.get("submission_limit", 0)
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise CourseError(f"{path}: [policy] submission_limit = {n!r}; give a whole number "

@@ -188,10 +188,13 @@ class _busy_neighbour:  # noqa: N801 - used as a context manager, like a functio
     """One process per CPU spinning at normal priority for as long as the block runs."""
 
     def __enter__(self) -> None:
-        spin = "while True: pass"
+        # Each spinner stops as soon as validate is gone (even after SIGKILL): it checks
+        # that its parent is still the one that started it.
+        spin = f"import os\nwhile os.getppid() == {os.getpid()}: pass"
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         self.procs = [subprocess.Popen([sys.executable, "-c", spin], stdin=subprocess.DEVNULL,
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                      for _ in range(os.cpu_count() or 1)]
+                      for _ in range(cpus or 1)]
 
     def __exit__(self, *exc: object) -> None:
         for p in self.procs:

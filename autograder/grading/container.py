@@ -48,12 +48,16 @@ class ContainerOutcome:
 def grade_in_container(*, image: str, submission: Path, output: Path,
                        expected: list[TestRecord], timeout: float,
                        limits: Limits = Limits(), gpus: bool = False) -> ContainerOutcome:
-    """Grade ``submission`` (a folder) in a container of ``image``; write ``output``."""
+    """Grade ``submission`` (a folder) in a container of ``image``; write ``output``
+    whatever happens (a Docker failure fails closed, then raises ConfigError)."""
     import docker
 
+    if not (limits.cpus > 0 and limits.memory_mb > 0 and limits.pids > 0):
+        raise ConfigError(f"container limits must be positive: --cpus {limits.cpus}, "
+                          f"--memory {limits.memory_mb}, pids {limits.pids}")
     c = docker_client()
     try:
-        c.images.get(image)
+        image_id = c.images.get(image).id  # by id: nothing can be pulled in its place
     except docker.errors.ImageNotFound:
         raise ConfigError(f"the grading image {image} does not exist; build it with "
                           "`autograder image build ASSIGNMENT`") from None
@@ -70,9 +74,12 @@ def grade_in_container(*, image: str, submission: Path, output: Path,
         sub = box / "submission"
         shutil.copytree(submission, sub, symlinks=True)
         sub.chmod(0o700)
-        run_kwargs: dict[str, Any] = dict(
-            command=["/autograder/source/run_autograder", "--timeout", repr(float(timeout))],
-            detach=True, network_mode="none", read_only=True,
+        deadline = int(timeout + BACKSTOP)
+        kwargs: dict[str, Any] = dict(
+            # coreutils' timeout: the container ends by itself even if this process dies
+            command=["timeout", "-s", "KILL", str(deadline + 30),
+                     "/autograder/source/run_autograder", "--timeout", repr(float(timeout))],
+            network_mode="none", read_only=True,
             mem_limit=f"{limits.memory_mb}m", memswap_limit=f"{limits.memory_mb}m",
             nano_cpus=int(limits.cpus * 1e9), pids_limit=limits.pids,
             tmpfs={"/tmp": f"rw,exec,nosuid,size={limits.tmp_mb}m,mode=1777"},
@@ -80,39 +87,18 @@ def grade_in_container(*, image: str, submission: Path, output: Path,
                      str(res): {"bind": "/autograder/results", "mode": "rw"}},
             labels={"org.dl-autograder.grading": "1"})
         if gpus:
-            run_kwargs["device_requests"] = [docker.types.DeviceRequest(count=-1,
-                                                                        capabilities=[["gpu"]])]
-        container = c.containers.run(image, **run_kwargs)
-        killed = False
+            kwargs["device_requests"] = [docker.types.DeviceRequest(count=-1,
+                                                                    capabilities=[["gpu"]])]
         try:
-            status = container.wait(timeout=timeout + BACKSTOP)
-        except Exception:  # noqa: BLE001 - the docker SDK raises requests' timeout here
-            killed = True
-            container.kill()
-            status = container.wait(timeout=60)
-        state = c.api.inspect_container(container.id)["State"]
-        logs = container.logs(tail=200).decode("utf-8", "replace")
-        elapsed = time.monotonic() - start
-        code = int(status.get("StatusCode", -1))
-        data, problem = _read_results(res / "results.json")
-        if killed:
-            data = results.timed_out(_fresh(expected), limit=timeout, execution_time=elapsed)
-            outcome = ContainerOutcome(ExitCode.OK, data, logs)
-        elif state.get("OOMKilled"):
-            data = results.fail_closed(
-                _fresh(expected), f"the grading container ran out of memory (limit "
-                f"{limits.memory_mb} MB); raise it with --memory\n{logs[-4000:]}",
-                execution_time=elapsed)
-            outcome = ContainerOutcome(ExitCode.HARNESS_ERROR, data, logs)
-        elif data is None:
-            data = results.fail_closed(
-                _fresh(expected), f"the grading container (exit {code}) left {problem}\n"
-                f"{logs[-4000:]}", execution_time=elapsed)
-            outcome = ContainerOutcome(ExitCode.HARNESS_ERROR, data, logs)
-        else:
-            broken = code != 0 or bool(data.get("extra_data", {}).get("harness_error"))
-            outcome = ContainerOutcome(ExitCode.HARNESS_ERROR if broken else ExitCode.OK,
-                                       data, logs)
+            container = c.containers.create(image_id, **kwargs)
+            container.start()
+            outcome = _wait(c, container, res, expected, timeout, deadline, limits, start)
+        except docker.errors.DockerException as exc:
+            data = results.fail_closed(_fresh(expected), f"Docker failed: {exc}",
+                                       execution_time=time.monotonic() - start)
+            results.write(data, output)
+            raise ConfigError(f"grading in {image} failed in Docker: {exc} (results.json "
+                              "written: every test at 0, a harness error)") from exc
         results.write(outcome.data, output)
         return outcome
     finally:
@@ -122,6 +108,49 @@ def grade_in_container(*, image: str, submission: Path, output: Path,
             except Exception:  # noqa: BLE001, S110 - already gone
                 pass
         shutil.rmtree(box, ignore_errors=True)
+
+
+def _wait(c: Any, container: Any, res: Path, expected: list[TestRecord], timeout: float,
+          deadline: float, limits: Limits, start: float) -> ContainerOutcome:
+    import requests
+
+    killed = False
+    try:
+        status = container.wait(timeout=deadline)
+    except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as exc:
+        if time.monotonic() - start < deadline - 1:
+            raise ConfigError(f"lost the Docker engine while grading: {exc}") from exc
+        killed = True
+        container.kill()
+        status = container.wait(timeout=60)
+    state = c.api.inspect_container(container.id)["State"]
+    logs = container.logs(tail=200).decode("utf-8", "replace")
+    elapsed = time.monotonic() - start
+    code = int(status.get("StatusCode", -1))
+    data, problem = _read_results(res / "results.json")
+    if data is not None and not (killed and not _finished(data)):
+        # A complete results.json counts, however the container ended afterwards (an
+        # OOM kill of some worker process is the student's and already in the tests).
+        broken = (code != 0 and not killed) or bool(data.get("extra_data", {}).get("harness_error"))
+        return ContainerOutcome(ExitCode.HARNESS_ERROR if broken else ExitCode.OK, data, logs)
+    if killed:
+        data = results.timed_out(_fresh(expected), limit=timeout, execution_time=elapsed)
+        return ContainerOutcome(ExitCode.OK, data, logs)
+    if state.get("OOMKilled"):
+        data = results.fail_closed(
+            _fresh(expected), f"the grading container ran out of memory (limit "
+            f"{limits.memory_mb} MB) before it wrote results.json; raise it with --memory"
+            f"\n{logs[-4000:]}", execution_time=elapsed)
+        return ContainerOutcome(ExitCode.HARNESS_ERROR, data, logs)
+    data = results.fail_closed(
+        _fresh(expected), f"the grading container (exit {code}) left {problem}\n"
+        f"{logs[-4000:]}", execution_time=elapsed)
+    return ContainerOutcome(ExitCode.HARNESS_ERROR, data, logs)
+
+
+def _finished(data: dict[str, Any]) -> bool:
+    extra = data.get("extra_data") or {}
+    return isinstance(extra, dict) and not extra.get("harness_error") and bool(data.get("tests"))
 
 
 def docker_client() -> Any:

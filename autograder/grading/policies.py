@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,12 +52,24 @@ def _time(value: Any) -> datetime | None:
     return t if t.tzinfo is not None else None  # naive times cannot be compared safely
 
 
-def _previous(meta: dict[str, Any]) -> list[dict[str, Any]]:
-    prev = meta.get("previous_submissions") or []
-    usable = [p for p in prev if isinstance(p, dict) and _time(p.get("submission_time"))
-              and isinstance(p.get("score"), (int, float)) and not isinstance(p.get("score"), bool)
-              and math.isfinite(p["score"])]
-    return sorted(usable, key=lambda p: _time(p["submission_time"]))  # type: ignore[arg-type, return-value]
+def _earlier(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every earlier submission (entries at or after this one's time are a regrade's and
+    left out), oldest first; entries without a usable time sort first."""
+    prev = meta.get("previous_submissions")
+    prev = [p for p in prev if isinstance(p, dict)] if isinstance(prev, list) else []
+    now = _time(meta.get("created_at"))
+    epoch = datetime.min.replace(tzinfo=UTC)
+    keyed = [(_time(p.get("submission_time")) or epoch, p) for p in prev]
+    if now is not None:
+        keyed = [(t, p) for t, p in keyed if t < now]
+    return [p for _, p in sorted(keyed, key=lambda item: item[0])]
+
+
+def _score(entry: dict[str, Any]) -> float | None:
+    score = entry.get("score")
+    if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+        return None
+    return float(score)
 
 
 def apply(data: dict[str, Any], meta: dict[str, Any] | None, policy: Policy, *,
@@ -75,25 +87,27 @@ def apply(data: dict[str, Any], meta: dict[str, Any] | None, policy: Policy, *,
         return _finish(out, notes, staff)
     score = float(out["score"])
     staff["graded_score"] = score
-    previous = _previous(meta)
+    previous = _earlier(meta)
     if policy.submission_limit and len(previous) >= policy.submission_limit:
         kept = previous[policy.submission_limit - 1]
+        kept_score = _score(kept)
         notes.append(f"This is submission {len(previous) + 1}; the limit is "
                      f"{policy.submission_limit}. The score of submission "
-                     f"{policy.submission_limit} ({kept['submission_time']}) stays; this one "
-                     "was graded for your information only.")
+                     f"{policy.submission_limit} ({kept.get('submission_time')}) stays; this "
+                     "one was graded for your information only.")
         staff["over_limit"] = True
-        score = float(kept["score"])
+        score = kept_score if kept_score is not None else 0.0
     else:
         penalty = _late_penalty(meta, policy, notes, staff)
         score = round(score * (1.0 - penalty), 6)
-    if policy.best_of and previous:
-        best = max(previous, key=lambda p: float(p["score"]))
-        if float(best["score"]) > score:
-            notes.append(f"Your best earlier submission ({best['submission_time']}) scored "
+    scored = [(s, p) for p in previous if (s := _score(p)) is not None]
+    if policy.best_of and scored:
+        best_score, best = max(scored, key=lambda item: item[0])
+        if best_score > score:
+            notes.append(f"Your best earlier submission ({best.get('submission_time')}) scored "
                          "more than this one; the best score counts.")
-            staff["best_of"] = best["submission_time"]
-            score = float(best["score"])
+            staff["best_of"] = best.get("submission_time")
+            score = best_score
     out["score"] = score
     staff["final_score"] = score
     return _finish(out, notes, staff)
@@ -104,7 +118,8 @@ def _late_penalty(meta: dict[str, Any], policy: Policy, notes: list[str],
     if not policy.late_penalty_per_day:
         return 0.0
     created = _time(meta.get("created_at"))
-    due = _time((meta.get("assignment") or {}).get("due_date"))
+    assignment = meta.get("assignment")
+    due = _time(assignment.get("due_date")) if isinstance(assignment, dict) else None
     if created is None or due is None:
         notes.append("The late penalty was not applied: the submission time or due date is "
                      "missing. Staff have been told.")

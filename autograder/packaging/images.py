@@ -131,8 +131,14 @@ def wheelhouse(cache: Path | None = None, *, log: Callable[[str], None] = print)
                           f"fill a wheelhouse yourself with `{download_command(folder)}` "
                           "and pass it with --wheelhouse")
     (tmp / ".complete").touch()
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
+    try:
+        if folder.exists() and not (folder / ".complete").exists():
+            shutil.rmtree(folder)  # a killed download's leftovers
+        tmp.rename(folder)
+    except OSError:
+        if not (folder / ".complete").exists():  # not another build's finished download
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
 

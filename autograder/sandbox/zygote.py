@@ -114,8 +114,13 @@ def _monitor(spec: namespaces.SandboxSpec, wsock: socket.socket, ssock: socket.s
     namespaces.become_subreaper()
     protections, workdir = namespaces.enter_namespaces(spec)
     private_proc = any(p.name == "private-proc" and p.active for p in protections)
-    if any(p.name == "loopback" and p.active for p in protections) and _inet is not None:
-        syscalls = _inet  # IP sockets reach nothing but the worker's own loopback
+    if any(p.name == "loopback" and p.active for p in protections):
+        if _inet is not None and _inet.active:
+            syscalls = _inet  # IP sockets reach nothing but the worker's own loopback
+        else:  # the strict filter stays: IP sockets refused, and the loopback says so
+            protections = [namespaces.Protection("loopback", False, "the seccomp filter that "
+                                                 "admits IP sockets is unavailable here")
+                           if p.name == "loopback" else p for p in protections]
     pid = os.fork()
     if pid == 0:
         ssock.close()

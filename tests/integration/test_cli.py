@@ -595,7 +595,7 @@ def _neighbour_spinning():
     for pid in os.listdir("/proc"):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"while True: pass" in f.read():
+                if b"while os.getppid() ==" in f.read():
                     return True
         except OSError:
             pass
@@ -647,3 +647,16 @@ def test_relu_is_quick(student):
     lines = proc.stdout.splitlines()
     assert any("solution (busy neighbour)" in ln and "yes" in ln for ln in lines), proc.stdout
     assert "same verdicts under load" in proc.stdout
+
+
+@pytest.mark.parametrize("extra", [["--require", "namespaces"], ["--isolation", "none"],
+                                   ["--first-failure"], ["--test-workers", "2"],
+                                   ["--cpus", "0"]])
+def test_grade_refuses_options_an_image_cannot_honour(course: Path, extra: list[str]) -> None:
+    """--image grades with the image's own run_autograder: an option it would drop is a
+    usage error (exit 3), never silently ignored."""
+    proc = ag("grade", "a9", str(course / "solutions" / "a9_tiny"), "-o", str(course / "r.json"),
+              "--image", "dl-autograder-a9:cpu", *extra, cwd=course)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    out = proc.stdout + proc.stderr
+    assert "cannot be used with --image" in out or "must be positive" in out, out

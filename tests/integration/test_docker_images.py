@@ -30,7 +30,9 @@ from course_cli import COURSE, ag
 
 from autograder.grading import results
 
-pytestmark = pytest.mark.docker
+# An image build (a fresh dependency layer: minutes) and the adversarial suite in a
+# container run far longer than the suite's default per-test timeout.
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(2400)]
 
 REPO = Path(__file__).resolve().parents[2]
 TAG = "dl-autograder-test-a9:cpu"
@@ -221,6 +223,19 @@ def test_container_out_of_memory_fails_closed(misbehaving: dict[str, str], tmp_p
     assert "ran out of memory (limit 256 MB)" in results.harness_cause(data, full=True)
 
 
+def test_an_image_of_another_assignment_is_refused(engine: Any, image: str, tmp_path: Path) -> None:
+    other = tmp_path / "course"
+    shutil.copytree(COURSE, other)
+    for kind in ("reference_tests", "solutions", "assignments"):
+        (other / kind / "a9_tiny").rename(other / kind / "a8_tiny")
+    toml = other / "reference_tests" / "a8_tiny" / "assignment.toml"
+    toml.write_text(toml.read_text().replace('id = "a9"', 'id = "a8"'))
+    proc = ag("grade", "a8", str(other / "solutions" / "a8_tiny"), "-o", str(tmp_path / "r.json"),
+              "--course", str(other), "--image", image, cwd=tmp_path)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert f"the image {image} grades a9, not a8" in proc.stdout + proc.stderr
+
+
 def test_missing_image_is_a_clear_error(engine: Any, tmp_path: Path) -> None:
     proc = ag("grade", "a9", str(COURSE / "solutions" / "a9_tiny"), "-o", str(tmp_path / "r.json"),
               "--course", str(COURSE), "--image", "dl-autograder-no-such-image:cpu", cwd=tmp_path)
@@ -238,12 +253,15 @@ def test_setup_sh_without_network_or_wheelhouse_says_why(engine: Any, tmp_path: 
     source = tmp_path / "source"
     with zipfile.ZipFile(bundle) as zf:
         zf.extractall(source)
-    out = engine.containers.run(
-        BASE_TAG, ["bash", "/autograder/source/setup.sh"], network_mode="none", volumes={str(source): {"bind": "/autograder/source", "mode": "rw"}},
-        detach=True)
-    status = out.wait(timeout=300)
-    logs = out.logs().decode()
-    out.remove(force=True)
+    out = engine.containers.create(
+        BASE_TAG, ["bash", "/autograder/source/setup.sh"], network_mode="none",
+        volumes={str(source): {"bind": "/autograder/source", "mode": "rw"}})
+    try:
+        out.start()
+        status = out.wait(timeout=300)
+        logs = out.logs().decode()
+    finally:
+        out.remove(force=True)
     assert status["StatusCode"] != 0
     assert "has no wheelhouse/" in logs and "--wheelhouse" in logs, logs[-2000:]
 
@@ -272,12 +290,13 @@ def test_adversarial_suite_holds_in_a_real_container(engine: Any, adversarial_im
     """Every attack of tests/integration/test_adversarial.py, graded by a grader that is
     root inside a container with Docker's defaults (no --privileged, default seccomp and
     capabilities; the container even has a network: the sandbox must keep workers off it)."""
-    c = engine.containers.run(
+    c = engine.containers.create(
         adversarial_image,
         ["/autograder/venv/bin/python", "-m", "pytest", "tests/integration/test_adversarial.py",
          "-q", "-p", "no:cacheprovider", "-o", "addopts=", "-rs", "--timeout", "600"],
-        detach=True, mem_limit="6g", pids_limit=4096)
+        mem_limit="6g", pids_limit=4096)
     try:
+        c.start()
         status = c.wait(timeout=1800)
         logs = c.logs().decode("utf-8", "replace")
     finally:

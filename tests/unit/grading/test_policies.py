@@ -151,3 +151,24 @@ def test_run_autograder_applies_the_late_penalty(tmp_path: Path) -> None:
     assert sum(t["score"] for t in data["tests"]) == 2  # earned
     assert data["score"] == 1.5  # one started day late at 25 %
     assert "1 day(s) late, 25%" in data["output"]
+
+
+@pytest.mark.parametrize("meta", [
+    {"assignment": "x", "created_at": "2026-12-01T10:00:00+00:00"},
+    {"previous_submissions": 5, "created_at": 3},
+    {"previous_submissions": [None, "x", {"score": "lots"}], "assignment": None},
+])
+def test_malformed_metadata_never_crashes(meta: dict) -> None:
+    out = policies.apply(_results(), meta, Policy(0.2, submission_limit=2, best_of=True))
+    validate(out)
+    assert out["score"] == 8
+
+
+def test_limit_counts_every_earlier_entry_and_ignores_later_ones() -> None:
+    prev = [_prev("2026-11-29T10:00:00+00:00", 4.0),
+            {"submission_time": "2026-11-30T10:00:00+00:00", "score": None, "results": {}},
+            _prev("2026-12-05T10:00:00+00:00", 1.0)]  # after this one: a regrade's view
+    out = policies.apply(_results(9.0), _meta(previous=prev), Policy(submission_limit=2))
+    assert out["score"] == 0.0 and "This is submission 3" in out["output"]
+    out = policies.apply(_results(9.0), _meta(previous=prev), Policy(submission_limit=3))
+    assert out["score"] == 9.0
