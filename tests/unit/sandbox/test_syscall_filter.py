@@ -151,3 +151,40 @@ def test_only_unix_sockets_are_allowed():
     assert in_filtered_child(body) == {"inet-tcp": errno.EPERM, "inet-udp": errno.EPERM,
                                        "inet6": errno.EPERM, "netlink": errno.EPERM,
                                        "packet": errno.EPERM, "unix-pair": "ok", "unix": "ok"}
+
+
+def test_the_loopback_filter_admits_ip_sockets_only():
+    """compile_filter(inet=True), for workers whose network namespace holds only their own
+    loopback: IP sockets open; netlink, packet, vsock, alg and unknown families do not."""
+    import errno
+    import socket
+
+    compiled = syscall_filter.compile_filter(inet=True)
+    assert compiled.active, compiled.detail
+    assert "AF_UNIX and IP" in compiled.detail
+
+    def body():
+        out = {}
+        for name, family, kind in (("inet", socket.AF_INET, socket.SOCK_STREAM),
+                                   ("inet6", socket.AF_INET6, socket.SOCK_DGRAM),
+                                   ("unix", socket.AF_UNIX, socket.SOCK_STREAM),
+                                   ("netlink", socket.AF_NETLINK, socket.SOCK_RAW),
+                                   ("packet", socket.AF_PACKET, socket.SOCK_RAW),
+                                   ("vsock", 40, socket.SOCK_STREAM),
+                                   ("alg", 38, socket.SOCK_SEQPACKET),
+                                   ("unspec", 0, socket.SOCK_STREAM)):
+            try:
+                socket.socket(family, kind).close()
+                out[name] = 0
+            except OSError as exc:
+                out[name] = exc.errno
+        return out
+
+    def filtered():
+        compiled.load()
+        return body()
+
+    got = in_child(filtered)
+    assert got["inet"] == got["inet6"] == got["unix"] == 0, got
+    for name in ("netlink", "packet", "vsock", "alg", "unspec"):
+        assert got[name] == errno.EPERM, got
