@@ -406,7 +406,7 @@ class _UnlistedModules:
         raise ModuleNotFoundError(
             f"the hidden suite imports {name!r}, which is not a module of assignment "
             f"{self.route.assignment} (modules = {self.route.modules} in {self.config_path}) "
-            f"and not installed in the grader. If students submit {name}.py, add {name!r} to "
+            "and not installed in the grader. If students submit that file, add its name to "
             "[assignment] modules; if it is a helper of the suite (or a support file), put "
             "it in the suite's folder; if it is a library, install it in the grading "
             "environment", name=name)

@@ -191,6 +191,6 @@ def test_an_import_of_a_module_the_assignment_does_not_list_is_named(course: Pat
     assert proc.returncode == 2, proc.stdout + proc.stderr
     staff = results.harness_cause(data, full=True) or ""
     for text in ("imports 'helpers'", "not a module of assignment g1",
-                 "modules = ['calculator']", "add 'helpers' to [assignment] modules"):
+                 "modules = ['calculator']", "add its name to [assignment] modules"):
         assert text in staff, staff
     assert data["score"] == 0
