@@ -293,7 +293,7 @@ def test_adversarial_suite_holds_in_a_real_container(engine: Any, adversarial_im
     c = engine.containers.create(
         adversarial_image,
         ["/autograder/venv/bin/python", "-m", "pytest", "tests/integration/test_adversarial.py",
-         "-q", "-p", "no:cacheprovider", "-o", "addopts=", "-rs", "--timeout", "600"],
+         "-v", "-p", "no:cacheprovider", "-o", "addopts=", "-rs", "--timeout", "600"],
         mem_limit="6g", pids_limit=4096)
     try:
         c.start()
@@ -301,6 +301,8 @@ def test_adversarial_suite_holds_in_a_real_container(engine: Any, adversarial_im
         logs = c.logs().decode("utf-8", "replace")
     finally:
         c.remove(force=True)
+    if os.environ.get("AUTOGRADER_ADVERSARIAL_LOG"):  # the attack table, for a report
+        Path(os.environ["AUTOGRADER_ADVERSARIAL_LOG"]).write_text(logs)
     tail = logs[-6000:]
     assert status["StatusCode"] == 0, tail
     summary = re.search(r"(\d+) passed", tail)
