@@ -307,17 +307,22 @@ def cmd_grade(args: argparse.Namespace) -> int:
         _error(f"grading stopped by SIGTERM; results.json written with a harness error -> {output}")
         return int(ExitCode.HARNESS_ERROR)
     assert outcome is not None
-    data = outcome.data
+    return _report_grading(args, outcome.exit_code, outcome.data, output)
+
+
+def _report_grading(args: argparse.Namespace, exit_code: ExitCode, data: dict[str, Any],
+                    output: Path, where: str = "") -> int:
+    """The one-line summary of a grading, and the harness's cause when it failed."""
     total = sum(t["max_score"] for t in data["tests"])
     console.print(Text(f"{args.assignment}: {data['score']:g} / {total:g} points "
-                       f"({len(data['tests'])} tests, {data['execution_time']:.1f} s) -> {output}"),
-                  highlight=False)
-    if outcome.exit_code != ExitCode.OK:
+                       f"({len(data['tests'])} tests, {data['execution_time']:.1f} s{where}) "
+                       f"-> {output}"), highlight=False)
+    if exit_code != ExitCode.OK:
         cause = harness_cause(data, full=args.debug) or "(no cause recorded)"
         console.print(Text.assemble(("the harness failed", "red"), f": {cause}\n(the staff-only "
                                     "entry of results.json has the traceback; --debug prints it)"),
                       highlight=False, soft_wrap=True)
-    return int(outcome.exit_code)
+    return int(exit_code)
 
 
 def _grade_in_image(args: argparse.Namespace, folder: Path, output: Path) -> int:
@@ -326,39 +331,11 @@ def _grade_in_image(args: argparse.Namespace, folder: Path, output: Path) -> int
 
     root = find_course_root(explicit=args.course)
     config = Layout(root, resolve_name(root, args.assignment)).config()
-    from autograder.grading.container import docker_client
-
-    labels = (docker_client().images.get(args.image).labels or {}) if _image_exists(args.image) else {}
-    made_for = labels.get("org.dl-autograder.assignment")
-    if made_for is not None and made_for != config.id:
-        raise ConfigError(f"the image {args.image} grades {made_for}, not {config.id}; build "
-                          f"{config.id}'s with `autograder image build {config.id}`")
     outcome = grade_in_container(
         image=args.image, submission=folder, output=output, timeout=args.timeout,
         expected=expected_records(assignment=args.assignment, root=root), gpus=args.gpus,
-        limits=Limits(memory_mb=args.memory, cpus=args.cpus))
-    data = outcome.data
-    total = sum(t["max_score"] for t in data["tests"])
-    console.print(Text(f"{args.assignment}: {data['score']:g} / {total:g} points "
-                       f"({len(data['tests'])} tests, {data['execution_time']:.1f} s, in "
-                       f"{args.image}) -> {output}"), highlight=False)
-    if outcome.exit_code != ExitCode.OK:
-        cause = harness_cause(data, full=args.debug) or "(no cause recorded)"
-        console.print(Text.assemble(("the harness failed", "red"), f": {cause}"),
-                      highlight=False, soft_wrap=True)
-    return int(outcome.exit_code)
-
-
-def _image_exists(tag: str) -> bool:
-    import docker
-
-    from autograder.grading.container import docker_client
-
-    try:
-        docker_client().images.get(tag)
-    except docker.errors.ImageNotFound:
-        return False
-    return True
+        limits=Limits(memory_mb=args.memory, cpus=args.cpus), assignment_id=config.id)
+    return _report_grading(args, outcome.exit_code, outcome.data, output, f", in {args.image}")
 
 
 def _refuse_with_image(args: argparse.Namespace) -> None:

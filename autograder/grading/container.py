@@ -47,9 +47,11 @@ class ContainerOutcome:
 
 def grade_in_container(*, image: str, submission: Path, output: Path,
                        expected: list[TestRecord], timeout: float,
-                       limits: Limits = Limits(), gpus: bool = False) -> ContainerOutcome:
+                       limits: Limits = Limits(), gpus: bool = False,
+                       assignment_id: str | None = None) -> ContainerOutcome:
     """Grade ``submission`` (a folder) in a container of ``image``; write ``output``
-    whatever happens (a Docker failure fails closed, then raises ConfigError)."""
+    whatever happens (a Docker failure fails closed, then raises ConfigError).
+    ``assignment_id``: refuse an image built for another assignment."""
     import docker
 
     if not (limits.cpus > 0 and limits.memory_mb > 0 and limits.pids > 0):
@@ -57,10 +59,15 @@ def grade_in_container(*, image: str, submission: Path, output: Path,
                           f"--memory {limits.memory_mb}, pids {limits.pids}")
     c = docker_client()
     try:
-        image_id = c.images.get(image).id  # by id: nothing can be pulled in its place
+        found = c.images.get(image)
     except docker.errors.ImageNotFound:
         raise ConfigError(f"the grading image {image} does not exist; build it with "
                           "`autograder image build ASSIGNMENT`") from None
+    image_id = found.id  # by id: nothing can be pulled in its place
+    made_for = (found.labels or {}).get("org.dl-autograder.assignment")
+    if assignment_id and made_for and made_for != assignment_id:
+        raise ConfigError(f"the image {image} grades {made_for}, not {assignment_id}; build "
+                          f"{assignment_id}'s with `autograder image build {assignment_id}`")
     output = output.resolve()
     output.unlink(missing_ok=True)
     start = time.monotonic()

@@ -160,7 +160,7 @@ def build_image(root: Path, name: str, *, tag: str | None = None, base: str | No
     c = client()
     buildargs = {"BASE": base} if base else {}
     if not gpu and not base:
-        _need_image(c, BASE_TAG, "run `autograder image base` first (debootstrap, as root), "
+        _need_image(BASE_TAG, "run `autograder image base` first (debootstrap, as root), "
                                  "or pass --base IMAGE")
     if not gpu and wheels is None:
         wheels = wheelhouse(log=log)
@@ -203,13 +203,9 @@ def _link_tree(src: Path, dst: Path) -> None:
         _link_tree(f, dst / f.name)
 
 
-def _need_image(c: Any, tag: str, fix: str) -> None:
-    import docker
-
-    try:
-        c.images.get(tag)
-    except docker.errors.ImageNotFound:
-        raise ConfigError(f"the image {tag} does not exist; {fix}") from None
+def _need_image(tag: str, fix: str) -> None:
+    if existing(tag) is None:
+        raise ConfigError(f"the image {tag} does not exist; {fix}")
 
 
 def _stream(chunks: Iterator[dict[str, Any]]) -> Iterator[str]:
