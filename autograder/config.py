@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import fnmatch
 import os
 import re
 import tomllib
@@ -145,6 +146,13 @@ class AssignmentConfig:
     # [sandbox] loopback: the worker gets a loopback of its own (a server in student code);
     # only in a network namespace of its own, else IP sockets stay refused and it says why.
     loopback: bool = False
+    # [sandbox] browser: the worker runs a browser (Chromium reserves terabytes of address
+    # space at its start), so its memory limit bounds written memory (RLIMIT_DATA) instead.
+    browser: bool = False
+    # [assignment] files: project files a submission provides besides its modules (dvc.yaml,
+    # params.yaml, .streamlit/config.toml), as paths or glob patterns (``*`` within one
+    # folder) relative to the graded folder; copied into the worker's folder as they are.
+    files: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: Path) -> AssignmentConfig:
@@ -171,13 +179,14 @@ class AssignmentConfig:
                 raise CourseError(f"{path}: [assignment] needs '{key}'")
         modules = _names(a["modules"], path)
         box = data.get("sandbox", {})
-        unknown = set(box) - {"require", "allow_missing", "loopback"}
+        unknown = set(box) - {"require", "allow_missing", "loopback", "browser"}
         if unknown:
             raise CourseError(f"{path}: unknown [sandbox] entry {sorted(unknown)[0]!r}; "
-                              "known: require, allow_missing, loopback")
-        if not isinstance(box.get("loopback", False), bool):
-            raise CourseError(f"{path}: [sandbox] loopback = {box['loopback']!r}; write true "
-                              "or false")
+                              "known: require, allow_missing, loopback, browser")
+        for flag in ("loopback", "browser"):
+            if not isinstance(box.get(flag, False), bool):
+                raise CourseError(f"{path}: [sandbox] {flag} = {box[flag]!r}; write true "
+                                  "or false")
         for key in ("require", "allow_missing"):
             if not (isinstance(box.get(key, []), list)
                     and all(isinstance(v, str) for v in box.get(key, []))):
@@ -193,7 +202,42 @@ class AssignmentConfig:
                    probes=_probe_module(a.get("probes"), path),
                    categories=_categories(data, path), environment=_environment(data, path),
                    policy=Policy.from_table(data.get("policy", {}), path),
-                   loopback=bool(box.get("loopback", False)))
+                   loopback=bool(box.get("loopback", False)),
+                   browser=bool(box.get("browser", False)),
+                   files=project_files(a.get("files", []), path, modules,
+                                       tuple(a.get("support", ()))))
+
+
+def project_files(value: Any, path: Path | str, modules: tuple[str, ...],
+                  support: tuple[str, ...]) -> tuple[str, ...]:
+    """[assignment] files: relative paths or glob patterns (``*`` within one folder), none
+    of them a module or support file of the assignment."""
+    example = 'e.g. files = ["dvc.yaml", "params.yaml", ".dvc/config"]'
+    if not isinstance(value, list):
+        raise CourseError(f"{path}: files = {value!r}; give a list of paths relative to the "
+                          f"submission's folder, {example}")
+    taken = {f"{m}.py" for m in modules} | {f"{m}.ipynb" for m in modules} | set(support)
+    for v in value:
+        pure = PurePosixPath(v) if isinstance(v, str) and v and "\\" not in v else None
+        if pure is None or pure.is_absolute() or ".." in pure.parts:
+            raise CourseError(f"{path}: files entry {v!r} is not a relative path; write "
+                              f"forward slashes, no '..', {example}")
+        if pure.as_posix() in taken:
+            raise CourseError(f"{path}: files entry {v!r} is also a module or support file; "
+                              "keep it in one list")
+    return tuple(PurePosixPath(v).as_posix() for v in dict.fromkeys(value))
+
+
+def is_project_file(rel: str, patterns: tuple[str, ...]) -> bool:
+    """True if ``rel`` (posix, relative to the graded folder) matches one of ``patterns``,
+    part by part (``*`` stays within a folder: ``data/*.csv``)."""
+    parts = rel.split("/")
+    for pattern in patterns:
+        want = pattern.split("/")
+        if len(want) == len(parts) and all(fnmatch.fnmatchcase(a, w)
+                                           for a, w in zip(parts, want, strict=True)):
+            return True
+    return False
 
 
 def _table(data: dict[str, Any], name: str, path: Path) -> dict[str, Any]:

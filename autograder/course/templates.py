@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from autograder.config import assignment_names, match_name
+from autograder.config import assignment_names, is_project_file, match_name, project_files
 from autograder.errors import CourseError
 from autograder.grading.notebooks import mark_template, notebook_bytes, source_to_notebook
 from autograder.grading.submission import todo_stub
@@ -152,6 +152,20 @@ def strip_solutions(source: str, *, filename: str) -> str:
     return result
 
 
+def strip_text_solutions(text: str, *, filename: str) -> str:
+    """A project file (YAML, TOML, INI: ``#`` comments) without its solution blocks: each
+    '# BEGIN SOLUTION' ... '# END SOLUTION' block becomes ``# TODO: <hint>`` (or ``# TODO``)
+    at the marker's indentation. Blocks may sit anywhere, but must not nest."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    out: list[str] = []
+    done = 0
+    for begin, end, indent, hint in _marker_blocks(lines, filename):
+        out += lines[done : begin - 1]
+        out.append(f"{indent}# TODO: {hint}" if hint else f"{indent}# TODO")
+        done = end
+    return "\n".join(out + lines[done:])
+
+
 # ---------------------------------------------------------------- configuration
 
 
@@ -202,6 +216,8 @@ def _config(root: Path, name: str) -> dict[str, Any]:
                 f"{shown}: probes = {probes!r} is also a module or support file; the probe "
                 "module is the course's, give it a file of its own"
             )
+    project_files(table.get("files", []), shown, tuple(modules),
+                  tuple(str(PurePosixPath(s)) for s in support))
     return data
 
 
@@ -304,11 +320,32 @@ def generate_template(root: Path, name: str) -> dict[Path, bytes]:
             field = "probes" if entry in probes else "support"
             raise CourseError(f"{shown} is missing ({what}); add it or fix [assignment] {field}")
         files[Path(entry)] = _no_markers(path, shown, "support file")
+    for rel in _project_files(solution, table.get("files", []), name):
+        shown = f"solutions/{name}/{rel.as_posix()}"
+        try:
+            text = (solution / rel).read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            files[rel] = _no_markers(solution / rel, shown, "project file")
+            continue
+        files[rel] = strip_text_solutions(text, filename=shown).encode("utf-8")
     for path in sorted((reference / "public").glob("*.py")):
         shown = f"reference_tests/{name}/public/{path.name}"
         files[Path("tests", path.name)] = _no_markers(path, shown, "public test")
     files[Path("assignment.toml")] = _public_config(data, name)
     return files
+
+
+def _project_files(solution: Path, patterns: list[str], name: str) -> list[Path]:
+    """The solution's files matched by ``[assignment] files`` (each entry must match one)."""
+    found: list[Path] = []
+    on_disk = sorted(_on_disk(solution))
+    for pattern in patterns:
+        hits = [rel for rel in on_disk if is_project_file(rel.as_posix(), (pattern,))]
+        if not hits:
+            raise CourseError(f"solutions/{name}/{pattern} is missing (a project file of "
+                              "[assignment] files); add it or fix the entry")
+        found += [rel for rel in hits if rel not in found]
+    return found
 
 
 def _ignored(rel: Path) -> bool:

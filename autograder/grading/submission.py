@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from autograder.config import AssignmentConfig
+from autograder.config import AssignmentConfig, is_project_file
 from autograder.errors import SubmissionError
 from autograder.grading import import_policy
 from autograder.grading.notebooks import (
@@ -72,6 +72,10 @@ class Submission:
     # Files of the submission that a graded module imports but the assignment does not
     # expect (helpers.py): import name -> (the file, the module importing it, its line).
     helpers: dict[str, tuple[str, str, int]] = field(default_factory=dict)
+    # [assignment] files: the project files copied (relative to the graded folder), and the
+    # literal entries (not patterns) the submission lacks.
+    project_files: list[str] = field(default_factory=list)
+    missing_files: list[str] = field(default_factory=list)
 
     def violations_json(self) -> list[dict[str, Any]]:
         """``import_violations`` as results.json's extra_data holds them (capped)."""
@@ -120,6 +124,11 @@ class Submission:
                          "that holds them)")
         if self.found:
             lines.append("Files graded: " + ", ".join(self.found[m] for m in self.modules if m in self.found))
+        if self.project_files:
+            lines.append("Project files: " + ", ".join(self.project_files))
+        if self.missing_files:
+            lines.append("Project files missing from your submission: "
+                         + ", ".join(self.missing_files))
         for module, (_kind, msg) in self.problems.items():
             lines.append(f"Problem with module {module}: {msg}")
         for module, error in self.syntax_errors.items():
@@ -404,6 +413,7 @@ def prepare_submission(root: Path, config: AssignmentConfig, support_dir: Path |
                 helper = _helper_file(base, imported, config)
                 if helper is not None and imported not in sub.helpers:
                     sub.helpers[imported] = (helper, name, line)
+    _copy_project_files(sub, base, prefix, walk, config, dest, used)
     for fname in config.support:
         if support_dir is not None and (support_dir / fname).is_file():
             shutil.copyfile(support_dir / fname, dest / fname)
@@ -439,6 +449,40 @@ def prepare_submission(root: Path, config: AssignmentConfig, support_dir: Path |
     sub.ignored_total, sub.stripped_total = len(sub.ignored), len(sub.stripped)
     sub.ignored, sub.stripped = _capped(sub.ignored), _capped(sub.stripped)
     return sub
+
+
+def _copy_project_files(sub: Submission, base: Path, prefix: str, walk: _Walk,
+                        config: AssignmentConfig, dest: Path, used: set[str]) -> None:
+    """Copy the files of ``[assignment] files`` from the graded folder into ``dest`` (same
+    relative paths): regular files only, each at most MAX_FILE_BYTES; what is refused is
+    listed with the reason."""
+    if not config.files:
+        return
+    copied = []
+    for rel in walk.files:
+        inner = rel[len(prefix):] if rel.startswith(prefix) else None
+        if inner is None or not is_project_file(inner, config.files):
+            continue
+        if inner in config.support or inner == config.probes or any(
+                inner in (f"{m}.py", f"{m}.ipynb") for m in config.modules):
+            continue
+        used.add(rel)
+        source = base / inner
+        if not _regular_file(source):
+            sub.ignored.append(f"{shorten(rel, 120)} (not a regular file (symlink?); submit "
+                               "the file itself)")
+        elif source.stat().st_size > MAX_FILE_BYTES:
+            sub.ignored.append(f"{shorten(rel, 120)} (larger than "
+                               f"{MAX_FILE_BYTES // 2**20} MB: leave data and outputs out)")
+        else:
+            target = dest / inner
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            copied.append(shorten(rel, 200))
+    sub.project_files = copied[:MAX_ENTRIES]
+    literal = [f for f in config.files if not any(c in f for c in "*?[")]
+    present = set(walk.files)
+    sub.missing_files = [f for f in literal if prefix + f not in present]
 
 
 def _parse(sub: Submission, name: str, source: str) -> ast.Module | None:
