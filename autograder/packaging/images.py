@@ -34,6 +34,7 @@ from autograder.grading.container import docker_client as client
 from autograder.packaging.gradescope import (
     EXTRAS,
     TORCH_INDEX,
+    assignment_extras,
     download_command,
     harness_checkout,
     stage_bundle,
@@ -119,16 +120,18 @@ def wheelhouse(cache: Path | None = None, *, log: Callable[[str], None] = print)
     if (folder / ".complete").exists():
         return folder
     tmp = Path(tempfile.mkdtemp(prefix=".wheelhouse-", dir=_mkdir(cache)))
-    log(f"downloading the wheels of the harness and its extras [{EXTRAS}] into {folder}")
+    # One image grades every assignment: the assignments' own extras come along.
+    extras = ",".join([EXTRAS, *assignment_extras(harness)])
+    log(f"downloading the wheels of the harness and its extras [{extras}] into {folder}")
     # The harness wheel is built from source in setup.sh: its build backend comes along.
     cmd = [sys.executable, "-m", "pip", "download", "-q", "-d", str(tmp), "-c",
            str(harness / "constraints.txt"), "--extra-index-url", TORCH_INDEX,
-           f"{harness}[{EXTRAS}]", "setuptools>=77", "wheel"]
+           f"{harness}[{extras}]", "setuptools>=77", "wheel"]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
         raise ConfigError(f"pip download failed (exit {proc.returncode}): {proc.stderr[-800:]}\n"
-                          f"fill a wheelhouse yourself with `{download_command(folder)}` "
+                          f"fill a wheelhouse yourself with `{download_command(folder, extras)}` "
                           "and pass it with --wheelhouse")
     (tmp / ".complete").touch()
     try:

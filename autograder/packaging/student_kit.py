@@ -54,9 +54,13 @@ class Kit:
 
 
 def requirement_for(config: AssignmentConfig, version: str) -> str:
-    """The harness with the extras the assignment's ``preload`` needs."""
+    """The harness with the extras the assignment's ``preload`` needs, and the
+    assignment's own extra where the harness declares one (``a6``: dvc, wandb)."""
+    from autograder.packaging.gradescope import assignment_extras
+
     top = {m.split(".")[0] for m in config.preload}  # "torch._dynamo" needs torch
-    extras = sorted({EXTRAS[m] for m in top if m in EXTRAS})
+    extras = sorted({EXTRAS[m] for m in top if m in EXTRAS}
+                    | ({config.id} & set(assignment_extras())))
     return f"{DIST}{'[' + ','.join(extras) + ']' if extras else ''}=={version}"
 
 
