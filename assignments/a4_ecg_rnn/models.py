@@ -8,6 +8,9 @@ comes after them (a record of length L has ``mask[i, :L]`` True and ``mask[i, L:
 False, L >= 1). Both models return logits (N, T); the logits at padded positions are
 not used by anyone, but the logits at real positions must not depend on the padding
 (its values or how much of it there is). Neither model modifies its inputs.
+
+Both models check their inputs first (:func:`check_batch`) and raise ``ValueError`` for
+inputs of the wrong rank, number of leads or length, saying what they expected.
 """
 
 from __future__ import annotations
@@ -19,6 +22,20 @@ from cells import GRUCell, LSTMCell
 from torch import nn
 
 CELLS = {"lstm": LSTMCell, "gru": GRUCell}
+
+
+def check_batch(x: torch.Tensor, mask: torch.Tensor | None, input_size: int,
+                max_len: int | None = None) -> None:
+    """Raise ``ValueError`` (with a message saying what was expected and what came) unless
+    ``x`` is a batch ``(N, T, input_size)``, ``mask`` is None or of shape ``(N, T)``, and
+    ``T <= max_len`` when ``max_len`` is given.
+
+    Both taggers call it first in ``forward``: a single record without its batch axis
+    ``(T, C)``, the wrong number of leads, a mask of another length or a record longer
+    than the positional embedding then fail at once with a clear message, instead of a
+    broadcasting error deep inside the model, or silently wrong logits.
+    """
+    raise NotImplementedError("TODO: check_batch")
 
 
 class RNNTagger(nn.Module):
@@ -42,7 +59,8 @@ class RNNTagger(nn.Module):
     Every layer starts from zero states. The forward direction reads t = 0 .. T-1; the
     backward one reads t = T-1 .. 0 and stays at its zero state over the padding, so its
     output at a real time point t depends on x[t:L] only. ``forward(x, mask=None)``
-    returns the logits ``head(output of the last layer)`` squeezed to (N, T).
+    returns the logits ``head(output of the last layer)`` squeezed to (N, T); it starts
+    with ``check_batch(x, mask, input_size)`` (``ValueError`` for a bad shape).
 
     ``causal`` (attribute): True when the logit at t depends on ``x[:, :t+1]`` only,
     i.e. when not bidirectional.
@@ -128,7 +146,9 @@ class TransformerTagger(nn.Module):
     ``num_layers`` :class:`TransformerBlock` (d_model, nhead, dim_feedforward, dropout),
     ``norm = nn.LayerNorm(d_model)`` (the final LayerNorm of a pre-LN encoder),
     ``out = nn.Linear(d_model, 1)``. Records up to ``max_len`` time points.
-    Dropout acts in training mode only. ``causal`` (attribute) is False.
+    Dropout acts in training mode only. ``causal`` (attribute) is False. ``forward``
+    starts with ``check_batch(x, mask, input_size, max_len)`` (``ValueError`` for a bad
+    shape or a record longer than ``max_len``).
     """
 
     def __init__(self, input_size: int, d_model: int = 32, nhead: int = 4,

@@ -20,6 +20,10 @@ def bce_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | N
     the positive (trigger) terms. Computed from the logits in a numerically stable way
     (no ``log(sigmoid(z))``, which gives -inf for z = -200 in float32). Returns a 0-d
     tensor of the logits' dtype; the inputs are left unchanged.
+
+    ``targets`` and ``mask`` must have the shape of ``logits``, else ``ValueError``: no
+    broadcasting (a model output of shape (N, T, 1) against targets (N, T) would broadcast
+    to an (N, T, T) loss that is silently wrong).
     """
     raise NotImplementedError("TODO: bce_loss")
 
@@ -60,6 +64,7 @@ def pick_peaks(probs: np.ndarray, threshold: float = 0.5,
     compared; a flat top counts at its first sample). Then non-maximum suppression with a
     refractory window: take the candidates by decreasing probability (ties: the earlier
     first) and keep one unless a kept one lies fewer than ``min_distance`` samples away.
-    ``probs`` is left unchanged.
+    ``probs`` is left unchanged. ``probs`` must be 2-D (a single record ``p`` is
+    ``p[None]``); any other rank raises ``ValueError``.
     """
     raise NotImplementedError("TODO: pick_peaks")

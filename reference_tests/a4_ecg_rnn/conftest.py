@@ -409,6 +409,43 @@ class Ref:
                              ", expected an array of numbers")
 
     @staticmethod
+    def probabilities(value: Any, what: str, shape: tuple[int, ...]) -> np.ndarray:
+        """``value`` as an array of ``shape`` whose entries are probabilities, or a failure
+        naming ``what`` and the expectation (logits in their place are named as such)."""
+        arr = Ref.array(value, what)
+        assert arr.shape == shape, (
+            f"{what} returned shape {arr.shape}, expected {shape} (one probability per time point)")
+        a = arr.astype(np.float64)
+        bad = int((~np.isfinite(a)).sum())
+        assert not bad, (f"{what} returned nan or inf in {bad} of {a.size} values; expected "
+                         "probabilities in [0, 1]")
+        lo, hi = float(a.min()), float(a.max())
+        assert lo >= 0.0 and hi <= 1.0, (
+            f"{what} returned values outside [0, 1] (min {lo:.3g}, max {hi:.3g}), expected "
+            "probabilities: logits? apply torch.sigmoid to the model's output")
+        return arr
+
+    @staticmethod
+    def assert_logits(what: str, got: Any, expected: Any) -> None:
+        """Fail naming ``what`` when logits are expected (the definition leaves [0, 1]) but
+        ``got`` stays within [0, 1] and differs from them: a sigmoid at the end of a model.
+        Other differences are left to :meth:`assert_close`."""
+        expected = np.asarray(expected, np.float64)
+        got = Ref.array(got, what)
+        if got.shape != expected.shape or not expected.size:
+            return
+        g = got.astype(np.float64)
+        if not np.all(np.isfinite(g)) or g.min() < 0.0 or g.max() > 1.0:
+            return
+        if expected.min() < -0.05 or expected.max() > 1.05:
+            if not np.allclose(g, expected, rtol=1e-3, atol=1e-4):
+                raise AssertionError(
+                    f"{what} returned values in [0, 1] only ({g.min():.3g}..{g.max():.3g}) where "
+                    f"logits are expected (the definition gives {expected.min():.3g}.."
+                    f"{expected.max():.3g}): probabilities? return the logits without a "
+                    "sigmoid (bce_loss and predict_proba apply it)")
+
+    @staticmethod
     def assert_close(what: str, got: Any, expected: Any, *, rtol: float = 1e-4,
                      atol: float = 1e-5, hint: str = "") -> None:
         """``got`` (a value the worker returned) equals ``expected`` in shape and value."""
@@ -426,6 +463,36 @@ class Ref:
             raise AssertionError(
                 f"{what} differs from the definition in {int(bad.sum())} of {bad.size} entries "
                 f"(first at index {k}: got {got64[k]:.6g}, expected {expected[k]:.6g}){suffix}")
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    return f"a value of type {type(value).__name__}"
+
+
+@pytest.fixture(scope="session")
+def expect_value_error() -> Any:
+    """``expect(call, what, expected)``: ``call()`` (a call into the worker) must raise
+    the student's ``ValueError``; otherwise the test fails saying that ``what`` returned
+    a value, or raised another exception, where ``ValueError`` (``expected``) was
+    promised. A timeout or a dead worker fails the test with the harness's own message."""
+    from autograder.errors import StudentError, StudentTimeout, UnusableValue, WorkerDied
+
+    def expect(call: Any, what: str, expected: str) -> None:
+        try:
+            value = call()
+        except (StudentTimeout, WorkerDied, UnusableValue):
+            raise
+        except StudentError as exc:
+            if exc.type_name == "ValueError":
+                return
+            raise AssertionError(
+                f"{what} raised {exc.type_name} ({exc.message[:160]}); expected ValueError: "
+                f"{expected}") from None
+        raise AssertionError(f"{what} returned {_describe(value)}; expected ValueError: {expected}")
+
+    return expect
 
 
 @pytest.fixture(scope="session")

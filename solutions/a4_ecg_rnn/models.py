@@ -8,6 +8,9 @@ comes after them (a record of length L has ``mask[i, :L]`` True and ``mask[i, L:
 False, L >= 1). Both models return logits (N, T); the logits at padded positions are
 not used by anyone, but the logits at real positions must not depend on the padding
 (its values or how much of it there is). Neither model modifies its inputs.
+
+Both models check their inputs first (:func:`check_batch`) and raise ``ValueError`` for
+inputs of the wrong rank, number of leads or length, saying what they expected.
 """
 
 from __future__ import annotations
@@ -19,6 +22,29 @@ from cells import GRUCell, LSTMCell
 from torch import nn
 
 CELLS = {"lstm": LSTMCell, "gru": GRUCell}
+
+
+def check_batch(x: torch.Tensor, mask: torch.Tensor | None, input_size: int,
+                max_len: int | None = None) -> None:
+    """Raise ``ValueError`` (with a message saying what was expected and what came) unless
+    ``x`` is a batch ``(N, T, input_size)``, ``mask`` is None or of shape ``(N, T)``, and
+    ``T <= max_len`` when ``max_len`` is given.
+
+    Both taggers call it first in ``forward``: a single record without its batch axis
+    ``(T, C)``, the wrong number of leads, a mask of another length or a record longer
+    than the positional embedding then fail at once with a clear message, instead of a
+    broadcasting error deep inside the model, or silently wrong logits.
+    """
+    # BEGIN SOLUTION
+    if x.dim() != 3 or x.shape[-1] != input_size:
+        raise ValueError(f"x must be (N, T, {input_size}) (batch, time, leads), "
+                         f"got shape {tuple(x.shape)}")
+    if mask is not None and tuple(mask.shape) != tuple(x.shape[:2]):
+        raise ValueError(f"mask must be (N, T) = {tuple(x.shape[:2])} like x, "
+                         f"got shape {tuple(mask.shape)}")
+    if max_len is not None and x.shape[1] > max_len:
+        raise ValueError(f"records of at most max_len={max_len} time points, got T={x.shape[1]}")
+    # END SOLUTION
 
 
 class RNNTagger(nn.Module):
@@ -42,7 +68,8 @@ class RNNTagger(nn.Module):
     Every layer starts from zero states. The forward direction reads t = 0 .. T-1; the
     backward one reads t = T-1 .. 0 and stays at its zero state over the padding, so its
     output at a real time point t depends on x[t:L] only. ``forward(x, mask=None)``
-    returns the logits ``head(output of the last layer)`` squeezed to (N, T).
+    returns the logits ``head(output of the last layer)`` squeezed to (N, T); it starts
+    with ``check_batch(x, mask, input_size)`` (``ValueError`` for a bad shape).
 
     ``causal`` (attribute): True when the logit at t depends on ``x[:, :t+1]`` only,
     i.e. when not bidirectional.
@@ -61,6 +88,7 @@ class RNNTagger(nn.Module):
         self.bwd = nn.ModuleList([cls(s, hidden_size) for s in sizes]) if bidirectional else None
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(dirs * hidden_size, 1)
+        self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.causal = not bidirectional
@@ -92,6 +120,7 @@ class RNNTagger(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         # BEGIN SOLUTION
+        check_batch(x, mask, self.input_size)
         h = x
         for layer in range(self.num_layers):
             out = self._direction(self.fwd[layer], h, mask, reverse=False)
@@ -194,7 +223,9 @@ class TransformerTagger(nn.Module):
     ``num_layers`` :class:`TransformerBlock` (d_model, nhead, dim_feedforward, dropout),
     ``norm = nn.LayerNorm(d_model)`` (the final LayerNorm of a pre-LN encoder),
     ``out = nn.Linear(d_model, 1)``. Records up to ``max_len`` time points.
-    Dropout acts in training mode only. ``causal`` (attribute) is False.
+    Dropout acts in training mode only. ``causal`` (attribute) is False. ``forward``
+    starts with ``check_batch(x, mask, input_size, max_len)`` (``ValueError`` for a bad
+    shape or a record longer than ``max_len``).
     """
 
     def __init__(self, input_size: int, d_model: int = 32, nhead: int = 4,
@@ -209,11 +240,13 @@ class TransformerTagger(nn.Module):
                                      for _ in range(num_layers)])
         self.norm = nn.LayerNorm(d_model)
         self.out = nn.Linear(d_model, 1)
+        self.input_size, self.max_len = input_size, max_len
         self.causal = False
         # END SOLUTION
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         # BEGIN SOLUTION
+        check_batch(x, mask, self.input_size, self.max_len)
         if mask is not None:
             x = x * mask[..., None].to(x.dtype)
         t = torch.arange(x.shape[1], device=x.device)

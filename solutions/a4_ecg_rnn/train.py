@@ -20,8 +20,16 @@ def bce_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | N
     the positive (trigger) terms. Computed from the logits in a numerically stable way
     (no ``log(sigmoid(z))``, which gives -inf for z = -200 in float32). Returns a 0-d
     tensor of the logits' dtype; the inputs are left unchanged.
+
+    ``targets`` and ``mask`` must have the shape of ``logits``, else ``ValueError``: no
+    broadcasting (a model output of shape (N, T, 1) against targets (N, T) would broadcast
+    to an (N, T, T) loss that is silently wrong).
     """
     # BEGIN SOLUTION
+    for name, other in (("targets", targets), ("mask", mask)):
+        if other is not None and other.shape != logits.shape:
+            raise ValueError(f"bce_loss: {name} of shape {tuple(other.shape)} for logits of "
+                             f"shape {tuple(logits.shape)}; they must be equal")
     weight = torch.as_tensor(pos_weight, dtype=logits.dtype, device=logits.device)
     per_point = F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype),
                                                    pos_weight=weight, reduction="none")
@@ -96,9 +104,12 @@ def pick_peaks(probs: np.ndarray, threshold: float = 0.5,
     compared; a flat top counts at its first sample). Then non-maximum suppression with a
     refractory window: take the candidates by decreasing probability (ties: the earlier
     first) and keep one unless a kept one lies fewer than ``min_distance`` samples away.
-    ``probs`` is left unchanged.
+    ``probs`` is left unchanged. ``probs`` must be 2-D (a single record ``p`` is
+    ``p[None]``); any other rank raises ``ValueError``.
     """
     # BEGIN SOLUTION
+    if np.ndim(probs) != 2:
+        raise ValueError(f"pick_peaks: probs must be (N, T), got shape {np.shape(probs)}")
     out = []
     for p in np.asarray(probs, np.float64):
         t_len = len(p)

@@ -32,6 +32,7 @@ def _train(student, model):
 def _masked(what, got, expected, mask, ref, **kw):
     got = ref.array(got, what)
     assert got.shape == expected.shape, f"{what} has shape {got.shape}, expected {expected.shape}"
+    ref.assert_logits(what, got[mask], expected[mask])
     ref.assert_close(what + " (real time points)", got[mask], expected[mask], **kw)
 
 

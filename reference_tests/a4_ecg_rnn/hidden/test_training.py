@@ -305,9 +305,8 @@ def test_predict_proba(student, ref, load_random_state, rng):
                           want="handle")
     assert student.probe("requires_grad", result) is False, (
         "predict_proba returned a tensor attached to an autograd graph: use torch.no_grad()")
-    probs = ref.array(student.fetch(result), "train.predict_proba")
-    assert probs.dtype == np.float32 and probs.shape == (3, 9), (
-        f"predict_proba returned {probs.dtype} {probs.shape}, expected float32 (3, 9)")
+    probs = ref.probabilities(student.fetch(result), "train.predict_proba", (3, 9))
+    assert probs.dtype == np.float32, f"predict_proba returned {probs.dtype}, expected float32"
     z = ref.transformer(state, x, mask, 2, 1)
     expected = np.where(mask, 0.5 * (1 + np.tanh(0.5 * z)), 0.0)
     ref.assert_close("predict_proba", probs, expected, hint="evaluation mode; 0 at padding")
@@ -323,11 +322,9 @@ def _heldout_f1(student, ref, hidden_ecg, make_model, kw):
     model = make_model(models)
     _losses(train.train(model, student.tensor(tr["signals"]), student.tensor(tr["targets"]),
                         **kw), kw["steps"])
-    probs = train.predict_proba(model, student.tensor(te["signals"]))
     shape = te["signals"].shape[:2]
-    assert isinstance(probs, np.ndarray) and probs.shape == shape, (
-        f"predict_proba returned {type(probs).__name__} {np.shape(probs)}, expected {shape}")
-    assert np.all(np.isfinite(probs)), "predict_proba: inf or nan"
+    probs = ref.probabilities(train.predict_proba(model, student.tensor(te["signals"])),
+                              "train.predict_proba", shape)
     picked = ref.pick_peaks(probs, 0.5, 10)
     return ref.f1(picked, te["peaks"], TOL, shape[1], EDGE)
 
