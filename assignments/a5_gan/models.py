@@ -12,7 +12,9 @@ with these rules:
   values 0..C-1) is required: the generator appends the one-hot code of the class to ``z``
   (or an equivalent learned embedding), the discriminator computes one score per class,
   shape (N, C), and returns the score of each sample's own class (``scores[i, labels[i]]``).
-  With ``num_classes = 0`` labels are not used.
+  With ``num_classes = 0`` labels are not used. A conditional model called without
+  labels, with labels of another shape than (N,) or with a class outside 0..C-1 raises
+  ``ValueError`` saying what it expected (:func:`check_labels`).
 - No BatchNorm in the discriminators: WGAN-GP penalizes the gradient of each sample's
   score with respect to that sample alone, which batch statistics would mix.
 """
@@ -22,6 +24,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+def check_labels(labels: torch.Tensor | None, n: int, num_classes: int) -> None:
+    """For a conditional model (``num_classes > 0``): raise ``ValueError`` unless
+    ``labels`` is given, of shape ``(n,)`` (one class per sample of the batch) and within
+    ``0 .. num_classes - 1``; the message says what was expected and what came. Nothing to
+    check for an unconditional model. Call it before using the labels: a missing label or
+    a class out of range would otherwise fail deep inside ``one_hot``/``gather``, or a
+    label array of another length be broadcast silently."""
+    raise NotImplementedError("TODO: check_labels")
 
 
 def _with_class(z: torch.Tensor, labels: torch.Tensor | None, num_classes: int) -> torch.Tensor:

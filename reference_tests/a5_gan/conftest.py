@@ -176,6 +176,54 @@ class Ref:
         return covered, float(close.mean()), float(np.median(dist))
 
 
+def _describe(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    return f"a value of type {type(value).__name__}"
+
+
+@pytest.fixture(scope="session")
+def expect_value_error() -> Any:
+    """``expect(call, what, expected)``: ``call()`` (a call into the worker) must raise
+    the student's ``ValueError``; otherwise the test fails saying that ``what`` returned
+    a value, or raised another exception, where ``ValueError`` (``expected``) was
+    promised. A timeout or a dead worker fails the test with the harness's own message."""
+    from autograder.errors import StudentError, StudentTimeout, UnusableValue, WorkerDied
+
+    def expect(call: Any, what: str, expected: str) -> None:
+        try:
+            value = call()
+        except (StudentTimeout, WorkerDied, UnusableValue):
+            raise
+        except StudentError as exc:
+            if exc.type_name == "ValueError":
+                return
+            raise AssertionError(
+                f"{what} raised {exc.type_name} ({exc.message[:160]}); expected ValueError: "
+                f"{expected}") from None
+        raise AssertionError(f"{what} returned {_describe(value)}; expected ValueError: {expected}")
+
+    return expect
+
+
+def finite(value: Any, what: str, expected: str) -> np.ndarray:
+    """``value`` as a float64 array without nan or inf, or a failure naming ``what``, how
+    many values were not finite and what was ``expected``."""
+    arr = Ref.array(value, what).astype(np.float64)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        kinds = " and ".join(k for k, m in (("nan", np.isnan(arr)), ("inf", np.isinf(arr))) if m.any())
+        raise AssertionError(f"{what} returned {kinds} in {int(bad.sum())} of {arr.size} values; "
+                             f"expected {expected}")
+    return arr
+
+
+@pytest.fixture(scope="session")
+def check_finite() -> Any:
+    """``check_finite(value, what, expected)``: see :func:`finite`."""
+    return finite
+
+
 @pytest.fixture(scope="session")
 def ref() -> type[Ref]:
     return Ref

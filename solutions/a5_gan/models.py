@@ -12,7 +12,9 @@ with these rules:
   values 0..C-1) is required: the generator appends the one-hot code of the class to ``z``
   (or an equivalent learned embedding), the discriminator computes one score per class,
   shape (N, C), and returns the score of each sample's own class (``scores[i, labels[i]]``).
-  With ``num_classes = 0`` labels are not used.
+  With ``num_classes = 0`` labels are not used. A conditional model called without
+  labels, with labels of another shape than (N,) or with a class outside 0..C-1 raises
+  ``ValueError`` saying what it expected (:func:`check_labels`).
 - No BatchNorm in the discriminators: WGAN-GP penalizes the gradient of each sample's
   score with respect to that sample alone, which batch statistics would mix.
 """
@@ -24,13 +26,32 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def check_labels(labels: torch.Tensor | None, n: int, num_classes: int) -> None:
+    """For a conditional model (``num_classes > 0``): raise ``ValueError`` unless
+    ``labels`` is given, of shape ``(n,)`` (one class per sample of the batch) and within
+    ``0 .. num_classes - 1``; the message says what was expected and what came. Nothing to
+    check for an unconditional model. Call it before using the labels: a missing label or
+    a class out of range would otherwise fail deep inside ``one_hot``/``gather``, or a
+    label array of another length be broadcast silently."""
+    # BEGIN SOLUTION
+    if num_classes == 0:
+        return
+    if labels is None:
+        raise ValueError(f"this model is conditional ({num_classes} classes): pass labels (N,)")
+    if tuple(labels.shape) != (n,):
+        raise ValueError(f"labels must be ({n},), one class per sample, got shape {tuple(labels.shape)}")
+    if n and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        raise ValueError(f"labels must be classes 0..{num_classes - 1}, got "
+                         f"{int(labels.min())}..{int(labels.max())}")
+    # END SOLUTION
+
+
 def _with_class(z: torch.Tensor, labels: torch.Tensor | None, num_classes: int) -> torch.Tensor:
     """``z`` with the one-hot code of ``labels`` appended (``z`` itself when unconditional)."""
     # BEGIN SOLUTION
+    check_labels(labels, len(z), num_classes)
     if num_classes == 0:
         return z
-    if labels is None:
-        raise ValueError(f"this model is conditional ({num_classes} classes): pass labels")
     return torch.cat([z, F.one_hot(labels.long(), num_classes).to(z.dtype)], dim=1)
     # END SOLUTION
 
@@ -38,10 +59,9 @@ def _with_class(z: torch.Tensor, labels: torch.Tensor | None, num_classes: int) 
 def _pick(scores: torch.Tensor, labels: torch.Tensor | None, num_classes: int) -> torch.Tensor:
     """Scores (N, max(C, 1)) -> (N,): each sample's own class (the only one when C = 0)."""
     # BEGIN SOLUTION
+    check_labels(labels, len(scores), num_classes)
     if num_classes == 0:
         return scores[:, 0]
-    if labels is None:
-        raise ValueError(f"this model is conditional ({num_classes} classes): pass labels")
     return scores.gather(1, labels.long().reshape(-1, 1))[:, 0]
     # END SOLUTION
 

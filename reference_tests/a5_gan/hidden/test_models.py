@@ -31,7 +31,7 @@ def _eval(student, model):
 @pytest.mark.tags("shapes", "models")
 @SHAPES
 @given(n=st.integers(1, 6), latent_dim=st.sampled_from([3, 16, 32, 50]))
-def test_generator_shape_and_range(student, n, latent_dim):
+def test_generator_shape_and_range(student, check_finite, n, latent_dim):
     """Generator(latent_dim): z (N, latent_dim) -> float32 images (N, 1, 32, 32) in [-1, 1]"""
     models = student.module("models")
     G = models.Generator(latent_dim=latent_dim)
@@ -42,19 +42,24 @@ def test_generator_shape_and_range(student, n, latent_dim):
         f"Generator(latent_dim={latent_dim}) on z of shape ({n}, {latent_dim}) returned "
         f"{type(out).__name__} {np.shape(out)}, expected (N, 1, 32, 32)")
     assert out.dtype == np.float32, f"Generator returned {out.dtype}, expected float32"
+    check_finite(out, f"models.Generator(latent_dim={latent_dim})", "images in [-1, 1]")
     assert np.all(np.abs(out) <= 1.0), f"Generator output outside [-1, 1]: {out.min():.3g}..{out.max():.3g}"
 
 
 @pytest.mark.points(1)
 @pytest.mark.tags("shapes", "models")
-def test_generator_bounded_by_tanh(student):
+def test_generator_bounded_by_tanh(student, check_finite):
     """Generator output stays in [-1, 1] even with weights scaled up 30x (a final tanh)"""
     models = student.module("models")
     G = models.Generator()
     student.probe("scale_parameters", G, 30.0)
     for mode in ("train", "eval"):
         student.call(getattr(G, mode), want="none")
-        out = np.asarray(G(student.tensor(3 * _z(1, 8, 32))), np.float64)
+        out = check_finite(
+            G(student.tensor(3 * _z(1, 8, 32))),
+            f"models.Generator with its weights scaled by 30 ({mode} mode)",
+            "images in [-1, 1]: a formula that overflows, such as (exp(2x) - 1) / (exp(2x) + 1)? "
+            "torch.tanh is exact for every input")
         assert np.all(np.abs(out) <= 1.0), (
             f"with its weights scaled by 30 the Generator ({mode} mode) returned values in "
             f"{out.min():.3g}..{out.max():.3g}: end with tanh so images stay in [-1, 1]")
