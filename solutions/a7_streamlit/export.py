@@ -1,0 +1,91 @@
+"""Part 1: export the trained Assignment 2 model to TorchScript and ONNX.
+
+Run it once before starting the app:
+
+    python export.py                      # writes model.pt and model.onnx beside it
+    python export.py --checkpoint my.pt --out-dir exported/
+
+Both exported files hold the computation and the weights: they run without ``models.py``
+(TorchScript with ``torch.jit.load``, ONNX with onnxruntime). Their input is a float32
+batch of shape (N, 1, 8, 8) for any N >= 1, their output the logits (N, 10).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from models import MODEL_CLASSES
+from torch import nn
+
+HERE = Path(__file__).resolve().parent
+
+
+def load_eager(path: str | Path = HERE / "digits_cnn.pt") -> nn.Module:
+    """The model of an Assignment 2 checkpoint (``{"model", "config", "state_dict"}``),
+    rebuilt with the class ``MODEL_CLASSES[checkpoint["model"]]`` of ``models.py`` and
+    its config, with the saved weights, on the CPU, in eval mode.
+
+    Load with ``torch.load(path, map_location="cpu", weights_only=True)``.
+
+    Raises:
+        ValueError: the checkpoint names a model class that ``models.py`` does not have.
+    """
+    # BEGIN SOLUTION
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    name = checkpoint["model"]
+    if name not in MODEL_CLASSES:
+        raise ValueError(f"{path}: unknown model class {name!r}; "
+                         f"expected one of {sorted(MODEL_CLASSES)}")
+    model = MODEL_CLASSES[name](**checkpoint["config"])
+    model.load_state_dict(checkpoint["state_dict"])
+    return model.eval()
+    # END SOLUTION
+
+
+def export_torchscript(model: nn.Module, path: str | Path) -> None:
+    """Save ``model`` (in eval mode) as TorchScript at ``path`` (``torch.jit.script`` or
+    ``torch.jit.trace``, then ``.save``): ``torch.jit.load(path)`` gives a module that
+    maps (N, 1, 8, 8) float32 to (N, 10) logits for any N, as ``model`` does."""
+    # BEGIN SOLUTION
+    model = model.eval()
+    scripted = torch.jit.script(model)
+    scripted.save(str(path))
+    # END SOLUTION
+
+
+def export_onnx(model: nn.Module, path: str | Path) -> None:
+    """Save ``model`` (in eval mode) as ONNX at ``path``: one input, float32 of shape
+    (N, 1, 8, 8) with N dynamic (``dynamic_axes`` or ``dynamic_shapes``), one output, the
+    logits (N, 10). onnxruntime must run it on a batch of any size."""
+    # BEGIN SOLUTION
+    model = model.eval()
+    example = torch.zeros(2, 1, 8, 8)
+    torch.onnx.export(model, (example,), str(path), dynamo=False,
+                      input_names=["image"], output_names=["logits"],
+                      dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+    # END SOLUTION
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python export.py [--checkpoint PATH] [--out-dir DIR]``: load the checkpoint
+    (default ``digits_cnn.pt`` beside this file) and write ``model.pt`` (TorchScript) and
+    ``model.onnx`` into ``--out-dir`` (default: beside this file, created if missing)."""
+    # BEGIN SOLUTION
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--checkpoint", default=str(HERE / "digits_cnn.pt"))
+    parser.add_argument("--out-dir", default=str(HERE))
+    args = parser.parse_args(argv)
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = load_eager(args.checkpoint)
+    export_torchscript(model, out / "model.pt")
+    export_onnx(model, out / "model.onnx")
+    print(f"wrote {out / 'model.pt'} and {out / 'model.onnx'}")
+    # END SOLUTION
+
+
+if __name__ == "__main__":
+    main()
