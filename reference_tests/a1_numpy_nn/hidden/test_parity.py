@@ -65,6 +65,26 @@ def test_affine_and_activations_parity(student, rng, ref):
         )
 
 
+def _float32_loss_cause(layers, loss32):
+    """Why a float32 loss is not finite, told apart on two one-row inputs: scores of 200
+    with the label at the maximum overflow exp() unless the row maximum is subtracted;
+    a label 120 below the maximum has a probability that underflows to 0 in float32, so
+    log(softmax) gives log(0) = -inf even after the subtraction."""
+    label_at_max = np.array([[200.0, 0.0, -5.0]], dtype=np.float32)
+    label_far_below = np.array([[0.0, -120.0, 1.0]], dtype=np.float32)
+    over, _ = layers.softmax_cross_entropy(label_at_max, np.array([0]))
+    under, _ = layers.softmax_cross_entropy(label_far_below, np.array([1]))
+    if not np.isfinite(over):
+        return (f"float32 loss is {loss32}: exp() overflows for scores near 200 (the loss of "
+                f"scores [200, 0, -5] with label 0 is {over}); subtract the row maximum first")
+    if not np.isfinite(under):
+        return (f"float32 loss is {loss32}: the probability of a label far below the row "
+                f"maximum underflows to 0 in float32 and log(0) is -inf (scores [0, -120, 1] "
+                f"with label 1 give {under}, expected 121.3); take the log-probabilities as "
+                "shifted - log(sum(exp(shifted))) instead of the log of the probabilities")
+    return f"float32 loss is {loss32} for scores of size up to 200 (expected a finite loss)"
+
+
 @pytest.mark.points(2)
 @pytest.mark.tags("parity", "loss")
 def test_softmax_cross_entropy_parity_large_scores(student, rng, ref):
@@ -79,7 +99,7 @@ def test_softmax_cross_entropy_parity_large_scores(student, rng, ref):
     assert float(loss64) == pytest.approx(expected_loss, rel=1e-8), (
         f"float64 loss {loss64!r}, expected {expected_loss:.10g} (mean cross-entropy)"
     )
-    assert np.isfinite(loss32), f"float32 loss is {loss32}: subtract the row maximum first"
+    assert np.isfinite(loss32), _float32_loss_cause(layers, loss32)
     assert float(loss32) == pytest.approx(float(loss64), rel=RTOL32)
     _close("dscores", d32, d64, expected_d, ref)
 

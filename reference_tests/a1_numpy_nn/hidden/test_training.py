@@ -338,20 +338,24 @@ def test_mlp_relu_adam_heldout(student, digits, ref, trained):
 
 @pytest.mark.points(3)
 @pytest.mark.tags("convergence", "cnn")
-@pytest.mark.call_timeout(60)
+@pytest.mark.call_timeout(120)
 def test_convnet_heldout(student, digits, ref, trained):
-    """ConvNet trained with Adam on 500 digits: held-out accuracy above 0.85
+    """ConvNet trained with Adam on 350 digits: held-out accuracy above 0.85
 
-    conv(8 filters, 3x3)-relu-pool-affine, Adam lr 1e-2, 8 epochs of batches of 25.
-    Reference over 30 seeds of model, split, batches and class renaming: 0.926-0.972
-    (mean 0.947, std 0.012); 0.943 with the hidden seeds. Small on purpose: a correct but loop-based convolution must still finish
-    here and lose points only in the performance test.
+    conv(8 filters, 3x3)-relu-pool-affine, Adam lr 1.5e-2, 6 epochs of batches of 25.
+    Reference over 30 seeds of model, split, batches and class renaming: 0.901-0.965
+    (mean 0.929); 0.923 with the hidden seeds. Small on purpose, as the docstring promises
+    that a correct loop-based convolution finishes here and loses points only in the
+    performance test: the slow variant (solutions/a1_numpy_nn/variants/naive_loops, loops
+    over images, filters and output pixels) trains in about 20 s on a loaded 2-core
+    machine, so twice the load still fits the 120 s call limit (it took 46 s with 500
+    digits and 8 epochs against a 60 s limit before).
     """
     cnn, train = student.module("cnn"), student.module("train")
-    X, y = digits.images(digits.X_train[:500]), digits.y_train[:500]
+    X, y = digits.images(digits.X_train[:350]), digits.y_train[:350]
     model = cnn.ConvNet(input_shape=(1, 8, 8), num_filters=8, filter_size=3, num_classes=10, seed=0)
     train.train(
-        model, X, y, X[:2], y[:2], optimizer="adam", lr=1e-2, epochs=8, batch_size=25, seed=0
+        model, X, y, X[:2], y[:2], optimizer="adam", lr=1.5e-2, epochs=6, batch_size=25, seed=0
     )
     fit = _convnet(trained, ref, model)
     acc = accuracy(fit.predictions(digits.images(digits.X_test)), digits.y_test)
