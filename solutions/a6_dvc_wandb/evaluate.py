@@ -14,7 +14,6 @@ import numpy as np
 import torch
 import yaml
 from torch import nn
-
 from train import MODEL, build_model
 
 METRICS = Path("metrics.json")

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-
 from digits import load_digits_arrays
 
 OUT = Path("data/prepared")
