@@ -115,6 +115,12 @@ class Policy:
         return cls(float(p), float(g), n, b)
 
 
+# Measured: at 3072 MB Chromium's renderer crashes, at 2048 MB the page hangs.
+BROWSER_MIN_MEMORY_MB = 4096
+# Threads count: a headless Chromium runs about 110 (measured), Playwright's driver more.
+BROWSER_MIN_PROCESSES = 256
+
+
 @dataclass(frozen=True)
 class AssignmentConfig:
     id: str
@@ -187,6 +193,15 @@ class AssignmentConfig:
             if not isinstance(box.get(flag, False), bool):
                 raise CourseError(f"{path}: [sandbox] {flag} = {box[flag]!r}; write true "
                                   "or false")
+        if box.get("browser") and lim.memory_mb < BROWSER_MIN_MEMORY_MB:
+            raise CourseError(f"{path}: [sandbox] browser needs [limits] memory_mb of at least "
+                              f"{BROWSER_MIN_MEMORY_MB} (it is {lim.memory_mb}): Chromium's "
+                              "renderer writes into that much reserved memory, and below it "
+                              "the page crashes or hangs")
+        if box.get("browser") and lim.processes < BROWSER_MIN_PROCESSES:
+            raise CourseError(f"{path}: [sandbox] browser needs [limits] processes of at least "
+                              f"{BROWSER_MIN_PROCESSES} (it is {lim.processes}): the limit "
+                              "counts threads, and Chromium alone starts about 110")
         for key in ("require", "allow_missing"):
             if not (isinstance(box.get(key, []), list)
                     and all(isinstance(v, str) for v in box.get(key, []))):

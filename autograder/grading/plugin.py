@@ -439,6 +439,7 @@ class GradingSession:
             forbidden_imports=list(self.assignment.forbidden_imports),
             forbidden_paths=namespaces.package_paths(list(self.assignment.forbidden_imports)),
             env=dict(self.assignment.environment), loopback=self.assignment.loopback,
+            browser=self.assignment.browser,
             **dataclasses.asdict(covers))
         return SandboxConfig(modules=self.importable(), pristine=self.submission.pristine,
                              preload=list(self.assignment.preload), spec=spec,

@@ -19,6 +19,7 @@ import signal
 import stat
 import sys
 import sysconfig
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,9 @@ class SandboxSpec:
     # The assignment's [sandbox] loopback: a server in the worker (wandb's service, a
     # Streamlit app) gets a loopback of its own, in its own network namespace only.
     loopback: bool = False
+    # The assignment's [sandbox] browser: memory bounded as written memory, not address
+    # space (Chromium reserves terabytes of it at its start).
+    browser: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -525,12 +529,16 @@ def cuda_capable() -> bool:
             and os.path.exists("/dev/nvidiactl"))
 
 
-def memory_limit(gpu: bool) -> tuple[int, str]:
-    """Which rlimit bounds the worker's memory. CUDA reserves terabytes of address space at
-    its start, so a GPU worker cannot have RLIMIT_AS; RLIMIT_DATA counts what it writes
-    (heap, anonymous maps: numpy and torch CPU tensors), not those reservations."""
+def memory_limit(gpu: bool, browser: bool = False) -> tuple[int, str]:
+    """Which rlimit bounds the worker's memory. CUDA and Chromium reserve terabytes of
+    address space at their start, so such a worker cannot have RLIMIT_AS; RLIMIT_DATA
+    counts what it writes (heap, anonymous maps: numpy and torch CPU tensors), not those
+    reservations. Each process of the worker gets the limit, as with RLIMIT_AS."""
     if gpu:
         return resource.RLIMIT_DATA, "data segment (GPU worker: CUDA reserves address space)"
+    if browser:
+        return resource.RLIMIT_DATA, ("data segment ([sandbox] browser: Chromium reserves "
+                                      "address space)")
     return resource.RLIMIT_AS, "address space"
 
 
@@ -538,7 +546,7 @@ def worker_protections(spec: SandboxSpec, gpu: bool = False) -> list[Protection]
     """What :func:`enter_worker` will do, reported by the monitor (which runs no student code)."""
     dropped = spec.uid is not None and os.getuid() == 0
     lim = spec.limits
-    kind = memory_limit(gpu)[1]
+    kind = memory_limit(gpu, spec.browser)[1]
     return [
         Protection("rlimits", True, f"memory {lim.memory_mb} MB ({kind}), cpu {lim.cpu_seconds} s, "
                    f"open files {lim.open_files}, file size {lim.file_size_mb} MB"
@@ -568,7 +576,7 @@ def enter_worker(spec: SandboxSpec, out_fd: int, workdir: str, private_proc: boo
     mb = 1024 * 1024
     lim = spec.limits
     # Address space on top of what the preloaded interpreter already maps (torch maps a lot).
-    which, _ = memory_limit(gpu)
+    which, _ = memory_limit(gpu, spec.browser)
     _set_limit(which, _memory_in_use(which) + lim.memory_mb * mb)
     _set_limit(resource.RLIMIT_CPU, lim.cpu_seconds)
     _set_limit(resource.RLIMIT_NOFILE, lim.open_files)
@@ -581,6 +589,13 @@ def enter_worker(spec: SandboxSpec, out_fd: int, workdir: str, private_proc: boo
     # The submission's folder is read-only under the mount namespace, where /tmp is a
     # private tmpfs (bounded by file_size_mb): scratch files (checkpoints, caches) go there.
     home = "/tmp" if workdir == INNER_WORKDIR else workdir
+    dropping = spec.uid is not None and os.getuid() == 0
+    if workdir != INNER_WORKDIR and dropping:
+        # No mount namespace, and the work folder is not the worker's to write: a home of its
+        # own in the shared /tmp (0700; removed after it with the rest of its uid's files).
+        # Tools that do not fall back from an unwritable TMPDIR (Chromium, node) need it.
+        home = tempfile.mkdtemp(prefix="autograder-home-", dir="/tmp")
+        os.chown(home, spec.uid or 0, spec.gid if spec.gid is not None else spec.uid or 0)
     os.environ.clear()
     # The course's variables first: the harness's own win (the config refuses such names).
     os.environ.update(spec.env)
@@ -593,7 +608,7 @@ def enter_worker(spec: SandboxSpec, out_fd: int, workdir: str, private_proc: boo
     sys.dont_write_bytecode = True
     os.chdir(workdir)
 
-    if spec.uid is not None and os.getuid() == 0:
+    if dropping:
         _set_limit(resource.RLIMIT_NPROC, lim.processes)
         os.setgroups([])
         os.setgid(spec.gid if spec.gid is not None else spec.uid)
