@@ -589,13 +589,14 @@ def enter_worker(spec: SandboxSpec, out_fd: int, workdir: str, private_proc: boo
     # The submission's folder is read-only under the mount namespace, where /tmp is a
     # private tmpfs (bounded by file_size_mb): scratch files (checkpoints, caches) go there.
     home = "/tmp" if workdir == INNER_WORKDIR else workdir
-    dropping = spec.uid is not None and os.getuid() == 0
-    if workdir != INNER_WORKDIR and dropping:
+    uid = spec.uid if os.getuid() == 0 else None  # the uid the worker drops to, if any
+    gid = spec.gid if spec.gid is not None else uid
+    if workdir != INNER_WORKDIR and uid is not None:
         # No mount namespace, and the work folder is not the worker's to write: a home of its
         # own in the shared /tmp (0700; removed after it with the rest of its uid's files).
         # Tools that do not fall back from an unwritable TMPDIR (Chromium, node) need it.
         home = tempfile.mkdtemp(prefix="autograder-home-", dir="/tmp")
-        os.chown(home, spec.uid or 0, spec.gid if spec.gid is not None else spec.uid or 0)
+        os.chown(home, uid, gid if gid is not None else uid)
     os.environ.clear()
     # The course's variables first: the harness's own win (the config refuses such names).
     os.environ.update(spec.env)
@@ -608,11 +609,11 @@ def enter_worker(spec: SandboxSpec, out_fd: int, workdir: str, private_proc: boo
     sys.dont_write_bytecode = True
     os.chdir(workdir)
 
-    if dropping:
+    if uid is not None:
         _set_limit(resource.RLIMIT_NPROC, lim.processes)
         os.setgroups([])
-        os.setgid(spec.gid if spec.gid is not None else spec.uid)
-        os.setuid(spec.uid)
+        os.setgid(gid if gid is not None else uid)
+        os.setuid(uid)
     # (RLIMIT_NPROC counts every process of the user: set only for the grading's own uid.)
     _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
 
