@@ -110,3 +110,17 @@ def record_training(train_fn: Any, X: np.ndarray, y: np.ndarray, X_val: np.ndarr
         "final": {name: np.array(v, dtype=np.float64) for name, v in model.params.items()},
         "same_dict": model.params is start,
     }
+
+
+@probe("numpy_warnings", calls=0)
+def numpy_warnings(fn: Any, *args: Any) -> dict[str, Any]:
+    """``fn(*args)`` with numpy's overflow, invalid-value and divide-by-zero errors turned
+    into warnings (underflow to zero stays silent, as by default); returns the result and
+    the messages of the warnings raised."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught, np.errstate(
+            over="warn", invalid="warn", divide="warn", under="ignore"):
+        warnings.simplefilter("always")
+        result = fn(*args)
+    return {"result": result, "warnings": [str(w.message) for w in caught]}

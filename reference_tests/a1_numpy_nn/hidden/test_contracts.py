@@ -4,7 +4,7 @@ Each test checks one promise of a docstring or of the README: non-default values
 config key of the update rules, the defaults when ``config`` is ``None``, "``w`` itself is
 left unchanged" (checked through a handle on the worker's own array), the rounding of
 ``train_val_split``, the initialization rules (``weight_scale``, ``seed``), and the loss
-as a Python float.
+as a Python float, sigmoid without overflow, and the first maximum on ties in max pooling.
 """
 
 import numpy as np
@@ -197,4 +197,43 @@ def test_softmax_loss_is_python_float(student, rng):
         assert isinstance(loss, float), (
             f"for {np.dtype(dtype).name} scores the loss is a {type(loss).__name__}, "
             "expected a Python float (float(...))"
+        )
+
+
+# ---------------------------------------------------------------- layers
+
+
+@pytest.mark.points(1)
+@pytest.mark.tags("parity", "activations")
+def test_sigmoid_forward_does_not_overflow(student):
+    """sigmoid_forward: right values and no overflow warning for inputs of size 1000"""
+    layers = student.module("layers")
+    for dtype in (np.float64, np.float32):
+        x = np.array([[-1000.0, -100.0, 0.0, 100.0, 1000.0]], dtype=dtype)
+        run = student.probe("numpy_warnings", layers.sigmoid_forward, x)
+        out = np.asarray(run["result"][0], dtype=np.float64)
+        np.testing.assert_allclose(out, [[0.0, 0.0, 0.5, 1.0, 1.0]], atol=1e-30,
+                                   err_msg=f"sigmoid of {x.tolist()} ({np.dtype(dtype).name})")
+        assert not run["warnings"], (
+            f"sigmoid_forward on {np.dtype(dtype).name} inputs of size 1000 warned "
+            f"{run['warnings'][0]!r}: exp(-x) overflows for large negative x; compute "
+            "through exp(-|x|) (or tanh) so that no exp() gets a large positive argument"
+        )
+
+
+@pytest.mark.points(1)
+@pytest.mark.tags("gradients", "pool")
+def test_maxpool_backward_ties_go_to_first(student, rng, ref):
+    """maxpool_backward: on ties the gradient goes to the first maximum (row-major) only"""
+    layers = student.module("layers")
+    # values 0, 1, 2 only: many windows hold their maximum twice or more
+    x = rng.integers(0, 3, (2, 3, 6, 6)).astype(np.float64)
+    for pool, stride in ((2, 2), (3, 1)):
+        dout = rng.standard_normal(ref.maxpool(x, pool, stride).shape)
+        _, cache = layers.maxpool_forward(x, pool, stride)
+        ref.assert_close(
+            f"dx (pool={pool}, stride={stride})", layers.maxpool_backward(dout, cache),
+            ref.maxpool_backward(dout, x, pool, stride),
+            hint="each window's gradient goes to one input, its first maximum in row-major "
+                 "order, also when the maximum appears twice",
         )

@@ -11,6 +11,7 @@ say) logs nothing and fails every test here.
 """
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -248,7 +249,7 @@ def test_train_history_loss_is_mean_batch_loss(student, rng):
     run = _record(student, rng)
     bounds = [0, *run.epoch_ends()]
     expected = [float(np.mean([run.step_loss(s) for s in run.steps[a:b]]))
-                for a, b in zip(bounds, bounds[1:])]
+                for a, b in pairwise(bounds)]
     got = list(np.asarray(run.history["loss"], dtype=np.float64))
     assert got == pytest.approx(expected, rel=1e-9), (
         f"history['loss'] is {got}, expected {expected}: per epoch, the mean of the losses "
