@@ -23,6 +23,7 @@ from typing import Any
 from autograder.errors import ConfigError, ExitCode
 from autograder.grading import results
 from autograder.grading.results import TestRecord
+from autograder.sandbox.namespaces import CONTAINER_ENV
 
 MAX_RESULTS_BYTES = 32 * 2**20
 # Beyond `grade --timeout`, which run_autograder passes on (the running test is stopped and
@@ -87,6 +88,8 @@ def grade_in_container(*, image: str, submission: Path, output: Path,
             command=["timeout", "-s", "KILL", str(deadline + 30),
                      "/autograder/source/run_autograder", "--timeout", repr(float(timeout))],
             network_mode="none", read_only=True,
+            # the grader inside may then give workers the container's loopback (checked there)
+            environment={CONTAINER_ENV: "1"},
             mem_limit=f"{limits.memory_mb}m", memswap_limit=f"{limits.memory_mb}m",
             nano_cpus=int(limits.cpus * 1e9), pids_limit=limits.pids,
             tmpfs={"/tmp": f"rw,exec,nosuid,size={limits.tmp_mb}m,mode=1777"},

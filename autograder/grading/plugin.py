@@ -440,6 +440,7 @@ class GradingSession:
             forbidden_paths=namespaces.package_paths(list(self.assignment.forbidden_imports)),
             env=dict(self.assignment.environment), loopback=self.assignment.loopback,
             browser=self.assignment.browser,
+            container_loopback=ns_blocker is not None and namespaces.networkless_container(),
             **dataclasses.asdict(covers))
         return SandboxConfig(modules=self.importable(), pristine=self.submission.pristine,
                              preload=list(self.assignment.preload), spec=spec,

@@ -81,6 +81,10 @@ class SandboxSpec:
     # The assignment's [sandbox] browser: memory bounded as written memory, not address
     # space (Chromium reserves terabytes of it at its start).
     browser: bool = False
+    # Set where no network namespace can be made but the grader runs in a grading container
+    # without network (`grade --image`): its loopback is the container's own, so a worker
+    # that needs one ([sandbox] loopback) may use it.
+    container_loopback: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -126,6 +130,25 @@ def _mount(source: bytes, target: bytes, fstype: bytes | None, flags: int, data:
     return None
 
 
+CONTAINER_LOOPBACK = ("the grading container's own loopback: the container has no network "
+                      "(docker --network none) and grades one submission")
+# Set by `grade --image` on the grader inside its container (autograder.grading.container).
+CONTAINER_ENV = "AUTOGRADER_NETWORKLESS_CONTAINER"
+
+
+def networkless_container(devices: str = "/proc/net/dev") -> bool:
+    """True where the grader runs in a grading container without network: the flag that
+    `grade --image` sets, and checked, since a flag alone is not proof: no interface but lo."""
+    if os.environ.get(CONTAINER_ENV) != "1":
+        return False
+    try:
+        with open(devices) as f:
+            names = {ln.split(":", 1)[0].strip() for ln in f.readlines()[2:] if ":" in ln}
+    except OSError:
+        return False
+    return names == {"lo"}
+
+
 INNER_WORKDIR = "/tmp/work"
 # What the worker sees of the host besides the interpreter and its own folders.
 SYSTEM_FOLDERS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "dev",
@@ -141,7 +164,9 @@ def enter_namespaces(spec: SandboxSpec) -> tuple[list[Protection], str]:
         names = ("network", "pid-namespace", "ipc-namespace", "read-only-filesystems", "hidden-paths",
                  "host-folders", "private-tmp", "private-proc")
         off = [Protection(n, False, spec.namespace_blocker) for n in names]
-        if spec.loopback:
+        if spec.loopback and spec.container_loopback:
+            off.append(Protection("loopback", True, CONTAINER_LOOPBACK))
+        elif spec.loopback:
             off.append(Protection("loopback", False, f"{spec.namespace_blocker}: no private "
                                   "loopback, so IP sockets stay refused (the host's loopback is "
                                   "never opened to a worker)"))

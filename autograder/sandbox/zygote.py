@@ -133,7 +133,12 @@ def _monitor(spec: namespaces.SandboxSpec, wsock: socket.socket, ssock: socket.s
         namespaces.Protection("syscall-filter", syscalls.active, syscalls.detail),
         namespaces.Protection("landlock-scopes", _scopes.active, _scopes.detail)]
     by_name = {p.name: p for p in protections}
-    if not by_name["network"].active and syscalls.active:
+    if not by_name["network"].active and syscalls.active and syscalls is _inet:
+        # IP sockets admitted without a namespace: only in a grading container with no network.
+        by_name["network"] = namespaces.Protection(
+            "network", True, "the grading container has no network, only its own loopback; "
+            "the seccomp filter refuses every socket but AF_UNIX and IP")
+    elif not by_name["network"].active and syscalls.active:
         # No network namespace (Docker, Gradescope): the filter's socket rule closes it.
         by_name["network"] = namespaces.Protection(
             "network", True, NETWORK_DETAIL + ("; abstract UNIX sockets scoped by Landlock"

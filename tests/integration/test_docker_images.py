@@ -308,3 +308,38 @@ def test_adversarial_suite_holds_in_a_real_container(engine: Any, adversarial_im
     summary = re.search(r"(\d+) passed", tail)
     assert summary and int(summary.group(1)) >= 30, tail
     assert "skipped" not in tail.splitlines()[-1], tail  # every attack ran, none skipped
+
+
+def test_loopback_assignment_gets_the_containers_own(engine: Any, image: str,
+                                                      tmp_path: Path) -> None:
+    """No network namespace in a container (Docker's seccomp refuses it), but the grading
+    container has no network: a [sandbox] loopback assignment grades there, its server on
+    the container's own loopback, instead of stopping for want of a private one."""
+    from test_loopback import SERVER
+
+    course = tmp_path / "course"
+    shutil.copytree(COURSE, course)
+    ref = course / "reference_tests" / "a9_tiny"
+    (ref / "assignment.toml").write_text((ref / "assignment.toml").read_text()
+                                         + "\n[sandbox]\nloopback = true\n")
+    (ref / "hidden" / "test_loopback.py").write_text(
+        'def test_server(student):\n    """a server and its client on the loopback"""\n'
+        '    assert student.module("ops").loopback_echo(1) == "PING host unreachable"\n')
+    ops = course / "solutions" / "a9_tiny" / "ops.py"
+    ops.write_text(ops.read_text() + SERVER)
+    tag = "dl-autograder-test-a9-loopback:cpu"
+    proc = ag("image", "build", "a9", "--course", str(course), "--tag", tag, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    try:
+        out = tmp_path / "results.json"
+        proc = ag("grade", "a9", str(course / "solutions" / "a9_tiny"), "-o", str(out),
+                  "--course", str(course), "--image", tag, "--memory", "2048", cwd=tmp_path)
+        data = json.loads(out.read_text())
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        test = next(t for t in data["tests"] if "on the loopback" in t["name"])
+        assert test["status"] == "passed", test["output"]
+        prot = {p["name"]: p for p in data["extra_data"]["protections"]}
+        assert prot["loopback"]["active"] and "container's own" in prot["loopback"]["detail"]
+        assert "no network, only its own loopback" in prot["network"]["detail"]
+    finally:
+        engine.images.remove(tag, force=True)
