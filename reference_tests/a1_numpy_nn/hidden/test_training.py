@@ -251,12 +251,14 @@ def test_mlp_overfits_small_batch(student, digits, ref, trained):
 
 @pytest.mark.points(2)
 @pytest.mark.tags("convergence", "cnn")
-@pytest.mark.call_timeout(60)
+@pytest.mark.call_timeout(120)
 def test_convnet_overfits_small_batch(student, digits, ref, trained):
     """ConvNet overfits 30 digits: 100% training accuracy and cross-entropy below 0.1
 
     Reference (30 seeds of model, split, batches and class renaming): accuracy 1.0, loss
-    0.002-0.028 (0.006 with the hidden seeds).
+    0.002-0.028 (0.006 with the hidden seeds). The slow variant (loops over images,
+    filters and output pixels) took 26 s on a 2-core machine at load 12: the limit is
+    120 s, so that twice such a load still leaves room.
     """
     cnn, train = student.module("cnn"), student.module("train")
     X, y = digits.images(digits.X_train[:30]), digits.y_train[:30]
@@ -338,7 +340,7 @@ def test_mlp_relu_adam_heldout(student, digits, ref, trained):
 
 @pytest.mark.points(3)
 @pytest.mark.tags("convergence", "cnn")
-@pytest.mark.call_timeout(120)
+@pytest.mark.call_timeout(180)
 def test_convnet_heldout(student, digits, ref, trained):
     """ConvNet trained with Adam on 350 digits: held-out accuracy above 0.85
 
@@ -347,9 +349,10 @@ def test_convnet_heldout(student, digits, ref, trained):
     (mean 0.929); 0.923 with the hidden seeds. Small on purpose, as the docstring promises
     that a correct loop-based convolution finishes here and loses points only in the
     performance test: the slow variant (solutions/a1_numpy_nn/variants/naive_loops, loops
-    over images, filters and output pixels) trains in about 20 s on a loaded 2-core
-    machine, so twice the load still fits the 120 s call limit (it took 46 s with 500
-    digits and 8 epochs against a 60 s limit before).
+    over images, filters and output pixels) needs 16 s of CPU time and took 58 s on a
+    2-core machine at load 12
+    (the vectorized solution 0.4 s alone), so twice that load fits the 180 s call limit.
+    With 500 digits and 8 epochs it took 46 s at a lighter load against 60 s.
     """
     cnn, train = student.module("cnn"), student.module("train")
     X, y = digits.images(digits.X_train[:350]), digits.y_train[:350]
