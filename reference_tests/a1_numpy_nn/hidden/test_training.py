@@ -350,8 +350,8 @@ def test_convnet_heldout(student, digits, ref, trained):
     that a correct loop-based convolution finishes here and loses points only in the
     performance test: the slow variant (solutions/a1_numpy_nn/variants/naive_loops, loops
     over images, filters and output pixels) needs 16 s of CPU time and took 58 s on a
-    2-core machine at load 12
-    (the vectorized solution 0.4 s alone), so twice that load fits the 180 s call limit.
+    2-core machine at load 12 (the vectorized solution: 0.4 s alone), so twice that load
+    fits the 180 s call limit.
     With 500 digits and 8 epochs it took 46 s at a lighter load against 60 s.
     """
     cnn, train = student.module("cnn"), student.module("train")
