@@ -17,7 +17,7 @@ official ECG generator directly, one thread.
    the training and held-out records, the initial weights and the batch order. The F1 is
    the grader's (conftest.Ref: its peak picker, +-40 ms, beats cut at the ends ignored).
 
-    .venv/bin/python bench/thresholds_a4.py [--seeds 8] > bench/results/thresholds_a4.txt
+    .venv/bin/python bench/thresholds_a4.py [--seeds 12] > bench/results/thresholds_a4.txt
 """
 
 from __future__ import annotations
@@ -201,7 +201,7 @@ def convergence(seeds: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--seeds", type=int, default=12)
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-convergence", action="store_true")
     args = parser.parse_args()

@@ -19,7 +19,8 @@ MOG_TRAIN = {"steps": 1000, "batch_size": 128, "lr": 2e-3}
 MIN_COVERED, MIN_SHARE, MAX_MEDIAN = 5, 0.5, 0.3
 COND_MIN_SHARE = 0.7
 PHANTOM = {"n": 512, "noise": 0.01, "bias": 0.1}
-PHANTOM_TRAIN = {"steps": 300, "batch_size": 32, "lr": 2e-3}
+PHANTOM_TRAIN = {"steps": 100, "batch_size": 32, "lr": 2e-3}  # per checkpoint
+CHECKPOINTS = 3
 N_GENERATED, MIN_RING_SHARE = 64, 2 / 64
 
 
@@ -94,27 +95,33 @@ def test_generated_phantoms_have_myocardium_rings(student, phantoms, grader_segm
                                                   leaderboard):
     """Generated phantoms: the grader's segmenter finds a myocardium ring around a blood pool in >= 2 of 64
 
-    Generator/Discriminator trained by train_gan(steps=300, batch_size=32, lr=2e-3) on 512
-    phantoms of 32x32 (to_gan range); 64 samples segmented here with the shipped network.
-    Reference (bench/results/thresholds_a5.txt): 0.30 with the hidden seeds; over 8 other
-    seeds 0.00-0.89 (median 0.52): short GAN training on CPU is fickle and one seed in
-    eight collapsed, hence the low bar (2 of 64, 5x the 0.6 % of uniform-noise images)
-    and the few points.
+    Generator/Discriminator trained on 512 phantoms of 32x32 (to_gan range) by
+    CHECKPOINTS calls of train_gan(steps=100, batch_size=32, lr=2e-3, seed=k); after each
+    call 64 samples are segmented here with the shipped network, and the best checkpoint
+    counts. Short GAN training oscillates (a generator that drew rings at one checkpoint
+    may draw blobs at the next, and a single end point had one seed in eight at 0 %): the
+    best of a few checkpoints measures whether the GAN learned the anatomy at all.
+    Reference over many seeds: bench/results/thresholds_a5.txt.
     """
     models, train = student.module("models"), student.module("train")
     ph = phantoms.make_phantoms(PHANTOM["n"], 32, seed=580_003, noise=PHANTOM["noise"],
                                 bias=PHANTOM["bias"])
-    data = np.clip(ph.images / 0.65 - 1.0, -1.0, 1.0).astype(np.float32)
+    data = student.put(student.tensor(np.clip(ph.images / 0.65 - 1.0, -1.0, 1.0).astype(np.float32)))
     student.probe("deterministic_torch", 0)
     G, D = models.Generator(), models.Discriminator()
-    train.train_gan(G, D, student.tensor(data), seed=0, **PHANTOM_TRAIN)
-    x = _samples(train.sample(G, N_GENERATED, seed=1), (N_GENERATED, 1, 32, 32), "train.sample")
-    assert np.all(np.abs(x) <= 1.0), (
-        f"train.sample returned images with values in {x.min():.3g}..{x.max():.3g}, expected "
-        "[-1, 1] (the Generator ends with tanh)")
-    masks = grader_segmenter(x.astype(np.float32))
-    share = float(np.mean([ring_check(m) for m in masks]))
+    shares = []
+    for k in range(CHECKPOINTS):
+        train.train_gan(G, D, data, seed=k, **PHANTOM_TRAIN)
+        x = _samples(train.sample(G, N_GENERATED, seed=1), (N_GENERATED, 1, 32, 32), "train.sample")
+        assert np.all(np.abs(x) <= 1.0), (
+            f"train.sample returned images with values in {x.min():.3g}..{x.max():.3g}, expected "
+            "[-1, 1] (the Generator ends with tanh)")
+        masks = grader_segmenter(x.astype(np.float32))
+        shares.append(float(np.mean([ring_check(m) for m in masks])))
+    share = max(shares)
     leaderboard("phantoms: share with a myocardium ring", share, order="desc")
     assert share >= MIN_RING_SHARE, (
-        f"{share:.1%} of {N_GENERATED} generated images show a myocardium ring around a blood "
-        f"pool to the shipped segmenter (need {MIN_RING_SHARE:.1%})")
+        f"at best {share:.1%} of {N_GENERATED} generated images show a myocardium ring around a "
+        f"blood pool to the shipped segmenter (need {MIN_RING_SHARE:.1%}; after each of "
+        f"{CHECKPOINTS} x {PHANTOM_TRAIN['steps']} steps: "
+        + ", ".join(f"{v:.1%}" for v in shares) + ")")
