@@ -10,9 +10,16 @@ lazy result that computes only when it is converted. The bands are
 generous: any vectorized implementation (im2col, one matrix product per kernel offset,
 einsum over a strided view) lands within a few times the yardstick.
 
-Measured with one thread (ratio of minima): reference conv 2.2-3.7x, im2col 3.4-4.1x, a
-loop over output pixels vectorized over batch and channels 2.5-3.2x, Python loops over
-images, filters and output pixels 290-510x, memoizing them or not (limit 20x).
+Measured with one thread (ratio of minima) on 32x3x16x16 inputs: reference conv
+2.2-3.7x, im2col 3.4-4.1x, Python loops over images, filters and output pixels
+290-510x, memoizing them or not (limit 20x). A loop over filters and output pixels,
+vectorized over the batch, measured 22-31x there on a quiet machine (its verdict flipped
+between runs) and passed at load 12, where the round trip of the yardstick's small
+compute set its time: the README forbids such loops. With 4x3x32x32 inputs and 16
+filters it is about 340x the yardstick's compute alone (the solution 1.2x); through the
+round trip at load 12 on 2 cores (yardstick 3-9 ms instead of about 1 ms) it measured
+31-42x, the slow variant (loops over images too) 110-156x, while a loop over output
+pixels only (tensordot over batch, channels and filters) and the solution passed.
 Reference max pool 1.0-1.2x, loops over images and channels only 2.6-3.8x, loops over
 every output element 23-30x, memoizing them or not (limit 10x), on 32x8x16x16 inputs.
 There the round trip to the worker could outweigh the yardstick's 1 ms of compute on a
@@ -74,9 +81,11 @@ def _ratio(student, fn, yardstick, reference, rng, x, rest, repeat=5):
 def test_conv2d_forward_speed(student, rng, ref):
     """conv2d_forward is vectorized: at most 20x the time of an im2col/einsum yardstick"""
     layers = student.module("layers")
-    x = rng.standard_normal((32, 3, 16, 16))
-    w = rng.standard_normal((8, 3, 3, 3))
-    b = rng.standard_normal(8)
+    # Few images, many output pixels: a loop over filters and pixels pays per pixel, while
+    # the yardstick's compute stays small next to the round trip it shares with the call.
+    x = rng.standard_normal((4, 3, 32, 32))
+    w = rng.standard_normal((16, 3, 3, 3))
+    b = rng.standard_normal(16)
     ratio, t_fn, t_yard = _ratio(
         student, layers.conv2d_forward, "conv2d_yardstick", ref.conv2d, rng, x, [w, b, 1, 1]
     )
