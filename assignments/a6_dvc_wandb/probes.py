@@ -320,6 +320,7 @@ def wandb_run(ws: Path, path: Path) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     artifacts: list[dict[str, Any]] = []
     exit_code = None
+    project = None
     for raw in read_transaction_log(path):
         rec = pb.Record()
         rec.ParseFromString(raw)
@@ -328,6 +329,7 @@ def wandb_run(ws: Path, path: Path) -> dict[str, Any]:
             for item in rec.config.update:
                 config[_key(item)] = _json_item(item)
         elif kind == "run":
+            project = rec.run.project
             for item in rec.run.config.update:
                 config[_key(item)] = _json_item(item)
         elif kind == "history":
@@ -344,7 +346,7 @@ def wandb_run(ws: Path, path: Path) -> dict[str, Any]:
     config = {k: (v.get("value") if isinstance(v, dict) and "value" in v else v)
               for k, v in config.items() if not k.startswith("_")}
     media = ws / "wandb" / path.parent.name / "files" / "media"
-    found.update({"run": path.parent.name, "config": config, "history": history,
+    found.update({"run": path.parent.name, "project": project, "config": config, "history": history,
                   "summary": {k: v for k, v in summary.items() if not k.startswith("_wandb")},
                   "artifacts": artifacts, "finished": exit_code is not None,
                   "exit_code": exit_code,

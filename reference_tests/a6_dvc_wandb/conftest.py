@@ -118,6 +118,19 @@ def split(n: int, seed: int, test_fraction: float) -> tuple[np.ndarray, np.ndarr
     return perm[n_test:], perm[:n_test]
 
 
+def mlp_forward(state: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
+    """The README's MLP (Linear - ReLU - Linear) from its state dict, in float64: the
+    weights and biases in registration order."""
+    weights = [v for v in state.values() if v.ndim == 2]
+    biases = [v for v in state.values() if v.ndim == 1]
+    shapes = [tuple(v.shape) for v in state.values()]
+    if len(weights) != 2 or len(biases) != 2:
+        pytest.fail(f"the model's parameters have shapes {shapes}; expected two Linear layers")
+    (w1, w2), (b1, b2) = weights, biases
+    h = np.maximum(np.asarray(X, np.float64) @ w1.T.astype(np.float64) + b1, 0)
+    return h @ w2.T.astype(np.float64) + b2
+
+
 def log_softmax(s: np.ndarray) -> np.ndarray:
     s = np.asarray(s, np.float64)
     return s - np.logaddexp.reduce(s, axis=1, keepdims=True)

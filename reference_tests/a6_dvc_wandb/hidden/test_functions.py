@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import log_softmax, split
+from conftest import log_softmax, mlp_forward, split
 
 pytestmark = pytest.mark.tags("model")
 
@@ -29,12 +29,8 @@ def test_build_model_layers(student):
     shapes = sorted(tuple(v.shape) for v in state.values())
     assert shapes == sorted([(24, 64), (24,), (10, 24), (10,)]), f"parameter shapes {shapes}"
     x = np.random.default_rng(1).random((5, 64)).astype(np.float32)
-    weights = [v for v in state.values() if v.ndim == 2]
-    biases = [v for v in state.values() if v.ndim == 1]
-    w1, w2 = sorted(weights, key=lambda w: w.shape[1])[::-1]  # (24, 64) first
-    b1, b2 = sorted(biases, key=len)[::-1]
-    want = np.maximum(x @ w1.T + b1, 0) @ w2.T + b2
-    np.testing.assert_allclose(model(student.tensor(x)), want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(model(student.tensor(x)), mlp_forward(state, x), rtol=1e-4,
+                               atol=1e-5)
 
 
 def test_train_epochs_history(student):
@@ -53,6 +49,33 @@ def test_train_epochs_history(student):
     # the first epoch's loss is the mean over samples of the losses before each step: it
     # cannot be below the loss of the final model by much, nor above the initial by much
     assert history[0]["train_loss"] < 2.5
+
+
+def test_first_epoch_of_a_full_batch_is_the_initial_model(student):
+    """train_epochs with one batch of all samples: the epoch's loss and accuracy are the
+    initial model's (each sample scored before its step)"""
+    train = student.module("train")
+    rng = np.random.default_rng(4)
+    X = rng.random((40, 64)).astype(np.float32)
+    y = rng.integers(0, 10, 40)
+    model = train.build_model(8)
+    s = mlp_forward(student.probe("state_dict", model), X)
+    history = train.train_epochs(model, student.tensor(X), student.tensor(y), epochs=1,
+                                 lr=0.01, batch_size=64, seed=0)
+    assert history[0]["train_loss"] == pytest.approx(
+        float(-log_softmax(s)[np.arange(40), y].mean()), rel=1e-4)
+    assert history[0]["train_accuracy"] == pytest.approx(float((s.argmax(1) == y).mean()))
+
+
+def test_scores_are_the_models_forward(student):
+    """evaluate.scores: the model's raw scores (N, 10) for (N, 64) images"""
+    train, evaluate = student.module("train"), student.module("evaluate")
+    model = train.build_model(12)
+    state = student.probe("state_dict", model)
+    X = np.random.default_rng(6).random((9, 64)).astype(np.float32)
+    got = np.asarray(evaluate.scores(model, X))
+    assert got.shape == (9, 10)
+    np.testing.assert_allclose(got, mlp_forward(state, X), rtol=1e-4, atol=1e-5)
 
 
 def test_metrics_follow_the_definition(student):

@@ -23,6 +23,7 @@ def test_prepare_writes_the_readmes_split(project, digits):
         assert got["X"].shape == (len(idx), 64) and got["X"].dtype == np.float32, (
             f"{name}.npz X is {got['X'].dtype} {got['X'].shape}; expected float32 "
             f"({len(idx)}, 64)")
+        assert got["y"].dtype == np.int64, f"{name}.npz y is {got['y'].dtype}, not int64"
         np.testing.assert_array_equal(got["y"], y[idx], err_msg=f"{name}.npz y")
         np.testing.assert_allclose(got["X"], X[idx], atol=1e-6, err_msg=f"{name}.npz X")
 

@@ -49,11 +49,14 @@ def test_train_stage(project):
 
 
 def test_evaluate_stage(project):
-    """evaluate: runs evaluate.py, depends on it, on the model and on the test data"""
+    """evaluate: runs evaluate.py, depends on it, train.py, train.hidden, the model and the test data"""
     stage = project.stage("evaluate")
     assert "evaluate.py" in stage["cmd"], f"evaluate's cmd is {stage['cmd']!r}"
-    for dep in ("evaluate.py", "models/model.pt"):
+    for dep in ("evaluate.py", "train.py", "models/model.pt"):
         assert dep in stage["deps"], f"evaluate does not list {dep} in its deps: {stage['deps']}"
+    assert covers(stage["params"], "train", "hidden"), (
+        f"evaluate does not depend on train.hidden, which it builds the model with "
+        f"(params: {stage['params']})")
     assert any(d in ("data/prepared", "data/prepared/", "data/prepared/test.npz")
                for d in stage["deps"]), (
         f"evaluate does not depend on the test data (data/prepared/test.npz): {stage['deps']}")
@@ -76,6 +79,8 @@ def test_metrics_file_through_dvcs_api(project):
     declared = {o["path"]: o for o in evaluate["outs"]}
     assert "metrics.json" in declared and declared["metrics.json"]["metric"], (
         f"evaluate does not declare metrics.json under metrics: (its outputs: {sorted(declared)})")
+    assert not declared["metrics.json"]["cache"], (
+        "metrics.json is cached by DVC; declare it with cache: false (a small file for Git)")
     shown = project.data["repo"]["metrics"].get("metrics.json")
     assert isinstance(shown, dict) and "error" not in shown, (
         f"`dvc metrics show` cannot read metrics.json: {shown}")
@@ -91,6 +96,8 @@ def test_plots_file_is_declared(project):
     declared = {o["path"]: o for o in train["outs"]}
     assert "plots/training.csv" in declared and declared["plots/training.csv"]["plot"], (
         f"train does not declare plots/training.csv under plots: (its outputs: {sorted(declared)})")
+    assert not declared["plots/training.csv"]["cache"], (
+        "plots/training.csv is cached by DVC; declare it with cache: false")
     text = project.data["files"].get("plots/training.csv")
     assert isinstance(text, str), "plots/training.csv was not written by train"
     lines = [line for line in text.splitlines() if line.strip()]

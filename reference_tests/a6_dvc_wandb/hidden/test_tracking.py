@@ -29,6 +29,13 @@ def test_run_is_finished(project):
     assert run["exit_code"] == 0, f"the wandb run ended with exit code {run['exit_code']}"
 
 
+def test_run_belongs_to_the_project(project):
+    """The run is logged to the wandb project a6-digits"""
+    run = project.first_run()
+    assert run["project"] == "a6-digits", (
+        f"the run's project is {run['project']!r}: wandb.init(project=\"a6-digits\", ...)")
+
+
 def test_config_holds_the_train_parameters(project):
     """The run's config holds every train parameter of params.yaml, with its value"""
     run = project.first_run()
