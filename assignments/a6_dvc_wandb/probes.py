@@ -34,9 +34,11 @@ from autograder.probes import probe
 OUTPUT_CHARS = 3000
 STEP_TIMEOUT = 120.0  # seconds of one dvc command
 SKIP_COPY = {".dvc/cache", ".dvc/tmp", "wandb", "__pycache__", ".git"}
+# DVC's global config in the private folder: no update checks (each dvc command would
+# start a daemon that asks the network for DVC's latest version), no analytics.
+GLOBAL_DVC_CONFIG = "[core]\n    check_update = false\n    analytics = false\n"
 TOOL_ENV = {
-    "DVC_NO_ANALYTICS": "1",  # no usage reports
-    "DVC_UPDATER_ENDPOINT": "",  # no update checks
+    "DVC_NO_ANALYTICS": "1",  # no usage reports (update checks: GLOBAL_DVC_CONFIG)
     "WANDB_MODE": "offline",
     "WANDB_SILENT": "true",
     "WANDB_DISABLE_GIT": "true",
@@ -78,6 +80,8 @@ class Project:
                     "XDG_CACHE_HOME": str(self.tools / "xdg-cache"),
                     "XDG_CONFIG_HOME": str(self.tools / "xdg-config"),
                     "MPLCONFIGDIR": str(self.tools / "matplotlib")}
+        (self.tools / "dvc-global").mkdir()
+        (self.tools / "dvc-global" / "config").write_text(GLOBAL_DVC_CONFIG)
         self.steps: list[dict[str, Any]] = []
 
     @staticmethod
