@@ -331,7 +331,8 @@ def _heldout_f1(student, ref, hidden_ecg, make_model, kw):
 
 @pytest.mark.points(3)
 @pytest.mark.tags("convergence", "lstm")
-@pytest.mark.call_timeout(90)
+# about 6 s on a quiet core; the margin is for graders under heavy load (a busy CI runner)
+@pytest.mark.call_timeout(240)
 def test_heldout_f1_lstm(student, ref, hidden_ecg, leaderboard):
     """A bidirectional LSTM tagger finds the held-out R peaks with F1 >= 0.95 (+-40 ms)
 
@@ -347,7 +348,7 @@ def test_heldout_f1_lstm(student, ref, hidden_ecg, leaderboard):
 
 @pytest.mark.points(3)
 @pytest.mark.tags("convergence", "gru")
-@pytest.mark.call_timeout(90)
+@pytest.mark.call_timeout(240)
 def test_heldout_f1_gru(student, ref, hidden_ecg):
     """A bidirectional GRU tagger finds the held-out R peaks with F1 >= 0.95 (+-40 ms)
 
@@ -360,7 +361,7 @@ def test_heldout_f1_gru(student, ref, hidden_ecg):
 
 @pytest.mark.points(3)
 @pytest.mark.tags("convergence", "transformer")
-@pytest.mark.call_timeout(90)
+@pytest.mark.call_timeout(240)
 def test_heldout_f1_transformer(student, ref, hidden_ecg):
     """A small Transformer finds the held-out R peaks with F1 >= 0.95 (+-40 ms)
 

@@ -41,7 +41,8 @@ def _samples(value, shape, what):
 
 @pytest.mark.points(4)
 @pytest.mark.tags("convergence", "mixture")
-@pytest.mark.call_timeout(90)
+# a few seconds per call on a quiet core; the margin is for graders under heavy load
+@pytest.mark.call_timeout(240)
 def test_mixture_of_gaussians(student, ref, leaderboard):
     """A GAN on a mixture of six Gaussians covers >= 5 modes with >= 50 % of samples near a mode
 
@@ -65,7 +66,7 @@ def test_mixture_of_gaussians(student, ref, leaderboard):
 
 @pytest.mark.points(3)
 @pytest.mark.tags("convergence", "conditional")
-@pytest.mark.call_timeout(90)
+@pytest.mark.call_timeout(240)
 def test_conditional_mixture(student, ref):
     """A conditional GAN puts >= 70 % of each class's samples near that class's own modes
 
@@ -90,7 +91,7 @@ def test_conditional_mixture(student, ref):
 
 @pytest.mark.points(3)
 @pytest.mark.tags("convergence", "phantoms")
-@pytest.mark.call_timeout(120)
+@pytest.mark.call_timeout(240)
 def test_generated_phantoms_have_myocardium_rings(student, phantoms, grader_segmenter, ring_check,
                                                   leaderboard):
     """Generated phantoms: the grader's segmenter finds a myocardium ring around a blood pool in >= 2 of 64
