@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
+import streamlit.logger as _st_logger
 import torch
 import torch.nn.functional as F
 from streamlit.testing.v1 import AppTest
@@ -255,6 +256,8 @@ def app_session(model_path: str, uploads: list[Any], timeout: float = 30.0) -> d
     os.environ["DIGITS_MODEL"] = model_path
     runs: list[list[dict[str, Any]]] = []
     error = None
+    # AppTest runs the script outside a server: Streamlit's warnings about that are noise
+    _st_logger.set_log_level("error")
     with _counting_loads() as loads:
         at = AppTest.from_file(str(_here() / "app.py"), default_timeout=timeout)
         try:
@@ -409,11 +412,13 @@ _YARDSTICK: list[nn.Module] = []
 
 @probe("eager_predict_yardstick")
 def eager_predict_yardstick(images: np.ndarray) -> np.ndarray:
-    """Class probabilities of a uint8 batch (N, 8, 8) from an eager model of the size of
-    ``SmallCNN()`` in eval mode: the latency test's yardstick."""
+    """Class probabilities of a uint8 image (8, 8) or batch (N, 8, 8) from an eager model of
+    the size of ``SmallCNN()`` in eval mode: the latency tests' yardstick."""
     if not _YARDSTICK:
         torch.manual_seed(0)
         _YARDSTICK.append(_EagerCNN().eval())
-    x = torch.as_tensor(np.asarray(images), dtype=torch.float32).div_(255.0).unsqueeze(1)
+    images = np.asarray(images)
+    x = torch.as_tensor(images, dtype=torch.float32).div_(255.0).reshape(-1, 1, 8, 8)
     with torch.inference_mode():
-        return _softmax(_YARDSTICK[0].net(x), dim=1).numpy()
+        probs = _softmax(_YARDSTICK[0].net(x), dim=1).numpy()
+    return probs[0] if images.ndim == 2 else probs

@@ -5,6 +5,8 @@
 probabilities come from the grader's float64 forward pass of the checkpoint.
 """
 
+import io
+
 import numpy as np
 import pytest
 
@@ -43,6 +45,22 @@ def test_load_image(student, a7):
             f"load_image of an 8x8 {mode} {fmt} returned {got.dtype} {got.shape}, "
             "expected uint8 (8, 8)")
         np.testing.assert_array_equal(got, image, err_msg=f"pixels of an 8x8 {mode} {fmt}")
+
+
+@pytest.mark.tags("predict")
+def test_load_image_jpeg(student, a7):
+    """load_image decodes an 8x8 JPEG as Pillow reads it"""
+    from PIL import Image
+
+    predict = student.module("predict")
+    images, _ = a7.hidden_digits(1, seed=15)
+    data = a7.encode(images[0], "JPEG")
+    want = np.asarray(Image.open(io.BytesIO(data)).convert("L"))
+    got = predict.load_image(data)
+    assert isinstance(got, np.ndarray) and got.shape == (8, 8) and got.dtype == np.uint8, (
+        f"load_image of an 8x8 JPEG returned {getattr(got, 'dtype', type(got).__name__)} "
+        f"{getattr(got, 'shape', '')}, expected uint8 (8, 8)")
+    np.testing.assert_array_equal(got, want, err_msg="pixels of an 8x8 JPEG")
 
 
 @pytest.mark.points(2)
@@ -91,6 +109,29 @@ def test_load_model_missing_file(student):
         predict.load_model(path)
     assert info.value.type_name == "FileNotFoundError", (
         f"load_model of a missing file: expected FileNotFoundError, got {info.value}")
+
+
+@pytest.mark.points(2)
+@pytest.mark.tags("predict")
+def test_to_batch(student, a7):
+    """to_batch gives float32 (N, 1, 8, 8) in 0..1 for bytes, (8, 8) and (N, 8, 8), uint8 or float"""
+    predict = student.module("predict")
+    images, _ = a7.hidden_digits(5, seed=16)
+    scaled = images.astype(np.float64) / 255.0
+    cases = [(images, scaled, "a uint8 batch (5, 8, 8)"),
+             (images[2], scaled[2:3], "one uint8 image (8, 8)"),
+             (scaled.astype(np.float32), scaled, "a float32 batch in 0..1"),
+             (scaled[4], scaled[4:5], "one float64 image in 0..1"),
+             (a7.encode(images[1]), scaled[1:2], "the bytes of an 8x8 PNG")]
+    for value, want, what in cases:
+        got = predict.to_batch(value)
+        assert isinstance(got, np.ndarray) and got.dtype == np.float32, (
+            f"to_batch of {what} returned {getattr(got, 'dtype', type(got).__name__)}, "
+            "expected float32")
+        assert got.shape == (len(want), 1, 8, 8), (
+            f"to_batch of {what} has shape {got.shape}, expected {(len(want), 1, 8, 8)}")
+        err = float(np.max(np.abs(got[:, 0] - want)))
+        assert err < 1e-6, f"to_batch of {what}: values off by {err:.2e} (uint8 / 255, floats as they are)"
 
 
 def _check_probs(got, want, what):

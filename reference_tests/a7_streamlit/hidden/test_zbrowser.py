@@ -5,9 +5,11 @@ worker's own loopback (``[sandbox] loopback``), and drives Debian's Chromium wit
 Playwright: it uploads a file and returns what the page shows (its text, the metrics,
 alerts and exception boxes) and a screenshot. Verdicts are made here; screenshots are
 saved for staff beside results.json (``screenshots/``). Where the grading machine has no
-``/usr/bin/chromium`` the test is skipped with that reason (it then counts for nobody).
+``/usr/bin/chromium`` (or no Playwright) the test is skipped with that reason (it then
+counts for nobody).
 """
 
+import importlib.util
 import os
 
 import numpy as np
@@ -20,6 +22,9 @@ pytestmark = [
     pytest.mark.skipif(not os.path.exists(CHROMIUM),
                        reason=f"no browser at {CHROMIUM} on the grading machine (Debian's "
                               "chromium package); the browser test cannot run here"),
+    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
+                       reason="Playwright is not installed on the grading machine (the a7 "
+                              "extra); the browser test cannot run here"),
 ]
 
 
