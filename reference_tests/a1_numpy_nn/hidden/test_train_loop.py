@@ -111,9 +111,10 @@ def _replay(run: Run, hyper: dict[str, float], promise: str) -> None:
     state: dict[str, dict[str, Any]] = {name: {} for name in expected}
     for k, step in enumerate([*run.steps, None]):
         seen = run.final if step is None else step["params"]
-        where = ("after the last step" if step is None else
-                 f"at step {k + 1} (epoch {k // STEPS_PER_EPOCH + 1}, batch "
-                 f"{k % STEPS_PER_EPOCH + 1})")
+        # the parameters a step saw are those after the k updates before it
+        where = ("after the last step" if step is None else "before the first step" if k == 0
+                 else f"after step {k} (epoch {(k - 1) // STEPS_PER_EPOCH + 1}, batch "
+                      f"{(k - 1) % STEPS_PER_EPOCH + 1})")
         assert sorted(seen) == sorted(expected), f"model.params has keys {sorted(seen)} {where}"
         for name, value in expected.items():
             got = np.asarray(seen[name])
