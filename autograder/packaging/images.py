@@ -124,8 +124,14 @@ def wheelhouse(cache: Path | None = None, *, log: Callable[[str], None] = print)
     extras = ",".join([EXTRAS, *assignment_extras(harness)])
     log(f"downloading the wheels of the harness and its extras [{extras}] into {folder}")
     # The harness wheel is built from source in setup.sh: its build backend comes along.
+    index = ["--extra-index-url", TORCH_INDEX]
+    if not index_reachable(TORCH_INDEX):
+        # pip would retry it for every package (minutes each); the configured indexes
+        # then have to hold torch's CPU build (a mirror, or find-links).
+        log(f"{TORCH_INDEX} cannot be reached: downloading from pip's configured indexes only")
+        index = []
     cmd = [sys.executable, "-m", "pip", "download", "-q", "-d", str(tmp), "-c",
-           str(harness / "constraints.txt"), "--extra-index-url", TORCH_INDEX,
+           str(harness / "constraints.txt"), *index,
            f"{harness}[{extras}]", "setuptools>=77", "wheel"]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -143,6 +149,21 @@ def wheelhouse(cache: Path | None = None, *, log: Callable[[str], None] = print)
             raise
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+def index_reachable(url: str, timeout: float = 10.0) -> bool:
+    """Whether a package index answers at all (an HTTP error is an answer)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"),  # noqa: S310
+                                    timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def _mkdir(path: Path) -> Path:
