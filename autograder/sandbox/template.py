@@ -21,11 +21,12 @@ from typing import Any
 
 from autograder.errors import CodecError
 from autograder.sandbox.framing import PeerClosed, recv_frame, send_frame
-from autograder.sandbox.pool import OutputDrain, SandboxedWorker
+from autograder.sandbox.pool import OutputDrain, Printed, SandboxedWorker
 from autograder.sandbox.worker import BECOME_TEMPLATE
 from autograder.sandbox.zygote import READY
 
 FORK_WAIT = 10.0  # seconds a fork gets to say it is ready
+IMPORT_OUTPUT_QUIET = 0.05  # seconds without output after which the imports' is complete
 
 
 class TemplateGone(Exception):
@@ -65,6 +66,15 @@ class Template:
         except (OSError, PeerClosed, CodecError, ValueError, KeyError, TypeError) as exc:
             self.close()
             raise TemplateGone(f"the submission could not be imported once ({exc!r})") from None
+        # What the imports printed reaches every test's output, as when each test imported
+        # the submission itself: flushed before the reply, read once the pipe is quiet.
+        drain, seen, quiet_since = worker.drain, -1, time.monotonic()
+        while time.monotonic() - quiet_since < IMPORT_OUTPUT_QUIET and not drain.flooded:
+            if drain.total != seen:
+                seen, quiet_since = drain.total, time.monotonic()
+            time.sleep(0.01)
+        self.import_output = bytes(drain.head)
+        self.import_total = drain.total
 
     def _read(self, deadline: float) -> dict[str, Any]:
         msg = json.loads(recv_frame(self.worker.sock, 4096, deadline))
@@ -144,6 +154,12 @@ class ForkedWorker(SandboxedWorker):
         self.template = template
         self.inner = inner
         self.probes = base.probes
+
+    def output(self, limit: int) -> Printed:
+        """What the imports printed (in the template), then what this test's fork printed."""
+        own = super().output(limit)
+        head = (self.template.import_output + own.head)[:limit]
+        return Printed(head, self.template.import_total + own.total, own.root)
 
     def _exit_status(self, wait: float = 2.0) -> int | None:
         self.status_seen = True

@@ -304,6 +304,9 @@ def _import_all(runtime: Runtime) -> dict[str, str | None]:
             outcome[name] = _safe(lambda exc=exc: type(exc).__qualname__, "Exception")
         except BaseException:  # noqa: BLE001 - sys.exit at import: no template, tests as before
             os._exit(0)
+    torch = sys.modules.get("torch")
+    if torch is not None and _safe(lambda: str(torch.cuda.is_initialized()), "True") != "False":
+        os._exit(0)  # CUDA started at import does not survive a fork: no template
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
