@@ -323,6 +323,9 @@ class GradingSession:
         self.worker_protections: list[dict[str, Any]] = []
         self.static_protections: list[dict[str, Any]] = []
         self.zygote: Zygote | None = None
+        # The submission imported once, forked per test (autograder.sandbox.template):
+        # None until the first test asks; False once it failed (fresh workers from then on).
+        self.template: Any = None
         self.cuda: bool | None = None  # asked of a worker at the first gpu-marked test
         self.clean_ids: tuple[int, int] | None = None  # the yardstick worker's uid/gid
         self.cuda_note = ""
@@ -505,11 +508,13 @@ class GradingSession:
         worker: Any
         self._refuse_after_deadline()
         if self.zygote is not None:
-            try:
-                worker = self.zygote.spawn()
-            except SandboxError as exc:  # the grader's fault, never the student's
-                self.errors.append(f"sandbox failure: {exc}")
-                raise
+            worker = self._forked()
+            if worker is None:
+                try:
+                    worker = self.zygote.spawn()
+                except SandboxError as exc:  # the grader's fault, never the student's
+                    self.errors.append(f"sandbox failure: {exc}")
+                    raise
         else:
             work = Path(tempfile.mkdtemp(dir=self.tmp, prefix="local-"))
             shutil.copytree(self.submission.pristine, work, dirs_exist_ok=True)
@@ -519,6 +524,33 @@ class GradingSession:
         if not self.worker_protections:
             self.worker_protections = list(worker.protections)
         return self._track(worker)
+
+    def _forked(self) -> Any:
+        """A test's worker forked from the submission's template (imported once), or None
+        where there is none: then a fresh worker imports the submission itself."""
+        from autograder.sandbox.template import Template, TemplateGone
+
+        assert self.zygote is not None
+        if self.template is None:
+            self.template = False
+            if os.environ.get("AUTOGRADER_NO_TEMPLATE") == "1":  # a benchmark's baseline
+                return None
+            try:
+                base = self._track(self.zygote.spawn())
+                lim = self.assignment.limits
+                # Longer than a call: a notebook's training cell may take a while, once.
+                budget = min(lim.test_timeout, max(2 * lim.call_timeout, 30.0))
+                self.template = Template(base, budget)
+            except (SandboxError, TemplateGone):
+                return None
+        if not self.template:
+            return None
+        try:
+            return self.template.fork(self.assignment.limits.output_bytes,
+                                      self.codec_limits.max_bytes)
+        except TemplateGone:
+            self.template = False
+            return None
 
     def spawn_clean(self) -> Any:
         """A worker for yardsticks (no student code): a uid of its own where there is one."""
@@ -609,6 +641,9 @@ class GradingSession:
         self.compat.close()
         if self.timer is not None:
             self.timer.cancel()
+        if self.template:
+            self.template.close()
+        self.template = False
         if self.zygote is not None:
             self.zygote.close()
             self.zygote = None

@@ -13,6 +13,9 @@
                                                     (syscall_filter.py), then serves
     proxy --framing + codec (requests)-->           worker.Runtime: imports the submission,
           <--plain values / handles--                 runs calls and probes
+    template.Template.fork()  --fds-->              the submission's template: a worker that
+                                                      imported it once and forks one worker
+                                                      per test (worker.serve_template)
 
 Modules here never import pytest, rich or ``autograder.grading`` (an import-linter
 contract in ``make lint`` holds the arrows): what the worker loads stays small and the

@@ -10,6 +10,10 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import json
+import os
+import select
+import signal
 import socket
 import sys
 import traceback
@@ -86,6 +90,11 @@ class Runtime:
         self.objects: dict[int, Any] = {}
         self.finder = SubmissionFinder(workdir, modules)
         sys.meta_path.insert(0, self.finder)
+        # Set in a per-submission template: what each module's one import raised, raised
+        # again (not re-executed) when a test forked from it imports the module.
+        self.failed_imports: dict[str, BaseException] = {}
+        self.stack_fd: int | None = None  # the faulthandler's pipe (a forked test's own)
+        self.ready_message = b""  # what a forked test worker says first (the zygote's READY)
 
     def close(self) -> None:
         """Forget the student's modules (matters only when running in-process)."""
@@ -149,6 +158,8 @@ class Runtime:
             name = req["name"]
             if name not in self.modules:
                 raise ModuleNotFoundError(f"{name!r} is not a module of this assignment")
+            if name in self.failed_imports:
+                raise self.failed_imports[name]
             return self._register(importlib.import_module(name))
         if op is Op.PUT:
             return self._register(req["value"])
@@ -253,12 +264,19 @@ def _safe(fn: Any, default: str) -> str:
         return default
 
 
+# The grader's first frame to a worker that is to become the submission's template.
+BECOME_TEMPLATE = b"autograder-become-template"
+
+
 def serve(sock: socket.socket, runtime: Runtime) -> None:
     """Answer requests until the grader closes the socket."""
     while True:
         try:
             payload = recv_frame(sock, runtime.limits.max_bytes)
         except (PeerClosed, OSError, CodecError):
+            return
+        if payload == BECOME_TEMPLATE and not runtime.objects:
+            serve_template(sock, runtime)
             return
         reply = runtime.handle(payload)
         for stream in (sys.stdout, sys.stderr):  # student prints reach the grader's capture file
@@ -267,3 +285,91 @@ def serve(sock: socket.socket, runtime: Runtime) -> None:
             except BaseException:  # noqa: BLE001 - student code may have replaced the streams
                 pass
         send_frame(sock, reply)
+
+
+def _import_all(runtime: Runtime) -> dict[str, str | None]:
+    """Every module of the submission, imported once (student code: module bodies, notebook
+    cells); what failed is kept for the tests, which raise it again."""
+    outcome: dict[str, str | None] = {}
+    for name in runtime.modules:
+        if not runtime.finder.find_spec(name):
+            outcome[name] = None  # not submitted: each test that asks says so
+            continue
+        try:
+            importlib.import_module(name)
+            outcome[name] = None
+        except Exception as exc:  # noqa: BLE001 - raised again in each test that imports it
+            runtime.failed_imports[name] = exc
+            sys.modules.pop(name, None)
+            outcome[name] = _safe(lambda exc=exc: type(exc).__qualname__, "Exception")
+        except BaseException:  # noqa: BLE001 - sys.exit at import: no template, tests as before
+            os._exit(0)
+    torch = sys.modules.get("torch")
+    if torch is not None and _safe(lambda: str(torch.cuda.is_initialized()), "True") != "False":
+        os._exit(0)  # CUDA started at import does not survive a fork: no template
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001
+            pass
+    return outcome
+
+
+def serve_template(sock: socket.socket, runtime: Runtime) -> None:
+    """The per-submission template: import the submission once, then fork one worker per
+    test on the grader's request. A fork keeps the sandbox (namespaces, uid, filter,
+    limits) and gets a copy of the imported modules; copy-on-write keeps tests apart.
+    Requests carry three descriptors (the test's socket, output pipe and stack pipe);
+    replies are JSON frames: {"forked": pid} and {"exited": pid, "status": s}."""
+    send_frame(sock, json.dumps({"imports": _import_all(runtime)}).encode())
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    while True:
+        _report_exits(sock)
+        ready, _, _ = select.select([sock], [], [], 0.05)
+        if not ready:
+            continue
+        try:
+            msg, fds, _flags, _addr = socket.recv_fds(sock, 64, 3)
+        except OSError:
+            return
+        if not msg:
+            return
+        if len(fds) != 3:
+            for fd in fds:
+                os.close(fd)
+            continue
+        pid = os.fork()
+        if pid == 0:
+            _become_test_worker(sock, runtime, fds)
+        for fd in fds:
+            os.close(fd)
+        send_frame(sock, json.dumps({"forked": pid}).encode())
+
+
+def _report_exits(sock: socket.socket) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        send_frame(sock, json.dumps({"exited": pid, "status": status}).encode())
+
+
+def _become_test_worker(template: socket.socket, runtime: Runtime, fds: list[int]) -> None:
+    try:
+        template.close()
+        os.setsid()  # its own group: the grader ends it and what it starts, not the template
+        wsock = socket.socket(fileno=fds[0])
+        os.dup2(fds[1], 1)
+        os.dup2(fds[1], 2)
+        os.close(fds[1])
+        if runtime.stack_fd is not None:
+            os.dup2(fds[2], runtime.stack_fd)
+        os.close(fds[2])
+        send_frame(wsock, runtime.ready_message)
+    except BaseException:  # noqa: BLE001
+        os._exit(70)
+    serve(wsock, runtime)
+    os._exit(0)

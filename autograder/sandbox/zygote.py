@@ -95,6 +95,7 @@ def _worker(spec: namespaces.SandboxSpec, wsock: socket.socket, out_fd: int, sta
                     pass
         import_guard.install(spec.forbidden_imports)  # also drops preloaded forbidden modules
         runtime = Runtime(Path(workdir), spec.modules, limits, _probe_set)
+        runtime.stack_fd, runtime.ready_message = stack_fd, READY
         sys.breakpointhook = _breakpoint_in_sandbox
         _hide_harness()
         # Before any student code runs: after this, whatever ends the worker is the student's.

@@ -1,0 +1,131 @@
+"""The per-submission template: the submission is imported once per grading, each test's
+worker is forked from it (autograder.sandbox.template).
+
+Module bodies (a notebook's scratch cells) run once; a test's changes to module state do
+not reach the next test; an import error is raised again in every test that imports the
+module, without running the module again; a test that times out costs its fork only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+needs_root = pytest.mark.skipif(os.getuid() != 0, reason="the sandbox forks as root here")
+
+OPS = '''
+
+import os as _os
+
+IMPORTED_BY = _os.getpid()
+STATE = []
+
+
+def who():
+    return IMPORTED_BY, _os.getppid(), _os.getpid()
+
+
+def remember(x):
+    STATE.append(x)
+    return list(STATE)
+
+
+def hang():
+    while True:
+        pass
+'''
+
+STATS_BROKEN = '''
+raise RuntimeError("stats cannot be imported: " + str(len(open(__file__).read()) > 0))
+'''
+
+TESTS = '''
+import os
+
+import pytest
+from autograder.errors import StudentError, StudentTimeout
+
+SEEN = []
+TEMPLATE = os.environ.get("AUTOGRADER_NO_TEMPLATE") != "1"
+
+
+def test_a_first(student):
+    """first: module state changed here"""
+    ops = student.module("ops")
+    SEEN.append(ops.who())
+    assert ops.remember(1) == [1]
+
+
+def test_b_times_out(student):
+    """second: a call that times out"""
+    with pytest.raises(StudentTimeout):
+        student.module("ops").hang()
+
+
+def test_c_second(student):
+    """third: the first test's state is not here"""
+    ops = student.module("ops")
+    SEEN.append(ops.who())
+    assert ops.remember(2) == [2]
+    (imp1, parent1, me1), (imp2, parent2, me2) = SEEN
+    if TEMPLATE:  # both tests' workers are forks of the process that imported the module
+        assert imp1 == parent1 == imp2 == parent2 and me1 != me2, SEEN
+    else:  # each worker imported the module itself
+        assert imp1 == me1 and imp2 == me2, SEEN
+
+
+def test_d_import_error(student):
+    """fourth: an import error arrives as the student's"""
+    with pytest.raises(StudentError) as err:
+        student.module("stats")
+    assert "stats cannot be imported: True" in str(err.value)
+    print("IMPORT-ERROR-SEEN")
+
+
+def test_e_import_error_again(student):
+    """fifth: the same error again"""
+    with pytest.raises(StudentError) as err:
+        student.module("stats")
+    assert "stats cannot be imported: True" in str(err.value)
+'''
+
+
+def _grade(course: Path, *, template: bool) -> dict:
+    ref = course / "reference_tests" / "a9_tiny"
+    for old in (ref / "hidden").glob("test_*.py"):
+        old.unlink()
+    for old in (ref / "public").glob("test_*.py"):
+        old.unlink()
+    (ref / "hidden" / "test_template.py").write_text(TESTS)
+    toml = ref / "assignment.toml"
+    toml.write_text(toml.read_text().replace("call_timeout = 10", "call_timeout = 2"))
+    sol = course / "solutions" / "a9_tiny"
+    (sol / "ops.py").write_text((sol / "ops.py").read_text() + OPS)
+    (sol / "stats.py").write_text(STATS_BROKEN)
+    out = course / "out.json"
+    env = {**os.environ, "AUTOGRADER_NO_TEMPLATE": "0" if template else "1"}
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", "a9", str(sol), "-o",
+                           str(out), "--course", str(course)], capture_output=True, text=True,
+                          timeout=300, check=False, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return {t["name"].split(":")[0]: t for t in json.loads(out.read_text())["tests"]}
+
+
+@needs_root
+def test_imported_once_and_forked_per_test(course: Path) -> None:
+    tests = _grade(course, template=True)
+    assert len(tests) == 5 and all(t["status"] == "passed" for t in tests.values()), {
+        k: t["output"][-500:] for k, t in tests.items()}
+
+
+@needs_root
+def test_without_the_template_every_test_imports(course: Path) -> None:
+    """The baseline (AUTOGRADER_NO_TEMPLATE=1): same verdicts, a fresh import per test."""
+    tests = _grade(course, template=False)
+    assert len(tests) == 5 and all(t["status"] == "passed" for t in tests.values()), {
+        k: t["output"][-500:] for k, t in tests.items()}
