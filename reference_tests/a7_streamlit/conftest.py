@@ -99,6 +99,49 @@ def reference(pytestconfig: pytest.Config) -> Reference:
     return Reference(checkpoint_path(pytestconfig.getoption("ag_support", default=None)))
 
 
+@functools.lru_cache(maxsize=2)
+def _exports(checkpoint: str) -> dict[str, bytes]:
+    """The checkpoint exported to TorchScript and ONNX here, in the grader, with the official
+    ``models.py`` beside it and the code of the ``reference_export`` probe."""
+    import importlib.util
+    import warnings
+
+    import torch
+
+    spec = importlib.util.spec_from_file_location(
+        "_a7_grader_models", Path(checkpoint).parent / "models.py")
+    assert spec is not None and spec.loader is not None
+    models = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(models)
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    model = models.MODEL_CLASSES[saved["model"]](**saved["config"])
+    model.load_state_dict(saved["state_dict"])
+    model.eval()
+    out: dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.script(model).save(f"{tmp}/model.pt")
+        torch.onnx.export(model, (torch.zeros(2, 1, 8, 8),), f"{tmp}/model.onnx", dynamo=False,
+                          input_names=["image"], output_names=["logits"],
+                          dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+        for kind, name in (("torchscript", "model.pt"), ("onnx", "model.onnx")):
+            out[kind] = Path(tmp, name).read_bytes()
+    return out
+
+
+@pytest.fixture
+def exported(reference: Reference, student: Any) -> Any:
+    """exported(kind) -> the path, in the worker, of the checkpoint exported by the grader
+    ("onnx" or "torchscript"; made once per grading, sent to each worker that needs it)."""
+    files = _exports(reference.path)
+
+    def place(kind: str) -> str:
+        return student.probe("write_file", "model.onnx" if kind == "onnx" else "model.pt",
+                             files[kind])
+
+    return place
+
+
 # ---------------------------------------------------------------- images
 
 

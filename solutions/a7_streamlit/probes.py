@@ -90,12 +90,23 @@ def write_checkpoint(path: str, model_name: str) -> None:
     torch.save(checkpoint, path)
 
 
+@probe("write_file")
+def write_file(name: str, data: bytes) -> str:
+    """Writes ``data`` (a model file the graders exported from the official checkpoint with
+    their own code, see ``reference_export``) to ``name`` in a fresh folder of the worker's
+    private temp directory; returns its path."""
+    path = scratch_path(name)
+    Path(path).write_bytes(data)
+    return path
+
+
 @probe("reference_export")
 def reference_export(kind: str, path: str) -> None:
     """The official checkpoint exported by the graders' own code (``torch.jit.script`` for
-    ``kind="torchscript"``, torch's ONNX exporter for ``kind="onnx"``), written to ``path``:
-    the app and ``predict.load_model`` are tested on these files, so a bug in your
-    ``export.py`` costs only the export tests."""
+    ``kind="torchscript"``, torch's ONNX exporter for ``kind="onnx"``), written to ``path``.
+    The graders make the same files once per grading in their own process and send them
+    with ``write_file``: the app and ``predict.load_model`` are tested on these files, so a
+    bug in your ``export.py`` costs only the export tests."""
     import models  # the official support file
 
     checkpoint = torch.load(_here() / "digits_cnn.pt", map_location="cpu", weights_only=True)

@@ -8,10 +8,14 @@ after a warm-up, with a generous band. Two sizes: one image (what the app asks f
 model loaded again at every call shows there) and a batch of 256 (a loop over the images
 shows there).
 
-Measured with one thread on a loaded 2-core machine (ratio of minima): one image, the
-reference 0.9-1.1x, a model loaded at every call (the mutant load_model_per_call) 10-20x;
-256 images, the reference 0.3-0.5x, a loop over the images (the slow variant
-predict_per_image) 6-8x. Limit 3x for both.
+Measured in the sandbox on a 2-core machine (ratio of minima): one image, the reference
+0.2x (0.3 ms against 1.5 ms: the eager network's per-layer overhead dominates); 256
+images, the reference 0.3x and a loop over the images (the slow variant predict_per_image)
+1.8x quietly, more under load. Limits: 3x for one image (a prediction that redoes work at
+every call, such as exporting the model again), 1x for the batch (the exported model
+through onnxruntime is to be no slower than eager torch). Building the ONNX session at
+every call costs about 2.5 ms, as much as the eager network itself: no ratio against it
+can tell it apart, so the suite does not claim to catch it.
 """
 
 import numpy as np
@@ -19,7 +23,8 @@ import pytest
 
 pytestmark = [pytest.mark.visibility("after_published")]
 
-LIMIT = 3.0
+LIMIT_ONE = 3.0
+LIMIT_BATCH = 1.0
 REPEAT = 7
 
 
@@ -44,40 +49,40 @@ def _ratio(student, predict, model, inputs, reference):
     return t_fn, t_yard
 
 
-def _model(student):
+def _model(student, exported):
     predict = student.module("predict")
-    path = student.probe("scratch_path", "model.onnx")
-    student.probe("reference_export", "onnx", path)
-    return predict, predict.load_model(path)
+    return predict, predict.load_model(exported("onnx"))
 
 
 @pytest.mark.points(2)
 @pytest.mark.tags("performance")
 @pytest.mark.call_timeout(60)
-@pytest.mark.hint("Load the model once, in load_model; the function it returns only runs it.")
-def test_predict_latency_one_image(student, reference, a7):
+@pytest.mark.hint("Load the model once, in load_model; the function it returns only runs it; "
+                  "predict does no other work than preparing the input and the softmax.")
+def test_predict_latency_one_image(student, reference, a7, exported):
     """predict of one image with the ONNX export: at most 3x the eager model's time"""
-    predict, model = _model(student)
+    predict, model = _model(student, exported)
     pool, _ = a7.hidden_digits(REPEAT + 1, seed=41)
     t_fn, t_yard = _ratio(student, predict, model, list(pool), reference)
     ratio = t_fn / t_yard
-    assert ratio < LIMIT, (
+    assert ratio < LIMIT_ONE, (
         f"predict took {t_fn * 1e3:.2f} ms for one image, {ratio:.1f}x the eager model "
-        f"({t_yard * 1e3:.2f} ms); the limit is {LIMIT}x")
+        f"({t_yard * 1e3:.2f} ms); the limit is {LIMIT_ONE}x")
 
 
 @pytest.mark.points(2)
 @pytest.mark.tags("performance")
 @pytest.mark.call_timeout(60)
 @pytest.mark.hint("Run the whole batch through the model in one call; no Python loops over images.")
-def test_predict_latency_batch(student, reference, a7):
-    """predict of a batch of 256 images with the ONNX export: at most 3x the eager model's time"""
-    predict, model = _model(student)
+def test_predict_latency_batch(student, reference, a7, exported):
+    """predict of a batch of 256 images with the ONNX export: no slower than the eager model"""
+    predict, model = _model(student, exported)
     rng = np.random.default_rng(4242)
     pool, _ = a7.hidden_digits(256, seed=42)
     batches = [pool[rng.permutation(256)] for _ in range(REPEAT + 1)]
     t_fn, t_yard = _ratio(student, predict, model, batches, reference)
     ratio = t_fn / t_yard
-    assert ratio < LIMIT, (
+    assert ratio < LIMIT_BATCH, (
         f"predict took {t_fn * 1e3:.1f} ms, {ratio:.1f}x the eager model ({t_yard * 1e3:.2f} ms) "
-        f"on a batch of 256 images; the limit is {LIMIT}x")
+        f"on a batch of 256 images; the limit is {LIMIT_BATCH}x (the exported model is to be "
+        "no slower than eager torch)")

@@ -1,7 +1,8 @@
 """Hidden: Part 2, inference with the exported model (predict.py).
 
-``load_model`` and ``predict`` are tested on files exported by the graders' own code
-(probe ``reference_export``), so a bug in export.py costs only the export tests. Expected
+``load_model`` and ``predict`` are tested on files that the grader exports from the
+checkpoint with its own code (conftest's ``exported``: the code of the probe
+``reference_export``), so a bug in export.py costs only the export tests. Expected
 probabilities come from the grader's float64 forward pass of the checkpoint.
 """
 
@@ -15,13 +16,6 @@ from autograder.errors import StudentError
 pytestmark = [pytest.mark.visibility("after_published")]
 
 ATOL = 1e-4
-KINDS = {"onnx": "model.onnx", "torchscript": "model.pt"}
-
-
-def _exported(student, kind):
-    path = student.probe("scratch_path", KINDS[kind])
-    student.probe("reference_export", kind, path)
-    return path
 
 
 def _raises_value_error(call, what):
@@ -84,10 +78,10 @@ def test_load_image_bad_files(student, a7):
 @pytest.mark.points(2)
 @pytest.mark.tags("predict")
 @pytest.mark.parametrize("kind", ["onnx", "torchscript"])
-def test_load_model(student, reference, a7, kind):
+def test_load_model(student, exported, reference, a7, kind):
     """load_model returns a function from float32 (N, 1, 8, 8) to the logits (N, 10)"""
     predict = student.module("predict")
-    fn = predict.load_model(_exported(student, kind))
+    fn = predict.load_model(exported(kind))
     images, _ = a7.hidden_digits(45, seed=12)
     x = images.astype(np.float32)[:, None] / 255.0
     for batch in (x[:1], x[1:], x):
@@ -151,10 +145,10 @@ def _check_probs(got, want, what):
 @pytest.mark.points(3)
 @pytest.mark.tags("predict")
 @pytest.mark.parametrize("kind", ["onnx", "torchscript"])
-def test_predict_arrays(student, reference, a7, kind):
+def test_predict_arrays(student, exported, reference, a7, kind):
     """predict: uint8 and float images and batches give the model's softmax, (10,) or (N, 10)"""
     predict = student.module("predict")
-    model = predict.load_model(_exported(student, kind))
+    model = predict.load_model(exported(kind))
     images, _ = a7.hidden_digits(33, seed=13)
     want = reference.probs_uint8(images)
     _check_probs(predict.predict(model, images), want, "a uint8 batch (33, 8, 8)")
@@ -168,10 +162,10 @@ def test_predict_arrays(student, reference, a7, kind):
 
 @pytest.mark.points(2)
 @pytest.mark.tags("predict")
-def test_predict_bytes(student, reference, a7):
+def test_predict_bytes(student, exported, reference, a7):
     """predict of an image file's bytes gives the probabilities of its pixels, shape (10,)"""
     predict = student.module("predict")
-    model = predict.load_model(_exported(student, "onnx"))
+    model = predict.load_model(exported("onnx"))
     images, _ = a7.hidden_digits(3, seed=14)
     want = reference.probs_uint8(images)
     for i, (fmt, mode) in enumerate((("PNG", "L"), ("BMP", "L"), ("PNG", "RGB"))):
@@ -181,10 +175,10 @@ def test_predict_bytes(student, reference, a7):
 
 @pytest.mark.points(2)
 @pytest.mark.tags("predict", "bad_input")
-def test_predict_bad_input(student, a7):
+def test_predict_bad_input(student, exported, a7):
     """predict raises ValueError for bad shapes, NaN pixels, unsupported dtypes and files that are not 8x8 images"""
     predict = student.module("predict")
-    model = predict.load_model(_exported(student, "onnx"))
+    model = predict.load_model(exported("onnx"))
     nan = np.full((8, 8), 0.5)
     nan[3, 4] = np.nan
     cases = [

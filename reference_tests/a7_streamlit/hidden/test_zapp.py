@@ -1,11 +1,16 @@
 """Hidden: Part 3, the Streamlit app (app.py), driven by Streamlit's AppTest in the worker.
 
+The probe ``app_session`` runs app.py with AppTest on a model file the grader exported
+(conftest's ``exported``) and returns the elements of each run as plain data (type,
+label, value, table columns); the verdicts, with the probabilities the grader computes
+itself, are made here. One session with the ONNX model serves several tests: it starts
+the app, uploads three good files (PNG gray and RGB, BMP), a file that is not an image, a
+16x16 image, a good file again, and clears the uploader (the tests judge the runs they
+name; the data is computed once per grading). The TorchScript model and a missing model
+file get sessions of their own.
+
 (Named test_z* so that it runs after the faster export and predict tests: a mutant's
 grading stops at its first failure.)
-
-The probe ``app_session`` runs app.py with AppTest on a file exported by the graders' own
-code and returns the elements of each run as plain data (type, label, value, table
-columns); the verdicts, with the probabilities the grader computes itself, are made here.
 """
 
 import numpy as np
@@ -14,13 +19,37 @@ import pytest
 pytestmark = [pytest.mark.visibility("after_published"), pytest.mark.call_timeout(120)]
 
 ATOL = 1e-3  # what a table of float32 probabilities shows
+GOOD, BAD, AGAIN, CLEAR = (1, 2, 3), (4, 5), 6, 7  # runs of the shared session
 
 
-def _session(student, uploads, kind="onnx"):
-    path = student.probe("scratch_path", "model.onnx" if kind == "onnx" else "model.pt")
-    student.probe("reference_export", kind, path)
-    out = student.probe("app_session", path, uploads)
-    return out, path
+def _uploads(a7):
+    images, _ = a7.hidden_digits(4, seed=21)
+    files = [("digit.png", a7.encode(images[0]), "image/png"),
+             ("digit_rgb.png", a7.encode(images[1], "PNG", "RGB"), "image/png"),
+             ("digit.bmp", a7.encode(images[2], "BMP"), "image/bmp"),
+             ("notes.png", b"these are my notes, not a picture", "image/png"),
+             ("big.png", a7.encode(np.zeros((16, 16), np.uint8)), "image/png"),
+             ("good.png", a7.encode(images[3]), "image/png"),
+             None]
+    return images, files
+
+
+@pytest.fixture(scope="session")
+def app_runs():
+    """The shared session's data, once per grading (plain data, judged by each test)."""
+    return {}
+
+
+def _shared(student, exported, a7, app_runs):
+    if "onnx" not in app_runs:
+        images, files = _uploads(a7)
+        path = exported("onnx")
+        out = student.probe("app_session", path, files)
+        app_runs["onnx"] = (images, files, out, path)
+    images, files, out, path = app_runs["onnx"]
+    assert out["error"] is None, f"the app could not be run: {out['error']}"
+    assert len(out["runs"]) == len(files) + 1, "the session ended early"
+    return images, files, out, path
 
 
 def _no_exception(run, a7, when):
@@ -50,11 +79,10 @@ def _check_prediction(run, want, a7, when):
 
 @pytest.mark.points(1)
 @pytest.mark.tags("app")
-def test_app_starts_with_an_uploader(student, a7):
+def test_app_starts_with_an_uploader(student, exported, a7, app_runs):
     """Before any upload the app shows a file uploader for one image, no prediction and no error"""
-    out, _ = _session(student, [])
-    assert out["error"] is None, f"the app could not be run: {out['error']}"
-    (run,) = out["runs"]
+    _, _, out, _ = _shared(student, exported, a7, app_runs)
+    run = out["runs"][0]
     _no_exception(run, a7, "before any upload")
     uploaders = a7.of_type(run, "file_uploader")
     assert len(uploaders) == 1, f"expected one st.file_uploader; the page shows:\n{a7.describe(run)}"
@@ -67,53 +95,55 @@ def test_app_starts_with_an_uploader(student, a7):
 
 @pytest.mark.points(3)
 @pytest.mark.tags("app")
-@pytest.mark.parametrize("kind", ["onnx", "torchscript"])
-def test_app_predicts_uploads(student, reference, a7, kind):
+def test_app_predicts_uploads(student, reference, exported, a7, app_runs):
     """After each upload the app shows the model's digit as st.metric('Prediction') and its 10 probabilities"""
-    images, _ = a7.hidden_digits(3, seed=21)
-    files = [("digit.png", a7.encode(images[0]), "image/png"),
-             ("digit_rgb.png", a7.encode(images[1], "PNG", "RGB"), "image/png"),
-             ("digit.bmp", a7.encode(images[2], "BMP"), "image/bmp")]
-    if kind == "torchscript":
-        files = files[:1]
-    out, _ = _session(student, files, kind)
-    assert out["error"] is None, f"the app could not be run: {out['error']}"
+    images, files, out, _ = _shared(student, exported, a7, app_runs)
     want = reference.probs_uint8(images)
-    for i, (name, _, _) in enumerate(files):
-        _check_prediction(out["runs"][i + 1], want[i], a7, f"after uploading {name}")
+    for i in GOOD:
+        _check_prediction(out["runs"][i], want[i - 1], a7, f"after uploading {files[i - 1][0]}")
+
+
+@pytest.mark.points(2)
+@pytest.mark.tags("app")
+def test_app_predicts_with_torchscript(student, reference, exported, a7):
+    """With a TorchScript file as $DIGITS_MODEL the app shows the model's digit and probabilities"""
+    images, _ = a7.hidden_digits(1, seed=24)
+    out = student.probe("app_session", exported("torchscript"),
+                        [("digit.png", a7.encode(images[0]), "image/png")])
+    assert out["error"] is None, f"the app could not be run: {out['error']}"
+    _check_prediction(out["runs"][1], reference.probs_uint8(images)[0], a7,
+                      "after uploading digit.png with model.pt as the model")
 
 
 @pytest.mark.points(2)
 @pytest.mark.tags("app", "bad_input")
-def test_app_bad_uploads(student, reference, a7):
+def test_app_bad_uploads(student, reference, exported, a7, app_runs):
     """A file that is not an image, or not 8x8, shows st.error (naming the size), no prediction, no traceback"""
-    images, _ = a7.hidden_digits(1, seed=22)
-    files = [("notes.png", b"these are my notes, not a picture", "image/png"),
-             ("big.png", a7.encode(np.zeros((16, 16), np.uint8)), "image/png"),
-             ("good.png", a7.encode(images[0]), "image/png")]
-    out, _ = _session(student, files)
-    assert out["error"] is None, f"the app could not be run: {out['error']}"
-    for i, (name, _, _) in enumerate(files[:2]):
-        run = out["runs"][i + 1]
+    images, files, out, _ = _shared(student, exported, a7, app_runs)
+    for i in BAD:
+        run, name = out["runs"][i], files[i - 1][0]
         _no_exception(run, a7, f"after uploading {name}")
         errors = a7.of_type(run, "error")
         assert errors, f"no st.error after uploading {name}; the page shows:\n{a7.describe(run)}"
         assert not a7.of_type(run, "metric"), f"the app shows a prediction for {name}"
-    big = " ".join(e["value"] for e in a7.of_type(out["runs"][2], "error"))
+    big = " ".join(e["value"] for e in a7.of_type(out["runs"][BAD[1]], "error"))
     assert "16x16" in big, f"the error for a 16x16 image does not give its size: {big!r}"
-    # and a good file after the bad ones is classified as usual
-    _check_prediction(out["runs"][3], reference.probs_uint8(images)[0], a7,
+    # a good file after the bad ones is classified as usual; clearing the uploader leaves
+    # the page as it started
+    _check_prediction(out["runs"][AGAIN], reference.probs_uint8(images)[3], a7,
                       "after a good file that follows bad ones")
+    run = out["runs"][CLEAR]
+    _no_exception(run, a7, "after the uploader was cleared")
+    assert not a7.of_type(run, "metric", "error"), (
+        f"the app still shows a prediction or an error after the uploader was cleared:\n"
+        f"{a7.describe(run)}")
 
 
 @pytest.mark.points(1)
 @pytest.mark.tags("app")
-def test_app_loads_the_model_once(student, a7):
+def test_app_loads_the_model_once(student, exported, a7, app_runs):
     """The app loads the model with predict.load_model once (st.cache_resource), not at every rerun"""
-    images, _ = a7.hidden_digits(3, seed=23)
-    files = [(f"d{i}.png", a7.encode(img), "image/png") for i, img in enumerate(images)]
-    out, path = _session(student, [*files, None])
-    assert out["error"] is None, f"the app could not be run: {out['error']}"
+    _, _, out, path = _shared(student, exported, a7, app_runs)
     loads = out["loads"]
     assert loads, "the app never called predict.load_model: load the model with it"
     assert len(loads) == 1, (
