@@ -118,6 +118,7 @@ def wheelhouse(cache: Path | None = None, *, log: Callable[[str], None] = print)
     cache = cache or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dl-autograder"
     folder = cache / f"wheelhouse-{pins.hexdigest()[:16]}"
     if (folder / ".complete").exists():
+        _wheels_only(folder, log)
         return folder
     tmp = Path(tempfile.mkdtemp(prefix=".wheelhouse-", dir=_mkdir(cache)))
     # One image grades every assignment: the assignments' own extras come along.
@@ -139,6 +140,11 @@ def wheelhouse(cache: Path | None = None, *, log: Callable[[str], None] = print)
         raise ConfigError(f"pip download failed (exit {proc.returncode}): {proc.stderr[-800:]}\n"
                           f"fill a wheelhouse yourself with `{download_command(folder, extras)}` "
                           "and pass it with --wheelhouse")
+    try:
+        _wheels_only(tmp, log)
+    except ConfigError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     (tmp / ".complete").touch()
     try:
         if folder.exists() and not (folder / ".complete").exists():
@@ -149,6 +155,21 @@ def wheelhouse(cache: Path | None = None, *, log: Callable[[str], None] = print)
             raise
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+def _wheels_only(folder: Path, log: Callable[[str], None]) -> None:
+    """Build a wheel for each source archive pip downloaded (a dependency that publishes
+    none, e.g. antlr4-python3-runtime for dvc's hydra): the image installs wheels only,
+    offline, and a missing module breaks pytest's plugin loading for every grading."""
+    for sdist in sorted(folder.glob("*.tar.gz")) + sorted(folder.glob("*.zip")):
+        log(f"building a wheel of {sdist.name} (no wheel on the index)")
+        proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                               "-w", str(folder), str(sdist)],
+                              capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise ConfigError(f"no wheel could be built from {sdist} (exit {proc.returncode}): "
+                              f"{proc.stderr[-800:]}")
+        sdist.unlink()
 
 
 def index_reachable(url: str, timeout: float = 10.0) -> bool:
