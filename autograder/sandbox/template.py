@@ -79,6 +79,8 @@ class Template:
     def _read(self, deadline: float) -> dict[str, Any]:
         msg = json.loads(recv_frame(self.worker.sock, 4096, deadline))
         if "exited" in msg:
+            if len(self.statuses) > 1000:  # statuses nobody asked for (closed forks)
+                self.statuses.clear()
             self.statuses[int(msg["exited"])] = int(msg["status"])
         return dict(msg)
 
@@ -96,6 +98,7 @@ class Template:
                 while "forked" not in (msg := self._read(deadline)):
                     pass
                 inner = int(msg["forked"])
+                self.statuses.pop(inner, None)  # an earlier fork's, should the pid recur
             except (OSError, PeerClosed, CodecError, ValueError, KeyError, TypeError) as exc:
                 for fd in (out_read, stack_read):
                     os.close(fd)
@@ -177,5 +180,4 @@ class ForkedWorker(SandboxedWorker):
                 os.close(self.pidfd)
                 self.pidfd = None
             self.closed = True
-        if not self.template.dead:  # reap its status message, so none piles up
-            self.template.status_of(self.inner, 2.0)
+        # Its exit status is not waited for: the next fork request reads it on the way.
