@@ -10,12 +10,11 @@ shows there).
 
 Measured in the sandbox on a 2-core machine (ratio of minima): one image, the reference
 0.2x (0.3 ms against 1.5 ms: the eager network's per-layer overhead dominates); 256
-images, the reference 0.3x and a loop over the images (the slow variant predict_per_image)
-1.8x quietly, more under load. Limits: 3x for one image (a prediction that redoes work at
-every call, such as exporting the model again), 1x for the batch (the exported model
-through onnxruntime is to be no slower than eager torch). Building the ONNX session at
-every call costs about 2.5 ms, as much as the eager network itself: no ratio against it
-can tell it apart, so the suite does not claim to catch it.
+images, the reference 0.3x. Limit 3x for both: they catch work redone at every call
+(exporting again, Python loops over pixels). Two cheaper slips stay within reach of the
+eager network and are not claimed: an ONNX session built at every call (about 2.5 ms) and
+a loop over the images through onnxruntime (0.9-1.8x quietly, above 3x once under a busy
+neighbour, so validate could not prove a band for it and it is no variant).
 """
 
 import numpy as np
@@ -24,7 +23,7 @@ import pytest
 pytestmark = [pytest.mark.visibility("after_published")]
 
 LIMIT_ONE = 3.0
-LIMIT_BATCH = 1.0
+LIMIT_BATCH = 3.0
 REPEAT = 7
 
 
@@ -75,7 +74,7 @@ def test_predict_latency_one_image(student, reference, a7, exported):
 @pytest.mark.call_timeout(60)
 @pytest.mark.hint("Run the whole batch through the model in one call; no Python loops over images.")
 def test_predict_latency_batch(student, reference, a7, exported):
-    """predict of a batch of 256 images with the ONNX export: no slower than the eager model"""
+    """predict of a batch of 256 images with the ONNX export: at most 3x the eager model's time"""
     predict, model = _model(student, exported)
     rng = np.random.default_rng(4242)
     pool, _ = a7.hidden_digits(256, seed=42)
@@ -84,5 +83,4 @@ def test_predict_latency_batch(student, reference, a7, exported):
     ratio = t_fn / t_yard
     assert ratio < LIMIT_BATCH, (
         f"predict took {t_fn * 1e3:.1f} ms, {ratio:.1f}x the eager model ({t_yard * 1e3:.2f} ms) "
-        f"on a batch of 256 images; the limit is {LIMIT_BATCH}x (the exported model is to be "
-        "no slower than eager torch)")
+        f"on a batch of 256 images; the limit is {LIMIT_BATCH}x")
