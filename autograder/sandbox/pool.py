@@ -271,8 +271,13 @@ class SandboxedWorker:
             # of its uid, files in shared temp folders): the next worker of this uid must
             # not start before, or that cleanup would take it along.
             self._exit_status(wait=MONITOR_WAIT)
-        for s in (self.sock, self.status_sock):
-            s.close()
+        self.status_sock.close()
+        self._release()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _release(self) -> None:
+        """Its socket, stack pipe and pidfd (never signal through a closed, reused fd)."""
+        self.sock.close()
         if self.stack_fd is not None:
             os.close(self.stack_fd)
             self.stack_fd = None
@@ -281,7 +286,6 @@ class SandboxedWorker:
                 os.close(self.pidfd)
                 self.pidfd = None
             self.closed = True
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 @dataclass

@@ -169,15 +169,8 @@ class ForkedWorker(SandboxedWorker):
         return self.template.status_of(self.inner, wait)
 
     def close(self) -> None:
+        """Not the template's status socket nor the shared work folder; its exit status is
+        not waited for (the next fork request reads it on the way)."""
         self.kill()
         self.drain.on_flood = None
-        self.sock.close()
-        if self.stack_fd is not None:
-            os.close(self.stack_fd)
-            self.stack_fd = None
-        with self._signal_lock:
-            if self.pidfd is not None:
-                os.close(self.pidfd)
-                self.pidfd = None
-            self.closed = True
-        # Its exit status is not waited for: the next fork request reads it on the way.
+        self._release()
