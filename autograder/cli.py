@@ -88,6 +88,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="stop at the first test that loses points; the tests after it are "
                         "listed as not run, at 0 (proves a submission wrong quickly, as validate "
                         "does for mutants; never for grading students)")
+    g.add_argument("--quickest-first", type=Path, default=None, metavar="RESULTS",
+                   help="run the tests in the order of their durations in RESULTS, an earlier "
+                        "results.json of this assignment (validate grades the solution first, "
+                        "so that a mutant meets a quick failing test soon)")
 
     g.add_argument("--metadata", type=Path, default=None,
                    help="Gradescope's submission_metadata.json, for the assignment's [policy] "
@@ -292,7 +296,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
                                 root=find_course_root(explicit=args.course),
                                 require=args.require, allow_missing=args.allow_missing,
                                 first_failure=args.first_failure, timeout=args.timeout,
-                                test_workers=args.test_workers, metadata=args.metadata)
+                                test_workers=args.test_workers, metadata=args.metadata,
+                                quickest_first=args.quickest_first)
         except AutograderError as exc:
             fail_closed_on_error(output, exc)
             _error(f"{exc}\n(results.json written: no points, this error in its staff-only entry)")
@@ -346,6 +351,7 @@ def _refuse_with_image(args: argparse.Namespace) -> None:
         ("--require", args.require), ("--allow-missing", args.allow_missing),
         ("--isolation none", args.isolation != Isolation.SANDBOX.value),
         ("--first-failure", getattr(args, "first_failure", False)),
+        ("--quickest-first", getattr(args, "quickest_first", None) is not None),
         ("--test-workers", getattr(args, "test_workers", 0) > 1),
         ("--metadata", getattr(args, "metadata", None) is not None)) if on]
     if given:
@@ -665,14 +671,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def _render_validate(report: Any) -> None:
     """The validate table; notes carry grading errors and test names, printed as Text."""
     table = Table(title="autograder validate")
-    for col in ("assignment", "subject", "expected", "score", "ok", "note"):
-        table.add_column(col, overflow="fold")
+    for col in ("assignment", "subject", "expected", "score", "time", "ok", "note"):
+        table.add_column(col, overflow="fold", **({"justify": "right"} if col == "time" else {}))
     for r in report.rows:
         table.add_row(Text(r.assignment), Text(r.subject), Text(r.expect),
-                      f"{r.score:g}/{r.max_score:g}",
+                      f"{r.score:g}/{r.max_score:g}", f"{r.seconds:.0f} s",
                       Text("yes", style="green") if r.ok else Text("NO", style="red"),
                       Text(r.note[:400] if r.broken else r.note[:120]))
     console.print(table)
+    spent: dict[str, float] = {}
+    for r in report.rows:
+        spent[r.assignment] = spent.get(r.assignment, 0.0) + r.seconds
+    console.print(Text("grading time (summed over parallel jobs): " + ", ".join(
+        f"{name} {seconds:.0f} s" for name, seconds in spent.items())), highlight=False)
     bad = [r for r in report.rows if not r.ok]
     console.print("[green]all checks hold[/green]" if not bad else
                   f"[red]{len(bad)} check(s) failed[/red]")

@@ -84,6 +84,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--ag-first-failure", action="store_true", default=False,
                 help="stop after the first test that loses points (a test worth 0 does not "
                      "stop it); the rest are listed as not run")
+    g.addoption("--ag-quickest-first", default=None, metavar="RESULTS",
+                help="run the tests in the order of their durations in RESULTS (an earlier "
+                     "results.json of this suite), quickest first")
     g.addoption("--ag-timeout", type=float, default=None, metavar="SECONDS",
                 help="the whole grading's time limit: then the running test's worker is "
                      "stopped, the tests after it are not run, finished ones keep their points")
@@ -209,6 +212,31 @@ def _marker_arg(item: pytest.Item, name: str, kind: Any, check: Any, default: An
     return value
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    earlier = config.getoption("ag_quickest_first", None)
+    if earlier:
+        items[:] = quickest_first(items, Path(earlier))
+
+
+def quickest_first(items: list[pytest.Item], earlier: Path) -> list[pytest.Item]:
+    """``items`` ordered by their durations in an earlier results.json of the same suite
+    (tests it lacks first, ties in collection order): with --ag-first-failure, a wrong
+    submission meets a cheap failing test before the long ones (validate's mutants).
+    Each test gets a worker of its own, so any order grades the same."""
+    try:
+        took = results.durations(earlier)
+    except AutograderError as exc:
+        raise pytest.UsageError(f"--ag-quickest-first: {exc}") from None
+
+    def duration(item: pytest.Item) -> float:
+        try:
+            return took.get(record_for(item, "visible").name, 0.0)
+        except pytest.UsageError:
+            return 0.0  # reported when the records are made
+    return sorted(items, key=duration)
+
+
 def record_for(item: pytest.Item, default_visibility: str) -> results.TestRecord:
     """Read and check a test's markers; bad arguments fail collection naming the test."""
     points = _marker_arg(item, "points", Real, lambda v: v >= 0, 1)
@@ -326,6 +354,7 @@ class GradingSession:
         # The submission imported once, forked per test (autograder.sandbox.template):
         # None until the first test asks; False once it failed (fresh workers from then on).
         self.template: Any = None
+        self.signaller: Any = None  # pauses the student's processes (pause_student)
         self.cuda: bool | None = None  # asked of a worker at the first gpu-marked test
         self.clean_ids: tuple[int, int] | None = None  # the yardstick worker's uid/gid
         self.cuda_note = ""
@@ -605,17 +634,19 @@ class GradingSession:
     def pause_student(self) -> Iterator[None]:
         """The student's processes stopped while a yardstick is timed: a thread or process
         left behind cannot compete for the CPU or signal the yardstick's worker."""
-        uid = self.zygote.config.spec.uid if self.zygote and self.zygote.config.spec else None
-        if uid is None:
+        spec = self.zygote.config.spec if self.zygote else None
+        if spec is None or spec.uid is None:
             yield
             return
-        from autograder.sandbox import namespaces
+        from autograder.sandbox.signaller import UidSignaller
 
-        namespaces.signal_uid(uid, signal.SIGSTOP)
+        if self.signaller is None:
+            self.signaller = UidSignaller(spec.uid, spec.gid if spec.gid is not None else spec.uid)
+        self.signaller.send(signal.SIGSTOP)
         try:
             yield
         finally:
-            namespaces.signal_uid(uid, signal.SIGCONT)
+            self.signaller.send(signal.SIGCONT)
 
     def worker_has_cuda(self) -> bool:
         """Whether CUDA works where the student's code runs: asked once of a clean worker
@@ -644,6 +675,8 @@ class GradingSession:
         if self.template:
             self.template.close()
         self.template = False
+        if self.signaller is not None:
+            self.signaller.close()
         if self.zygote is not None:
             self.zygote.close()
             self.zygote = None

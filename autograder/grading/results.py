@@ -204,3 +204,16 @@ def harness_cause(data: dict[str, Any], *, full: bool = False) -> str | None:
                 return None
             return lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
     return None
+
+
+def durations(path: Path) -> dict[str, float]:
+    """Each test's duration (seconds) in an earlier results.json, by test name."""
+    from autograder.errors import ConfigError
+
+    try:
+        tests = json.loads(Path(path).read_text())["tests"]
+        return {str(t["name"]): float((t.get("extra_data") or {}).get("duration") or 0.0)
+                for t in tests}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"{path} is not a results.json with per-test durations ({exc}); "
+                          "grade the solution first and pass its results.json") from None

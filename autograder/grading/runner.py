@@ -163,10 +163,12 @@ def grade(*, assignment: str, submission: Path, output: Path, isolation: Isolati
           root: Path | None = None, require: Sequence[str] = (),
           allow_missing: Sequence[str] = (), first_failure: bool = False,
           timeout: float | None = None, test_workers: int = 0,
-          metadata: Path | None = None) -> Outcome:
+          metadata: Path | None = None, quickest_first: Path | None = None) -> Outcome:
     """Grade ``submission`` with the assignment's hidden suite. ``first_failure``: stop at
     the first test that loses points (the tests after it are listed as not run, at 0): for
     proving that a submission is wrong (``validate``'s mutants), never for grading students.
+    ``quickest_first``: an earlier results.json of the suite; the tests run in the order of
+    their durations there, quickest first (with ``first_failure``, a wrong one stops sooner).
     ``timeout``: the whole grading's limit in seconds; then the running test is stopped,
     the tests after it are not run, and the finished ones keep their points.
     ``test_workers``: run the tests in that many pytest-xdist processes, each with its own
@@ -185,9 +187,13 @@ def grade(*, assignment: str, submission: Path, output: Path, isolation: Isolati
                           "run the grader from outside the submission or pass --course")
     layout = Layout(root, resolve_name(root, assignment))
     config = layout.config()  # fail early on a bad config
+    if quickest_first:
+        results.durations(quickest_first)  # a bad file is a usage error, before grading
     outcome = run_suite(suite=hidden_suite(layout), submission=submission, output=output,
                      isolation=isolation, require=require, allow_missing=allow_missing,
                      extra_args=[*(["--ag-first-failure"] if first_failure else []),
+                                 *([f"--ag-quickest-first={quickest_first}"]
+                                   if quickest_first else []),
                                  *(["--ag-timeout", repr(float(timeout))] if timeout else []),
                                  *(["-p", "xdist", "-n", str(test_workers)]
                                    if test_workers > 1 else [])])

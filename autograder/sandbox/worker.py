@@ -7,6 +7,7 @@ plain data stay in ``self.objects`` and travel as handles.
 
 from __future__ import annotations
 
+import gc
 import importlib.abc
 import importlib.machinery
 import importlib.util
@@ -323,6 +324,9 @@ def serve_template(sock: socket.socket, runtime: Runtime) -> None:
     replies are JSON frames: {"forked": pid} and {"exited": pid, "status": s}."""
     send_frame(sock, json.dumps({"imports": _import_all(runtime)}).encode())
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    # What the template holds now is shared by every fork: kept out of the collector, whose
+    # passes would otherwise write to (and so copy) each of those pages in every test.
+    gc.freeze()
     while True:
         _report_exits(sock)
         ready, _, _ = select.select([sock], [], [], 0.05)

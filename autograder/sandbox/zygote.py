@@ -13,6 +13,7 @@ pipe: on a timeout the grader asks for the student's stack before it kills the w
 from __future__ import annotations
 
 import faulthandler
+import gc
 import importlib
 import importlib.abc
 import json
@@ -327,6 +328,7 @@ def main(argv: list[str]) -> None:
     global _scopes
     _scopes = landlock.scopes()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # monitors are reaped automatically
+    gc.freeze()  # shared by every fork: kept out of the collector's passes (and so uncopied)
     _send_json(control, {"ready": True, "probes": _probe_set.table()})
     while True:
         try:

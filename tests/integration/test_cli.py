@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -92,7 +93,8 @@ def test_render_check_and_validate_print_markup_literally(capsys: pytest.Capture
                 {"name": f"p {MARKUP}", "active": False, "detail": "why [/red]"}]}}
     assert cli.render_check(data, ExitCode.OK) == ExitCode.FAILED
     row = SimpleNamespace(assignment="a9", subject=f"mutant {MARKUP}", expect="less", score=1.0,
-                          max_score=2.0, ok=False, note=f"error: {MARKUP}", broken=False)
+                          max_score=2.0, ok=False, note=f"error: {MARKUP}", broken=False,
+                          seconds=1.5)
     cli._render_validate(SimpleNamespace(rows=[row]))
     out = capsys.readouterr().out
     for text in (f"name {MARKUP}", f"Error: {MARKUP}", "more [/]", f"Files graded: {MARKUP}.py",
@@ -206,6 +208,9 @@ def test_validate_reports_uncaught_mutant(course: Path) -> None:
     assert any("mean-off-by-one" in ln and "NO" in ln for ln in lines), proc.stdout
     assert any("solution" in ln and "yes" in ln for ln in lines)
     assert "1 check(s) failed" in proc.stdout
+    # each grading's wall time, and the sum per assignment: what makes a validate slow
+    assert any("solution" in ln and re.search(r"\b\d+ s\b", ln) for ln in lines), proc.stdout
+    assert re.search(r"grading time \(summed over parallel jobs\): a9_tiny \d+ s", proc.stdout)
 
 
 def test_validate_requires_full_marks_of_every_variant(course: Path) -> None:
@@ -241,6 +246,30 @@ def test_first_failure_stops_and_lists_the_rest_as_not_run(course: Path) -> None
     assert full.returncode == 0
     ran = json.loads((course / "full.json").read_text())["tests"]
     assert not any(t["output"].startswith("Not run") for t in ran)  # only with the option
+
+
+def test_quickest_first_orders_tests_by_earlier_durations(course: Path) -> None:
+    """validate stops a mutant at its first failed test: with --quickest-first the tests
+    run in the order of an earlier grading's durations, so that test is a quick one."""
+    full = ag("grade", "a9", "solutions/a9_tiny", "-o", "full.json", cwd=course)
+    assert full.returncode == 0, full.stdout + full.stderr
+    earlier = json.loads((course / "full.json").read_text())
+    names = [t["name"] for t in earlier["tests"]]
+    assert len(names) >= 2
+    for i, t in enumerate(earlier["tests"]):  # the last collected test, the quickest
+        t["extra_data"]["duration"] = 0.0 if i == len(names) - 1 else 5.0 - i
+    (course / "earlier.json").write_text(json.dumps(earlier))
+    proc = ag("grade", "a9", "assignments/a9_tiny", "-o", "r.json", "--first-failure",
+              "--quickest-first", "earlier.json", cwd=course)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    ran = [t["name"] for t in json.loads((course / "r.json").read_text())["tests"]
+           if not t["output"].startswith("Not run")]
+    assert ran == [names[-1]]
+    (course / "broken.json").write_text("{}")
+    bad = ag("grade", "a9", "assignments/a9_tiny", "-o", "r.json", "--quickest-first",
+             "broken.json", cwd=course)
+    assert bad.returncode != 0
+    assert "broken.json" in bad.stdout + bad.stderr and "grade the solution first" in bad.stdout + bad.stderr
 
 
 def test_template_check_detects_drift(course: Path) -> None:
@@ -651,6 +680,7 @@ def test_relu_is_quick(student):
 
 @pytest.mark.parametrize("extra", [["--require", "namespaces"], ["--isolation", "none"],
                                    ["--first-failure"], ["--test-workers", "2"],
+                                   ["--quickest-first", "r.json"],
                                    ["--cpus", "0"]])
 def test_grade_refuses_options_an_image_cannot_honour(course: Path, extra: list[str]) -> None:
     """--image grades with the image's own run_autograder: an option it would drop is a
