@@ -7,8 +7,6 @@ only when the deadline needs it.
 
 from __future__ import annotations
 
-import os
-import select
 import socket
 import struct
 import time
@@ -17,12 +15,6 @@ from autograder.errors import CodecError
 
 _HEADER = struct.Struct(">Q")
 _INITIAL = 1 << 20
-# Before sleeping in recv, wait this long awake: a reply (or the next request) that comes
-# within it costs no wakeup, which between cores (in a VM above all) takes longer than
-# the work of a small call. Only where another core can run the peer meanwhile.
-SPIN_SECONDS = 5e-4
-_SPIN = (hasattr(os, "sched_getaffinity") and hasattr(select, "poll")
-         and len(os.sched_getaffinity(0)) > 1)
 
 
 class PeerClosed(EOFError):
@@ -68,14 +60,6 @@ def _recv_into(sock: socket.socket, view: memoryview, deadline: float | None) ->
     return k
 
 
-def _spin(sock: socket.socket) -> None:
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    end = time.perf_counter() + SPIN_SECONDS
-    while not poller.poll(0) and time.perf_counter() < end:
-        pass
-
-
 def recv_frame(sock: socket.socket, max_bytes: int, deadline: float | None = None) -> bytearray:
     """Read one frame; TimeoutError past ``deadline`` (a time.monotonic() value).
 
@@ -83,8 +67,6 @@ def recv_frame(sock: socket.socket, max_bytes: int, deadline: float | None = Non
     """
     head = bytearray(_HEADER.size)
     got = 0
-    if _SPIN:
-        _spin(sock)
     while got < _HEADER.size:
         got += _recv_into(sock, memoryview(head)[got:], deadline)
     (size,) = _HEADER.unpack(head)
