@@ -672,7 +672,7 @@ def _render_validate(report: Any) -> None:
     """The validate table; notes carry grading errors and test names, printed as Text."""
     table = Table(title="autograder validate")
     for col in ("assignment", "subject", "expected", "score", "time", "ok", "note"):
-        table.add_column(col, overflow="fold", **({"justify": "right"} if col == "time" else {}))
+        table.add_column(col, overflow="fold", justify="right" if col == "time" else "left")
     for r in report.rows:
         table.add_row(Text(r.assignment), Text(r.subject), Text(r.expect),
                       f"{r.score:g}/{r.max_score:g}", f"{r.seconds:.0f} s",

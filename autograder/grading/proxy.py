@@ -73,8 +73,7 @@ class RemoteObject:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)  # keep copy/pickle/introspection from calling out
-        return self._ag_student._request(
-            Op.GETATTR, {"target": self, "name": name}, label=f"{self._ag_label}.{name}")
+        return self._ag_student._getattr(self, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
         self._ag_student.setattr(self, name, value)
@@ -174,6 +173,11 @@ class StudentProxy:
         self.limits = limits
         self._worker: Any = None
         self._generation = 0
+        # This worker's imported modules, and the functions and classes looked up on them:
+        # one round trip each per test, not one per use (a test's loop calls a function
+        # hundreds of times).
+        self._modules: dict[str, RemoteObject] = {}
+        self._lookups: dict[tuple[int, str], RemoteObject] = {}
         self.protections: list[dict[str, Any]] = []
         self.outputs: list[Printed] = []
         # How the student's exceptions are raised here (gradescope-utils suites: one that
@@ -185,8 +189,24 @@ class StudentProxy:
         if self._worker is None:
             self._worker = self._spawn()
             self._generation += 1
+            self._modules.clear()
+            self._lookups.clear()
             self.protections = list(self._worker.protections)
         return self._worker
+
+    def _current(self, obj: RemoteObject) -> bool:
+        return self._worker is not None and obj._ag_generation == self._generation
+
+    def _getattr(self, obj: RemoteObject, name: str) -> Any:
+        key = (id(obj), name)
+        known = self._lookups.get(key)
+        if known is not None and self._current(known):
+            return known
+        value = self._request(Op.GETATTR, {"target": obj, "name": name},
+                              label=f"{obj._ag_label}.{name}")
+        if isinstance(value, RemoteObject) and any(m is obj for m in self._modules.values()):
+            self._lookups[key] = value  # by value (numbers, arrays) is always read afresh
+        return value
 
     def _to_handle(self, obj: Any) -> codec.Handle:
         if isinstance(obj, RemoteObject):
@@ -249,6 +269,8 @@ class StudentProxy:
             self.outputs.append(self._worker.output(output_limit))
             self._worker.close()
             self._worker = None
+        self._modules.clear()
+        self._lookups.clear()
 
     # -- the API hidden tests use ---------------------------------------------------------
     def module(self, name: str) -> RemoteObject:
@@ -266,6 +288,9 @@ class StudentProxy:
         problem = self.submission.module_problem(name)
         if problem is not None:
             raise StudentError(*problem)
+        known = self._modules.get(name)
+        if known is not None and self._current(known):
+            return known
         label = f"{IMPORT_LABEL}{name}"
         hung = self.hung_imports.get(name)
         if hung is not None:
@@ -273,12 +298,15 @@ class StudentProxy:
                                  "tried again)", hung.student_traceback, where=label,
                                  import_of=name)
         try:
-            return self._request(Op.IMPORT, {"name": name}, label=label, handle_label=name)
+            module = self._request(Op.IMPORT, {"name": name}, label=label, handle_label=name)
         except StudentError as exc:
             exc.import_of = name  # the plugin summarizes import failures once
             if isinstance(exc, StudentTimeout):
                 self.hung_imports[name] = exc
             raise
+        if isinstance(module, RemoteObject):
+            self._modules[name] = module
+        return module
 
     def put(self, value: Any) -> RemoteObject:
         """Store ``value`` in the worker once; a handle to pass to later calls."""
@@ -314,6 +342,7 @@ class StudentProxy:
 
     def setattr(self, obj: RemoteObject, name: str, value: Any) -> None:
         """``obj.name = value`` in the worker."""
+        self._lookups.pop((id(obj), name), None)
         self._request(Op.SETATTR, {"target": obj, "name": name, "value": value},
                       label=f"{obj._ag_label}.{name} = ...")
 

@@ -7,15 +7,18 @@ tests behave the same whatever the isolation mode.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import os
 import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -89,7 +92,17 @@ class OutputDrain(threading.Thread):
         self.head = bytearray()
         self.total = 0
         self.flooded = False
+        self.ended = False
         self.on_flood: Callable[[], None] | None = None
+
+    def unread(self) -> int:
+        """Bytes in the pipe that this thread has not taken yet (0 once it has ended)."""
+        if self.ended:  # its fd is closed, and the number maybe another file's now
+            return 0
+        try:
+            return int(struct.unpack("i", fcntl.ioctl(self.fd, termios.FIONREAD, b"\0" * 4))[0])
+        except OSError:
+            return 0
 
     def run(self) -> None:
         try:
@@ -104,6 +117,7 @@ class OutputDrain(threading.Thread):
         except OSError:
             pass
         finally:
+            self.ended = True
             os.close(self.fd)
 
 
@@ -322,7 +336,7 @@ class Zygote:
             raise CourseError(f"the course probe module {config.probes} does not exist; add it "
                               "or fix [assignment] probes in assignment.toml")
         try:  # the zygote's setup message, read once it has preloaded
-            self.control.send(json.dumps({"probes": str(config.probes or "")}).encode())
+            self.control.send(json.dumps({"probes": str(config.probes.resolve()) if config.probes else ""}).encode())
         except OSError:
             pass  # it died already: _wait_ready says why
         self.probes: dict[str, int | None] = {}  # from the zygote's ready message

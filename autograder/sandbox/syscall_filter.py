@@ -96,12 +96,40 @@ class CompiledFilter:
 AF_INET, AF_INET6 = 2, 10
 
 
+# Sonames tried before ctypes.util.find_library, which runs `ldconfig -p` in a subprocess
+# for each of pyseccomp's two libraries at every zygote start.
+_SONAMES = {"c": "libc.so.6", "seccomp": "libseccomp.so.2"}
+
+
+def _import_pyseccomp() -> Any:
+    import ctypes.util
+
+    search = ctypes.util.find_library
+
+    def find(name: str) -> str | None:
+        soname = _SONAMES.get(name)
+        if soname is not None:
+            try:
+                ctypes.CDLL(soname)
+                return soname
+            except OSError:
+                pass
+        return search(name)
+
+    ctypes.util.find_library = find
+    try:
+        import pyseccomp
+    finally:
+        ctypes.util.find_library = search
+    return pyseccomp
+
+
 def compile_filter(*, inet: bool = False) -> CompiledFilter:
     """Build the worker's filter, or say why it cannot be built (never silently).
     ``inet``: IP sockets are allowed too, for a worker whose network namespace holds
     nothing but its own loopback (an assignment's [sandbox] loopback)."""
     try:
-        import pyseccomp as seccomp
+        seccomp = _import_pyseccomp()
     except ImportError:
         return CompiledFilter(None, "pyseccomp is not installed (pip install pyseccomp)")
     except (RuntimeError, OSError) as exc:  # pyseccomp raises if libseccomp.so is missing

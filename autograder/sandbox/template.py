@@ -26,7 +26,9 @@ from autograder.sandbox.worker import BECOME_TEMPLATE
 from autograder.sandbox.zygote import READY
 
 FORK_WAIT = 10.0  # seconds a fork gets to say it is ready
-IMPORT_OUTPUT_QUIET = 0.05  # seconds without output after which the imports' is complete
+# The imports' output is flushed before the reply, so it is in the pipe already: read once
+# the pipe is empty and nothing came for this long (a background printer may still add some).
+IMPORT_OUTPUT_QUIET = 0.003
 
 
 class TemplateGone(Exception):
@@ -67,12 +69,12 @@ class Template:
             self.close()
             raise TemplateGone(f"the submission could not be imported once ({exc!r})") from None
         # What the imports printed reaches every test's output, as when each test imported
-        # the submission itself: flushed before the reply, read once the pipe is quiet.
+        # the submission itself: read once the pipe is empty and quiet.
         drain, seen, quiet_since = worker.drain, -1, time.monotonic()
         while time.monotonic() - quiet_since < IMPORT_OUTPUT_QUIET and not drain.flooded:
-            if drain.total != seen:
+            if drain.total != seen or drain.unread():
                 seen, quiet_since = drain.total, time.monotonic()
-            time.sleep(0.01)
+            time.sleep(0.001)
         self.import_output = bytes(drain.head)
         self.import_total = drain.total
 

@@ -99,6 +99,19 @@ def test_every_denied_name_is_known_to_libseccomp():
         assert pyseccomp.resolve_syscall(arch, name) >= 0, name
 
 
+def test_pyseccomp_loads_by_soname_and_leaves_find_library_alone(monkeypatch):
+    import ctypes.util
+
+    searched: list[str] = []
+    monkeypatch.delitem(sys.modules, "pyseccomp", raising=False)
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: searched.append(name))
+    patched = ctypes.util.find_library
+    seccomp = syscall_filter._import_pyseccomp()
+    assert seccomp.SyscallFilter is not None
+    assert searched == []  # libc and libseccomp found by soname: no `ldconfig -p` run
+    assert ctypes.util.find_library is patched
+
+
 def test_missing_library_is_reported_not_silent(monkeypatch):
     monkeypatch.setitem(sys.modules, "pyseccomp", None)  # makes the import fail
     compiled = syscall_filter.compile_filter()
