@@ -129,3 +129,26 @@ def test_without_the_template_every_test_imports(course: Path) -> None:
     tests = _grade(course, template=False)
     assert len(tests) == 5 and all(t["status"] == "passed" for t in tests.values()), {
         k: t["output"][-500:] for k, t in tests.items()}
+
+
+RELATIVE_RUN = """
+import sys
+from pathlib import Path
+from autograder.grading.runner import Suite, run_suite
+ref = Path("reference_tests/a1_numpy_nn")
+suite = Suite(tests=[ref], config=ref / "assignment.toml", support=Path("solutions/a1_numpy_nn"),
+              rootdir=ref, hide=[])
+o = run_suite(suite=suite, submission=Path("solutions/a1_numpy_nn"), output=Path(sys.argv[1]),
+              extra_args=["-k", "test_train_uses_every_row_once_per_epoch"])
+print(o.data["score"], [t["output"][:300] for t in o.data["tests"]])
+"""
+
+
+def test_course_probes_load_when_the_suite_is_given_by_relative_paths(tmp_path):
+    # The zygote runs in "/": a relative probe path must reach it resolved.
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-c", RELATIVE_RUN, str(tmp_path / "r.json")],
+                          cwd=root, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    score, outputs = proc.stdout.split(" ", 1)
+    assert float(score) > 0, outputs
