@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import socket
 import threading
 import time
@@ -21,11 +22,12 @@ from typing import Any
 
 from autograder.errors import CodecError
 from autograder.sandbox.framing import PeerClosed, recv_frame, send_frame
-from autograder.sandbox.pool import OutputDrain, Printed, SandboxedWorker
+from autograder.sandbox.pool import MONITOR_WAIT, OutputDrain, Printed, SandboxedWorker
 from autograder.sandbox.worker import BECOME_TEMPLATE
 from autograder.sandbox.zygote import READY
 
 FORK_WAIT = 10.0  # seconds a fork gets to say it is ready
+TEMPLATE_END_WAIT = 1.0  # a fork ends just before its template when the template is stopped
 # The imports' output is flushed before the reply, so it is in the pipe already: read once
 # the pipe is empty and nothing came for this long (a background printer may still add some).
 IMPORT_OUTPUT_QUIET = 0.003
@@ -141,6 +143,18 @@ class Template:
                     break
             return self.statuses.pop(inner, None)
 
+    def stop_reason(self) -> str:
+        """Why the template's monitor stopped it, and with it every fork (its uid's files in
+        the shared temp folders): from root's side of the sandbox, never from the template."""
+        base = self.worker
+        if base.status_seen or base.closed or base.pidfd is None:
+            return base.stop_reason
+        ended = select.poll()  # the template's own end, not its monitor's say-so
+        ended.register(base.pidfd, select.POLLIN)
+        if ended.poll(TEMPLATE_END_WAIT * 1000):
+            base._exit_status(wait=MONITOR_WAIT)
+        return base.stop_reason
+
     def close(self) -> None:
         self.dead = True
         self.worker.close()
@@ -168,7 +182,10 @@ class ForkedWorker(SandboxedWorker):
 
     def _exit_status(self, wait: float = 2.0) -> int | None:
         self.status_seen = True
-        return self.template.status_of(self.inner, wait)
+        status = self.template.status_of(self.inner, wait)
+        if status is None:  # the template is gone too: perhaps its monitor stopped it
+            self.stop_reason = self.template.stop_reason()
+        return status
 
     def close(self) -> None:
         """Not the template's status socket nor the shared work folder; its exit status is

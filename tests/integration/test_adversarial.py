@@ -723,6 +723,14 @@ def _shm_shield(g: Graded, b: Baseline) -> None:
                          f"{g.leftover_files[:5]} ({len(g.leftover_files)} in all)")
 
 
+def _late_shield(g: Graded, b: Baseline) -> None:
+    if b.mode != "full":  # full: a private tmpfs, the writes fail
+        _expect_in(g, T_DOUBLE, "to the shared temp folders", "the worker was stopped")
+    if g.leftover_files:
+        raise HarnessBug(f"files written after the import outlived the grading: "
+                         f"{g.leftover_files[:5]}")
+
+
 def _chain(g: Graded, b: Baseline) -> None:
     _expect_in(g, T_DOUBLE, "CHAIN started")  # it ran; check_no_leftovers is the point
 
@@ -786,6 +794,7 @@ CASES = [
     Case("tmp_leftover", _tmp_leftover, check_first=True),
     Case("tmp_fill", _tmp_fill),
     Case("shm_shield", _shm_shield),
+    Case("late_shield", _late_shield),
     Case("chain", _chain),
     Case("json_bomb", _json_bomb, check_first=True),
 ]
