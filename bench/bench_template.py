@@ -5,7 +5,9 @@ N runs, alternating so drift hits every mode alike: in-process (`--isolation non
 sandboxed with the template (a worker imports the submission once, each test forks from
 it), and sandboxed without it (AUTOGRADER_NO_TEMPLATE=1: every test's worker imports the
 submission again). Then the same solution as a notebook with one scratch cell that sleeps
-1 s: what that cell costs a grading with and without the template.
+1 s: what that cell costs a grading with and without the template. As root with a cgroup
+v1 cpuacct hierarchy it also prints the CPU time of each grading's whole process tree
+(steadier than wall time on a shared machine).
 
     .venv/bin/python bench/bench_template.py [--runs 3] [--notebook-runs 1]
 
@@ -41,19 +43,66 @@ print(o.data["score"], sum(t["max_score"] for t in o.data["tests"]))
 """
 MODES = {"in-process": ("none", False), "template": ("sandbox", False),
          "no template": ("sandbox", True)}
+# CPU time of a grading's whole process tree (grader, zygote, template, workers, whatever
+# their uid), from a cgroup v1 cpuacct group of its own: steadier than wall time on a
+# shared machine. Absent (no cgroup v1 cpuacct, not root): wall time only.
+CPUACCT = Path("/sys/fs/cgroup/cpuacct")
+
+
+def _cpu_group(name: str) -> Path | None:
+    if not (CPUACCT / "cgroup.procs").exists() or os.geteuid() != 0:
+        return None
+    group = CPUACCT / f"bench-template-{os.getpid()}-{name}"
+    try:
+        group.mkdir(exist_ok=True)
+    except OSError:
+        return None
+    return group
+
+
+CPU_SECONDS: dict[tuple[str, str], list[float]] = {}  # (mode, cpus) -> CPU s per grading
 
 
 def grade(submission: Path, mode: str, cpus: set[int], out: Path) -> tuple[float, str]:
     isolation, no_template = MODES[mode]
     env = {**os.environ, "AUTOGRADER_NO_TEMPLATE": "1" if no_template else "0"}
+    group = _cpu_group("run")
+
+    def enter() -> None:
+        os.sched_setaffinity(0, cpus)
+        if group is not None:
+            (group / "cgroup.procs").write_text(str(os.getpid()))
+
+    if group is not None:
+        (group / "cpuacct.usage").write_text("0")
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", RUNNER, str(REF), str(REF / "assignment.toml"),
                            str(SOLUTION), str(submission), str(out), isolation],
                           capture_output=True, text=True, env=env, check=False,
-                          preexec_fn=lambda: os.sched_setaffinity(0, cpus))
+                          preexec_fn=enter)
+    elapsed = time.perf_counter() - start
+    if group is not None:
+        time.sleep(0.2)  # workers killed at the end finish exiting (their CPU counts)
+        used = int((group / "cpuacct.usage").read_text()) / 1e9
+        if submission == SOLUTION:
+            CPU_SECONDS.setdefault((mode, str(sorted(cpus))), []).append(used)
+        _empty(group)
     if proc.returncode != 0:
         raise SystemExit(f"grading failed ({mode}): {proc.stderr[-2000:]}")
-    return time.perf_counter() - start, proc.stdout.strip()
+    return elapsed, proc.stdout.strip()
+
+
+def _empty(group: Path) -> None:
+    """Leftover processes (none expected) go back to the root group; the group is removed."""
+    for pid in (group / "cgroup.procs").read_text().split():
+        try:
+            (CPUACCT / "cgroup.procs").write_text(pid)
+        except OSError:
+            pass
+    try:
+        group.rmdir()
+    except OSError:
+        pass
 
 
 def notebook_submission(folder: Path, scratch_seconds: float) -> Path:
@@ -118,6 +167,16 @@ def main() -> None:
                   "(target: about +1 s)")
             report[setup] = {"ratio_template": ratio, "ratio_no_template": bare,
                              "scratch_cell_cost_template_s": cell}
+            cpu = {mode: CPU_SECONDS.get((mode, str(sorted(setups[setup]))), [])
+                   for mode in MODES}
+            if all(cpu.values()):
+                best_cpu = {mode: min(v) for mode, v in cpu.items()}
+                cpu_ratio = best_cpu["template"] / best_cpu["in-process"]
+                print("  CPU time of all processes: " + "  ".join(
+                    f"{mode} {best_cpu[mode]:5.2f}" for mode in MODES)
+                    + f"; sandboxed / in-process {cpu_ratio:.2f}")
+                report[setup]["cpu_seconds"] = best_cpu  # type: ignore[index]
+                report[setup]["cpu_ratio_template"] = cpu_ratio  # type: ignore[index]
         per_test = (best[("notebook", "no template", "1 core")]
                     - best[("solution", "no template", "1 core")])
         print(f"without the template (1 core), the same cell costs {per_test:+.1f} s per grading "
