@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 import jsonschema
 
+from autograder.errors import ConfigError
+
 MAX_TEST_OUTPUT = 8 * 1024
 MAX_STUDENT_STDOUT = 4 * 1024
 # The tag of the staff-only "Harness error" entry that a failed grading adds to the tests.
@@ -208,8 +210,6 @@ def harness_cause(data: dict[str, Any], *, full: bool = False) -> str | None:
 
 def durations(path: Path) -> dict[str, float]:
     """Each test's duration (seconds) in an earlier results.json, by test name."""
-    from autograder.errors import ConfigError
-
     try:
         tests = json.loads(Path(path).read_text())["tests"]
         return {str(t["name"]): float((t.get("extra_data") or {}).get("duration") or 0.0)

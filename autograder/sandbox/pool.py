@@ -336,7 +336,9 @@ class Zygote:
             raise CourseError(f"the course probe module {config.probes} does not exist; add it "
                               "or fix [assignment] probes in assignment.toml")
         try:  # the zygote's setup message, read once it has preloaded
-            self.control.send(json.dumps({"probes": str(config.probes.resolve()) if config.probes else ""}).encode())
+            # A path the zygote can open: it runs in "/".
+            probes = str(config.probes.resolve()) if config.probes else ""
+            self.control.send(json.dumps({"probes": probes}).encode())
         except OSError:
             pass  # it died already: _wait_ready says why
         self.probes: dict[str, int | None] = {}  # from the zygote's ready message
