@@ -307,6 +307,7 @@ _inet: CompiledFilter | None = None
 def main(argv: list[str]) -> None:
     global _probe_set
     control = socket.socket(fileno=int(argv[0]))
+    os.environ.pop("GLIBC_TUNABLES", None)  # this process's malloc only (pool.MALLOC_TUNABLES)
     for name in argv[1:]:
         importlib.import_module(name)
     if "torch" in sys.modules:

@@ -38,6 +38,22 @@ def remember(x):
 def hang():
     while True:
         pass
+
+
+def heap_flags():
+    import ctypes
+    block = bytearray(8 << 20)  # malloc's own mapping (past its mmap threshold)
+    address = ctypes.addressof((ctypes.c_char * len(block)).from_buffer(block))
+    flags, inside = "", False
+    with open("/proc/self/smaps") as maps:
+        for line in maps:
+            head = line.split()[0]
+            if "-" in head and not head.endswith(":"):
+                start, end = (int(x, 16) for x in head.split("-"))
+                inside = start <= address < end
+            elif inside and head == "VmFlags:":
+                flags = line.split(":", 1)[1]
+    return flags.split(), sorted(_os.environ)
 '''
 
 STATS_BROKEN = '''
@@ -92,6 +108,20 @@ def test_e_import_error_again(student):
     with pytest.raises(StudentError) as err:
         student.module("stats")
     assert "stats cannot be imported: True" in str(err.value)
+
+
+def test_f_heap_in_huge_pages(student):
+    """sixth: malloc asks for transparent huge pages where the host leaves it to madvise"""
+    flags, env = student.module("ops").heap_flags()
+    assert "GLIBC_TUNABLES" not in env  # what the student's code starts runs as before
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            mode = f.read()
+    except OSError:
+        mode = ""
+    if "[madvise]" in mode:
+        assert "hg" in flags, flags
+    print("THP MODE", mode.strip() or "unknown", flags)
 '''
 
 
@@ -119,7 +149,7 @@ def _grade(course: Path, *, template: bool) -> dict:
 @needs_root
 def test_imported_once_and_forked_per_test(course: Path) -> None:
     tests = _grade(course, template=True)
-    assert len(tests) == 5 and all(t["status"] == "passed" for t in tests.values()), {
+    assert len(tests) == 6 and all(t["status"] == "passed" for t in tests.values()), {
         k: t["output"][-500:] for k, t in tests.items()}
 
 
@@ -127,7 +157,7 @@ def test_imported_once_and_forked_per_test(course: Path) -> None:
 def test_without_the_template_every_test_imports(course: Path) -> None:
     """The baseline (AUTOGRADER_NO_TEMPLATE=1): same verdicts, a fresh import per test."""
     tests = _grade(course, template=False)
-    assert len(tests) == 5 and all(t["status"] == "passed" for t in tests.values()), {
+    assert len(tests) == 6 and all(t["status"] == "passed" for t in tests.values()), {
         k: t["output"][-500:] for k, t in tests.items()}
 
 
