@@ -357,6 +357,7 @@ class GradingSession:
         self.signaller: Any = None  # pauses the student's processes (pause_student)
         self.cuda: bool | None = None  # asked of a worker at the first gpu-marked test
         self.clean_ids: tuple[int, int] | None = None  # the yardstick worker's uid/gid
+        self.uid_leases: list[Any] = []  # the student's and the yardsticks' uids, held
         self.cuda_note = ""
         # Why `check` runs in-process although the sandbox was asked for (a machine where it
         # cannot run: macOS, Windows...); grading refuses instead.
@@ -439,7 +440,7 @@ class GradingSession:
                                    allow_missing=(course_ok - cli_req) | cli_ok)
 
     def _sandbox_config(self, cfg_path: Path) -> SandboxConfig:
-        from autograder.sandbox import namespaces, permissions
+        from autograder.sandbox import namespaces, permissions, uid_lease
         from autograder.sandbox.pool import SandboxConfig
 
         lim = self.assignment.limits
@@ -457,8 +458,10 @@ class GradingSession:
             bound_back=covers.covered() if ns_blocker is None else None)
         uid = gid = None
         if blocker is None:
-            uid, gid = namespaces.unprivileged_ids()
-            self.clean_ids = namespaces.unprivileged_ids(besides=uid)
+            self.uid_leases.append(uid_lease.lease())
+            self.uid_leases.append(uid_lease.lease(besides={self.uid_leases[0].uid}))
+            uid, gid = self.uid_leases[0].ids
+            self.clean_ids = self.uid_leases[1].ids
         elif root:
             # Student code as root could read or unmount what hides the tests: never.
             raise SandboxError(f"refusing to run student code as root: {blocker}")
@@ -681,6 +684,9 @@ class GradingSession:
             self.zygote.close()
             self.zygote = None
         shutil.rmtree(self.tmp, ignore_errors=True)
+        for held in self.uid_leases:  # last: nothing of the grading runs under them now
+            held.release()
+        self.uid_leases.clear()
 
     # -- hooks ------------------------------------------------------------------------
     def pytest_collection_finish(self, session: pytest.Session) -> None:

@@ -11,9 +11,7 @@ import collections
 import ctypes
 import importlib.util
 import os
-import pwd
 import resource
-import secrets
 import shutil
 import signal
 import stat
@@ -714,20 +712,6 @@ def signal_uid(uid: int, sig: int) -> None:
             code = 1
         os._exit(code)
     os.waitpid(pid, 0)
-
-
-def unprivileged_ids(*, besides: int | None = None) -> tuple[int, int]:
-    """A uid/gid of its own for one grading (and another, ``besides`` the first, for its
-    yardsticks): concurrent gradings cannot touch each other's files or processes, and
-    RLIMIT_NPROC (counted per uid) is not shared."""
-    while True:
-        uid = 200_000 + secrets.randbelow(800_000)
-        if uid == besides:
-            continue
-        try:
-            pwd.getpwuid(uid)
-        except KeyError:
-            return uid, uid
 
 
 def protections_to_json(items: list[Protection]) -> list[dict[str, Any]]:

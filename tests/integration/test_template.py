@@ -40,6 +40,10 @@ def hang():
         pass
 
 
+def uid():
+    return _os.getuid()
+
+
 def heap_flags():
     import ctypes
     block = bytearray(8 << 20)  # malloc's own mapping (past its mmap threshold)
@@ -122,6 +126,15 @@ def test_f_heap_in_huge_pages(student):
     if "[madvise]" in mode:
         assert "hg" in flags, flags
     print("THP MODE", mode.strip() or "unknown", flags)
+
+
+def test_g_uid_leased(student):
+    """seventh: the worker's uid is this grading's lease while the grading runs"""
+    uid = student.module("ops").uid()
+    assert uid != os.getuid()
+    assert os.path.isfile(f"/run/autograder-uids/{uid}"), os.listdir("/run/autograder-uids")
+    with open(os.environ["LEASE_NOTE"], "w") as note:  # for the check after the grading
+        note.write(str(uid))
 '''
 
 
@@ -138,7 +151,8 @@ def _grade(course: Path, *, template: bool) -> dict:
     (sol / "ops.py").write_text((sol / "ops.py").read_text() + OPS)
     (sol / "stats.py").write_text(STATS_BROKEN)
     out = course / "out.json"
-    env = {**os.environ, "AUTOGRADER_NO_TEMPLATE": "0" if template else "1"}
+    env = {**os.environ, "AUTOGRADER_NO_TEMPLATE": "0" if template else "1",
+           "LEASE_NOTE": str(course / "lease.txt")}
     proc = subprocess.run([sys.executable, "-m", "autograder", "grade", "a9", str(sol), "-o",
                            str(out), "--course", str(course)], capture_output=True, text=True,
                           timeout=300, check=False, env=env)
@@ -149,15 +163,17 @@ def _grade(course: Path, *, template: bool) -> dict:
 @needs_root
 def test_imported_once_and_forked_per_test(course: Path) -> None:
     tests = _grade(course, template=True)
-    assert len(tests) == 6 and all(t["status"] == "passed" for t in tests.values()), {
+    assert len(tests) == 7 and all(t["status"] == "passed" for t in tests.values()), {
         k: t["output"][-500:] for k, t in tests.items()}
+    leased = (course / "lease.txt").read_text()
+    assert not Path(f"/run/autograder-uids/{leased}").exists()  # given back at the end
 
 
 @needs_root
 def test_without_the_template_every_test_imports(course: Path) -> None:
     """The baseline (AUTOGRADER_NO_TEMPLATE=1): same verdicts, a fresh import per test."""
     tests = _grade(course, template=False)
-    assert len(tests) == 6 and all(t["status"] == "passed" for t in tests.values()), {
+    assert len(tests) == 7 and all(t["status"] == "passed" for t in tests.values()), {
         k: t["output"][-500:] for k, t in tests.items()}
 
 

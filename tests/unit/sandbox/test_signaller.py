@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from autograder.sandbox import namespaces, signaller
+from autograder.sandbox import signaller, uid_lease
 from autograder.sandbox.signaller import UidSignaller
 
 pytestmark = pytest.mark.skipif(os.getuid() != 0, reason="signalling another uid needs root")
@@ -30,7 +30,8 @@ def _wait_state(pid: int, wanted: str, timeout: float = 5.0) -> str:
 @pytest.fixture
 def student() -> Iterator[tuple[int, int, int]]:
     """A sleeping process of a grading's own uid: (pid, uid, gid)."""
-    uid, gid = namespaces.unprivileged_ids()
+    held = uid_lease.lease()
+    uid, gid = held.ids
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
         try:
@@ -44,6 +45,7 @@ def student() -> Iterator[tuple[int, int, int]]:
     yield pid, uid, gid
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
+    held.release()
 
 
 def test_stops_and_continues_every_process_of_the_uid(student: tuple[int, int, int]) -> None:
