@@ -70,8 +70,8 @@ def test_another_process_holding_it_counts(leases: Path, monkeypatch: pytest.Mon
 @needs_root
 def test_uids_with_an_account_or_a_process_are_skipped(leases: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
-                             user=300_011, group=300_011)
+    # /bin/sleep: another uid may not read the checkout's venv (a 0700 home, mktemp -d)
+    child = subprocess.Popen(["sleep", "60"], user=300_011, group=300_011, cwd="/")
     try:
         deadline = time.monotonic() + 10
         while not uid_lease.processes_of(300_011) and time.monotonic() < deadline:
