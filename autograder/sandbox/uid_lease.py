@@ -9,7 +9,8 @@ write, held until the grading ends (the kernel drops it if the grader dies). A u
 leased only when no account has it and no process runs as it.
 
 A file lock, not a registry or a database, because the kernel releases it with the
-process that held it: nothing to clean up after a crash.
+process that held it: a crash leaves no uid held, only an empty file, which the next
+lease sweeps away.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ LEASES = Path("/run/autograder-uids")  # under /run: root's, so no worker can pl
 FIRST_UID = 200_000
 UID_COUNT = 800_000
 TRIES = 1000
+SWEEP = 64  # unheld lease files (of killed graders) removed per lease, at most
 
 
 @dataclass
@@ -81,10 +83,11 @@ def _in_use(uid: int) -> bool:
         return bool(processes_of(uid))
 
 
-def _lock(folder: Path, uid: int) -> int | None:
+def _lock(folder: Path, uid: int, *, create: bool = True) -> int | None:
     """The locked lease file's descriptor, or None if another grading holds ``uid``."""
     path = folder / str(uid)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)  # noqa: SIM115
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+    fd = os.open(path, flags, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         # Released (and so unlinked) between our open and our lock: that file is no lease.
@@ -98,9 +101,27 @@ def _lock(folder: Path, uid: int) -> int | None:
     return None
 
 
+def _sweep(folder: Path, most: int = SWEEP) -> None:
+    """Remove lease files that nobody holds (their grader was killed before its release),
+    as a release would: locked, then unlinked."""
+    try:
+        names = [e.name for e in os.scandir(folder) if e.name.isdigit()][:most]
+    except OSError:
+        return
+    for name in names:
+        try:
+            fd = _lock(folder, int(name), create=False)
+        except OSError:
+            continue
+        if fd is not None:
+            UidLease(int(name), fd, folder / name).release()
+
+
 def lease(besides: Collection[int] = ()) -> UidLease:
     """A free uid, not one of ``besides``, held until :meth:`UidLease.release`."""
     folder = _folder()
+    if folder is not None:
+        _sweep(folder)
     for _ in range(TRIES):
         uid = FIRST_UID + secrets.randbelow(UID_COUNT)
         if uid in besides or _in_use(uid):

@@ -68,6 +68,18 @@ def test_another_process_holding_it_counts(leases: Path, monkeypatch: pytest.Mon
 
 
 @needs_root
+def test_files_of_killed_graders_are_swept(leases: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A grader killed before its release leaves its file; the next lease removes it, and
+    leaves alone the file of a lease still held."""
+    _draws(monkeypatch, 300_041, 300_042, 300_043)
+    held = uid_lease.lease()
+    leases.joinpath("300002").touch()  # a killed grader's: nobody holds its lock
+    uid_lease.lease().release()
+    assert sorted(p.name for p in leases.iterdir()) == ["300041"]
+    held.release()
+
+
+@needs_root
 def test_uids_with_an_account_or_a_process_are_skipped(leases: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     # /bin/sleep: another uid may not read the checkout's venv (a 0700 home, mktemp -d)
